@@ -1,0 +1,86 @@
+// kcc/model_abi.h: the C interface between one generated model unit and whoever drives it
+// (the Python runtime module today, the exported C library later).
+//
+// A generated unit knows every size at compile time except the batch: it exports one
+// description (KccModelInfo) and a handful of step functions that take a KccRun, which
+// holds every pointer the step touches. The unit allocates nothing; the driver owns all
+// memory, so a training step allocates nothing either.
+#ifndef KCC_MODEL_ABI_H
+#define KCC_MODEL_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KCC_ABI_VERSION 1
+#define KCC_MAX_RANK 8
+
+enum KccDtype { KCC_FLOAT32 = 0, KCC_INT32 = 1 };
+
+typedef struct KccTensorInfo {
+    const char* name;           // input/output layer name, e.g. "input_1", "dense_3"
+    int32_t dtype;              // KccDtype
+    int32_t rank;               // per-sample rank (the batch axis is not counted)
+    int64_t dims[KCC_MAX_RANK]; // per-sample dims
+    int64_t size;               // per-sample element count
+} KccTensorInfo;
+
+typedef struct KccWeightInfo {
+    const char* name;           // "dense_1/kernel"
+    int32_t rank;
+    int64_t dims[KCC_MAX_RANK];
+    int64_t size;               // element count
+    int64_t grad_offset;        // offset of its gradient in KccRun.grads (floats), -1 if frozen
+    int64_t state_offset;       // offset of its first optimizer slot in KccRun.opt_state
+} KccWeightInfo;
+
+typedef struct KccModelInfo {
+    int32_t abi_version;
+    const char* model_name;
+    int32_t n_inputs, n_outputs, n_weights;
+    const KccTensorInfo* inputs;
+    const KccTensorInfo* outputs;
+    const KccTensorInfo* targets;   // one per output when the model was compiled for training
+    const KccWeightInfo* weights;
+    int64_t arena_per_sample;       // floats of activation arena per batch row
+    int64_t grads_size;             // floats of parameter gradients
+    int64_t opt_state_size;         // floats of optimizer state
+    int32_t n_opt_slots;            // optimizer slots per weight
+    const float* opt_slot_init;     // initial value of each slot
+    int32_t n_hparams;              // optimizer hyperparameters read from KccRun.hparams
+    int32_t n_stats;                // accumulators a train/test step adds to
+    const char* const* stat_names;  // "loss", then per-output losses and metrics
+    int32_t trainable;              // 1 when train functions are present
+} KccModelInfo;
+
+typedef struct KccRun {
+    float* const* weights;        // n_weights pointers: the layers' own buffers
+    float* grads;                 // grads_size floats
+    float* opt_state;             // opt_state_size floats
+    float* arena;                 // arena_per_sample * capacity floats, 64-byte aligned
+    int64_t capacity;             // rows the arena was sized for
+    const void* const* inputs;    // n_inputs pointers to n rows, row-major
+    const void* const* targets;   // n_outputs pointers to n rows of targets
+    float* const* outputs;        // n_outputs pointers to n rows (predict)
+    double* stats;                // n_stats accumulators: sums over rows
+    const float* hparams;         // optimizer hyperparameters, learning rate first
+    int64_t step;                 // optimizer iteration, 1-based
+    uint64_t seed;                // dropout stream
+    int64_t row_offset;           // global index of row 0 in this batch (dropout stream)
+    int64_t batch_total;          // rows the loss averages over (>= n when a batch is split)
+} KccRun;
+
+// Exported by every generated unit.
+const KccModelInfo* kcc_model_info(void);
+void kcc_predict(const KccRun* run, int64_t n);           // inference forward -> outputs
+void kcc_test_step(const KccRun* run, int64_t n);         // forward + loss + metrics -> stats
+void kcc_forward_backward(const KccRun* run, int64_t n);  // training forward + loss + backward -> grads, stats
+void kcc_apply_gradients(const KccRun* run);              // one optimizer update of every weight
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // KCC_MODEL_ABI_H

@@ -1,0 +1,55 @@
+// kcc/ops/dense.h: the element-wise halves of Dense (the GEMMs are in kcc/gemm.h).
+//
+//   forward:  z = x W (GEMM), then y = act(z + b) in one pass over the rows while hot
+//   backward: dz = dy * act'(y) in place, db (+)= sum_rows dz, then the two GEMMs
+#ifndef KCC_OPS_DENSE_H
+#define KCC_OPS_DENSE_H
+
+#include <stdint.h>
+#include "kcc/ops/activations.h"
+
+namespace kcc {
+namespace dense {
+
+// y: (n, d) holds z on entry; bias may be null.
+template <class Act>
+inline void bias_act(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d) {
+    for (int64_t i = 0; i < n; ++i) {
+        float* KCC_RESTRICT row = y + i * d;
+        if (bias) for (int64_t j = 0; j < d; ++j) row[j] = Act::f(row[j] + bias[j]);
+        else      for (int64_t j = 0; j < d; ++j) row[j] = Act::f(row[j]);
+    }
+}
+
+inline void bias_softmax(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d) {
+    for (int64_t i = 0; i < n; ++i) {
+        float* row = y + i * d;
+        if (bias) for (int64_t j = 0; j < d; ++j) row[j] += bias[j];
+        act::softmax_row(row, row, d);
+    }
+}
+
+// dz = dy * act'(y), in place over dy.
+template <class Act>
+inline void act_backward(float* KCC_RESTRICT dy, const float* KCC_RESTRICT y, int64_t n, int64_t d) {
+    for (int64_t i = 0; i < n * d; ++i) dy[i] *= Act::df(y[i]);
+}
+
+inline void softmax_backward(float* dy, const float* y, int64_t n, int64_t d) {
+    for (int64_t i = 0; i < n; ++i) act::softmax_row_backward(dy + i * d, dy + i * d, y + i * d, d);
+}
+
+// db = sum over rows of dz (or += when `accumulate`).
+inline void bias_grad(float* KCC_RESTRICT db, const float* KCC_RESTRICT dz, int64_t n, int64_t d,
+                      bool accumulate) {
+    if (!accumulate) for (int64_t j = 0; j < d; ++j) db[j] = 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+        const float* KCC_RESTRICT row = dz + i * d;
+        for (int64_t j = 0; j < d; ++j) db[j] += row[j];
+    }
+}
+
+}  // namespace dense
+}  // namespace kcc
+
+#endif  // KCC_OPS_DENSE_H

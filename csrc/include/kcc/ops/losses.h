@@ -1,0 +1,137 @@
+// kcc/ops/losses.h: per-row loss values, their gradients, and the metrics, written once.
+//
+// Values follow Keras 3 with from_logits=False: probabilities are clipped to
+// [1e-7, 1 - 1e-7]; categorical crossentropy first renormalizes the row to sum 1.
+// `scale` is loss_weight / batch_rows: the loss is a mean over the batch.
+// *_grad gives d loss / d prediction; *_grad_fused gives d loss / d logits when the
+// prediction came out of softmax (categorical) or sigmoid (binary): the well-known
+// p - y form, which never divides by a tiny probability.
+#ifndef KCC_OPS_LOSSES_H
+#define KCC_OPS_LOSSES_H
+
+#include <math.h>
+#include <stdint.h>
+#include "kcc/common.h"
+
+namespace kcc {
+namespace loss {
+
+constexpr float kEps = 1e-7f;
+KCC_HD float clip_prob(float p) { return fminf(fmaxf(p, kEps), 1.0f - kEps); }
+
+// -- categorical crossentropy: y is a distribution (one-hot) over d classes ------------
+KCC_HD float categorical_crossentropy(const float* p, const float* y, int64_t d) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; ++j) s += p[j];
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) l -= y[j] * logf(clip_prob(p[j] / s));
+    return l;
+}
+KCC_HD void categorical_crossentropy_grad(float* dp, const float* p, const float* y, int64_t d,
+                                          float scale) {
+    float s = 0.0f, ys = 0.0f;
+    for (int64_t j = 0; j < d; ++j) { s += p[j]; ys += y[j]; }
+    for (int64_t j = 0; j < d; ++j) dp[j] = scale * (ys / s - y[j] / fmaxf(p[j], kEps * s));
+}
+KCC_HD void categorical_crossentropy_grad_fused(float* dz, const float* p, const float* y,
+                                                int64_t d, float scale) {
+    float ys = 0.0f;
+    for (int64_t j = 0; j < d; ++j) ys += y[j];
+    for (int64_t j = 0; j < d; ++j) dz[j] = scale * (p[j] * ys - y[j]);
+}
+
+// -- sparse categorical crossentropy: y is one class index --------------------------------
+KCC_HD float sparse_categorical_crossentropy(const float* p, const int32_t* y, int64_t d) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; ++j) s += p[j];
+    return -logf(clip_prob(p[*y] / s));
+}
+KCC_HD void sparse_categorical_crossentropy_grad(float* dp, const float* p, const int32_t* y,
+                                                 int64_t d, float scale) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; ++j) s += p[j];
+    for (int64_t j = 0; j < d; ++j) dp[j] = scale / s;
+    dp[*y] -= scale / fmaxf(p[*y], kEps * s);
+}
+KCC_HD void sparse_categorical_crossentropy_grad_fused(float* dz, const float* p,
+                                                       const int32_t* y, int64_t d, float scale) {
+    for (int64_t j = 0; j < d; ++j) dz[j] = scale * p[j];
+    dz[*y] -= scale;
+}
+
+// -- binary crossentropy: mean over the row of independent Bernoulli losses -----------------
+KCC_HD float binary_crossentropy(const float* p, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) {
+        const float q = clip_prob(p[j]);
+        l -= y[j] * logf(q) + (1.0f - y[j]) * logf(1.0f - q);
+    }
+    return l / (float)d;
+}
+KCC_HD void binary_crossentropy_grad(float* dp, const float* p, const float* y, int64_t d,
+                                     float scale) {
+    for (int64_t j = 0; j < d; ++j) {
+        const float q = clip_prob(p[j]);
+        dp[j] = scale * (q - y[j]) / (q * (1.0f - q) * (float)d);
+    }
+}
+KCC_HD void binary_crossentropy_grad_fused(float* dz, const float* p, const float* y, int64_t d,
+                                           float scale) {
+    for (int64_t j = 0; j < d; ++j) dz[j] = scale * (p[j] - y[j]) / (float)d;
+}
+
+// -- regression ------------------------------------------------------------------------------
+KCC_HD float mean_squared_error(const float* p, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) l += (p[j] - y[j]) * (p[j] - y[j]);
+    return l / (float)d;
+}
+KCC_HD void mean_squared_error_grad(float* dp, const float* p, const float* y, int64_t d,
+                                    float scale) {
+    for (int64_t j = 0; j < d; ++j) dp[j] = scale * 2.0f * (p[j] - y[j]) / (float)d;
+}
+KCC_HD float mean_absolute_error(const float* p, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) l += fabsf(p[j] - y[j]);
+    return l / (float)d;
+}
+KCC_HD void mean_absolute_error_grad(float* dp, const float* p, const float* y, int64_t d,
+                                     float scale) {
+    for (int64_t j = 0; j < d; ++j) {
+        const float r = p[j] - y[j];
+        dp[j] = scale * (r > 0.0f ? 1.0f : (r < 0.0f ? -1.0f : 0.0f)) / (float)d;
+    }
+}
+
+}  // namespace loss
+
+namespace metric {
+
+// First index of the row maximum, as argmax does.
+KCC_HD int64_t argmax(const float* x, int64_t d) {
+    int64_t k = 0;
+    for (int64_t j = 1; j < d; ++j) if (x[j] > x[k]) k = j;
+    return k;
+}
+KCC_HD float categorical_accuracy(const float* p, const float* y, int64_t d) {
+    return argmax(p, d) == argmax(y, d) ? 1.0f : 0.0f;
+}
+KCC_HD float sparse_categorical_accuracy(const float* p, const int32_t* y, int64_t d) {
+    return argmax(p, d) == (int64_t)*y ? 1.0f : 0.0f;
+}
+KCC_HD float binary_accuracy(const float* p, const float* y, int64_t d) {
+    float hits = 0.0f;
+    for (int64_t j = 0; j < d; ++j) hits += ((p[j] > 0.5f ? 1.0f : 0.0f) == y[j]) ? 1.0f : 0.0f;
+    return hits / (float)d;
+}
+KCC_HD float mean_squared_error(const float* p, const float* y, int64_t d) {
+    return loss::mean_squared_error(p, y, d);
+}
+KCC_HD float mean_absolute_error(const float* p, const float* y, int64_t d) {
+    return loss::mean_absolute_error(p, y, d);
+}
+
+}  // namespace metric
+}  // namespace kcc
+
+#endif  // KCC_OPS_LOSSES_H

@@ -1,0 +1,85 @@
+// kcc runtime: drives one generated model unit (kcc/model_abi.h) through whole epochs.
+//
+// The Session owns everything a step touches except the weights (the layers' own
+// buffers, bound by pointer): arena, gradients, optimizer state, batch staging. It is
+// built once by CMake (never per model) and knows nothing about Python; the bindings
+// in csrc/bindings wrap it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kcc/model_abi.h"
+
+namespace kcc {
+
+// A batch-major array the caller owns: rows of `row_bytes` bytes, `rows` of them.
+struct HostArray {
+    const void* data = nullptr;
+    int64_t rows = 0;
+    int64_t row_bytes = 0;
+};
+
+// Called between batches (progress, callbacks). Returns true to stop training.
+// Arguments: batch index in the epoch, samples seen so far, the stat sums so far.
+using BatchHook = std::function<bool(int64_t batch, int64_t seen, const std::vector<double>& sums)>;
+
+struct EpochResult {
+    std::vector<double> sums;   // stat sums over the samples seen
+    int64_t seen = 0;
+    bool stopped = false;
+};
+
+class Session {
+public:
+    explicit Session(const std::string& library_path);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    const KccModelInfo& info() const { return *info_; }
+
+    void bind_weights(const std::vector<float*>& weights);
+    void reset_optimizer();                       // slots back to their initial values
+    void set_hparams(const std::vector<float>& hparams);
+    int64_t step() const { return step_; }        // optimizer iterations done
+    void set_step(int64_t step) { step_ = step; }
+    void set_threads(int threads) { threads_ = threads < 1 ? 1 : threads; }
+    std::vector<float>& opt_state() { return opt_state_; }
+
+    // One epoch of training over `n` samples. `hook` runs after a batch when `every_batch`
+    // or at least `interval_s` seconds passed since the last call, and after the last one.
+    EpochResult train_epoch(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
+                            int64_t n, int64_t batch_size, bool shuffle, uint64_t seed,
+                            const BatchHook& hook, bool every_batch, double interval_s);
+    EpochResult test(const std::vector<HostArray>& x, const std::vector<HostArray>& y, int64_t n,
+                     int64_t batch_size);
+    void predict(const std::vector<HostArray>& x, const std::vector<float*>& out, int64_t n,
+                 int64_t batch_size);
+
+private:
+    void ensure_capacity(int64_t rows);
+    void set_blas_threads(int64_t batch_rows);
+    KccRun make_run();
+
+    void* handle_ = nullptr;
+    const KccModelInfo* info_ = nullptr;
+    void (*predict_)(const KccRun*, int64_t) = nullptr;
+    void (*test_step_)(const KccRun*, int64_t) = nullptr;
+    void (*forward_backward_)(const KccRun*, int64_t) = nullptr;
+    void (*apply_gradients_)(const KccRun*) = nullptr;
+    void (*blas_set_threads_)(int) = nullptr;
+
+    std::vector<float*> weights_;
+    std::vector<float> grads_, opt_state_, hparams_;
+    float* arena_ = nullptr;
+    int64_t capacity_ = 0;
+    int64_t step_ = 0;
+    int threads_ = 1;
+    int blas_threads_now_ = -1;
+    std::vector<std::vector<unsigned char>> staging_x_, staging_y_;
+};
+
+}  // namespace kcc

@@ -1,0 +1,160 @@
+"""A toolchain is data: which compiler, which flags, what a library is called.
+
+Backend differences are data (STYLE.md 11): a CUDA toolchain is another
+`Toolchain` value (compiler nvcc, its own flags, `source_exts` with ".cu"),
+not an `if cuda:` inside the build code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+
+from kcc.build.errors import BuildError
+
+# Code generation flags. -ffp-contract=fast lets the compiler fuse a*b+c into
+# an FMA; -fno-math-errno lets it inline sqrt/exp without errno bookkeeping.
+DEFAULT_CXXFLAGS = (
+    "-O3", "-march=native", "-std=c++17", "-fPIC",
+    "-fno-math-errno", "-DNDEBUG", "-ffp-contract=fast",
+)
+DEFAULT_LDFLAGS = ("-shared",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Toolchain:
+    """How to turn sources into one shared library.
+
+    compiler: absolute path of the compiler driver (also used to link).
+    cxxflags: flags for each compile step (`-c` is added by the build rule).
+    ldflags: flags for the link step that makes the shared library.
+    suffix: file name ending of the library.
+    source_exts: which source names are compiled; other files (headers)
+        are only written next to them.
+    depfile: whether the compiler understands `-MMD -MF file`, so that a
+        person rerunning `ninja` by hand recompiles after editing a header.
+    rpath_prefix: how the driver passes an rpath to the linker (nvcc
+        spells it "-Xlinker=-rpath,").
+    """
+
+    name: str
+    compiler: str
+    cxxflags: tuple[str, ...] = DEFAULT_CXXFLAGS
+    ldflags: tuple[str, ...] = DEFAULT_LDFLAGS
+    suffix: str = ".so"
+    source_exts: tuple[str, ...] = (".cpp", ".cc", ".cxx")
+    depfile: bool = True
+    rpath_prefix: str = "-Wl,-rpath,"
+
+    def key_fields(self) -> dict:
+        """Everything about this toolchain that can change the built library."""
+        return {
+            "name": self.name,
+            "compiler": self.compiler,
+            "compiler_version": compiler_version(self.compiler),
+            "cxxflags": list(self.cxxflags),
+            "ldflags": list(self.ldflags),
+            "suffix": self.suffix,
+            "source_exts": list(self.source_exts),
+            "rpath_prefix": self.rpath_prefix,
+            "target": target_isa(self.compiler, self.cxxflags + self.ldflags),
+        }
+
+
+def default_toolchain() -> Toolchain:
+    """The host C++ compiler: `$CXX` if set, else g++, c++ or clang++."""
+    return _default_toolchain(os.environ.get("CXX", ""))
+
+
+@functools.lru_cache(maxsize=None)
+def _default_toolchain(cxx_env: str) -> Toolchain:
+    words = shlex.split(cxx_env)
+    if words:
+        compiler = shutil.which(words[0])
+        if compiler is None:
+            raise BuildError(
+                f"$CXX is set to {cxx_env!r}, but {words[0]!r} was not found "
+                "on PATH. Set $CXX to an installed C++ compiler or unset it."
+            )
+        # CXX="g++ -m64" style: the extra words are flags for every step.
+        extra = tuple(words[1:])
+        return Toolchain(
+            name=os.path.basename(compiler),
+            compiler=compiler,
+            cxxflags=extra + DEFAULT_CXXFLAGS,
+            ldflags=extra + DEFAULT_LDFLAGS,
+        )
+    for candidate in ("g++", "c++", "clang++"):
+        compiler = shutil.which(candidate)
+        if compiler is not None:
+            return Toolchain(name=candidate, compiler=compiler)
+    raise BuildError(
+        "No C++ compiler found: looked for $CXX, g++, c++ and clang++ on PATH. "
+        "Install one (e.g. `apt-get install g++`) or set $CXX."
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_version(compiler: str) -> str:
+    """`compiler --version` output, once per process (it costs a process spawn).
+
+    The whole output is kept, not only the first line: nvcc puts its version
+    on the last line.
+    """
+    try:
+        proc = subprocess.run(
+            [compiler, "--version"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(
+            f"Could not run the compiler {compiler!r} (`{compiler} --version` "
+            f"failed: {exc}). Check that it is installed, or set $CXX."
+        ) from exc
+    if proc.returncode != 0:
+        raise BuildError(
+            f"`{compiler} --version` exited with status {proc.returncode}: "
+            f"{proc.stderr.strip()[-2000:]}. Check the compiler, or set $CXX."
+        )
+    return proc.stdout.strip()
+
+
+def target_isa(compiler: str, flags: tuple[str, ...]) -> str:
+    """What the code is built for, beyond what the flags say.
+
+    `-march=native` (or any '*native*' flag) makes the binary depend on the
+    host CPU, so the host CPU joins the key: a cache shared over NFS, or a
+    container moved to an older machine, must not reuse an AVX-512 library.
+    """
+    machine = platform.machine()
+    if not any("native" in flag for flag in flags):
+        return machine
+    return machine + "\n" + _host_cpu(compiler)
+
+
+@functools.lru_cache(maxsize=None)
+def _host_cpu(compiler: str) -> str:
+    # /proc/cpuinfo: the model name and the feature flags of the first CPU.
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            wanted = {}
+            for line in f:
+                field, _, value = line.partition(":")
+                field = field.strip()
+                if field in ("model name", "flags", "Features", "CPU part"):
+                    wanted.setdefault(field, value.strip())
+                if not line.strip() and wanted:
+                    break  # end of the first processor's block
+        if wanted:
+            return "\n".join(f"{k}: {v}" for k, v in sorted(wanted.items()))
+    except OSError:
+        pass
+    # No /proc (macOS, sandboxes): ask the compiler what native resolves to.
+    proc = subprocess.run(
+        [compiler, "-march=native", "-Q", "--help=target"],
+        capture_output=True, text=True, timeout=60,
+    )
+    return proc.stdout

@@ -1,0 +1,54 @@
+"""The one Jinja environment every template renders in.
+
+StrictUndefined: a missing variable is a template error with a line number, never an
+empty string that turns into a baffling C++ compiler error later.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import jinja2
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _cfloat(x) -> str:
+    """A Python number as a C float literal that round-trips (repr is shortest exact)."""
+    s = repr(float(x))
+    if s in ("inf", "-inf", "nan"):
+        raise ValueError(f"cannot emit {s} as a C++ constant")
+    if "e" not in s and "." not in s:
+        s += ".0"
+    return s + "f"
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["cfloat"] = _cfloat
+    env.filters["product"] = lambda xs: math.prod(xs)
+    env.globals["grad_name"] = lambda storage: "d_" + storage
+    env.globals["align"] = lambda n: -(-n // 16) * 16
+    env.globals["ACT"] = {
+        "linear": "Linear", "relu": "Relu", "sigmoid": "Sigmoid", "hard_sigmoid": "HardSigmoid",
+        "tanh": "Tanh", "softplus": "Softplus", "elu": "Elu",
+    }
+    return env
+
+
+def family(name: str):
+    """The macros of one op-family template (`templates/layers/<name>.cpp.j2`)."""
+    env = environment()
+    try:
+        return env.get_template(f"layers/{name}.cpp.j2").module
+    except jinja2.TemplateNotFound:
+        raise NotImplementedError(f"kcc has no code template for op family '{name}'") from None

@@ -1,0 +1,98 @@
+"""Names the templates use for an op's buffers in one step function.
+
+Templates never compute offsets or decide accumulation: they ask an `OpIO` for the C
+variable that holds an input, an output, a weight or a gradient, and whether a
+backward overwrites or adds to it. The step functions declare those variables once
+(see `declarations`), named after the tensors, so the generated code reads like a
+hand-written llm.c layer sequence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kcc.graph.ir import Graph, Op
+from kcc.passes.plan import Plan
+
+
+def grad_name(storage: str) -> str:
+    return "d_" + storage
+
+
+@dataclass
+class OpIO:
+    g: Graph
+    op: Op
+    plan: Plan              # the plan of the step function this call sits in
+    train: Plan | None      # the training plan (gradient decisions), if any
+
+    # -- forward -------------------------------------------------------------------------
+    def x(self, i: int = 0) -> str:
+        return self.plan.storage(self.op.inputs[i])
+
+    def y(self, i: int = 0) -> str:
+        return self.plan.storage(self.op.outputs[i])
+
+    def in_shape(self, i: int = 0) -> tuple[int, ...]:
+        return self.g.values[self.op.inputs[i]].shape
+
+    def out_shape(self, i: int = 0) -> tuple[int, ...]:
+        return self.g.values[self.op.outputs[i]].shape
+
+    def in_size(self, i: int = 0) -> int:
+        return self.g.values[self.op.inputs[i]].size
+
+    def out_size(self, i: int = 0) -> int:
+        return self.g.values[self.op.outputs[i]].size
+
+    def w(self, i: int) -> str:
+        slot = self.op.weights[i]
+        return "nullptr" if slot is None else self.g.weights[slot].cname
+
+    def has_w(self, i: int) -> bool:
+        return i < len(self.op.weights) and self.op.weights[i] is not None
+
+    # -- backward (training plan only) -------------------------------------------------------
+    def dx(self, i: int = 0) -> str:
+        r = self.train.storage(self.op.inputs[i])
+        return grad_name(r) if r in self.train.needs_grad else "nullptr"
+
+    def needs_dx(self, i: int = 0) -> bool:
+        return self.train.storage(self.op.inputs[i]) in self.train.needs_grad
+
+    def acc_dx(self, i: int = 0) -> bool:
+        return self.train.accumulate[(self.op.name, self.train.storage(self.op.inputs[i]))]
+
+    def dy(self, i: int = 0) -> str:
+        return grad_name(self.train.storage(self.op.outputs[i]))
+
+    def zero_dy(self, i: int = 0) -> bool:
+        return (self.op.name, "zero:" + self.train.storage(self.op.outputs[i])) in self.train.accumulate
+
+    def dw(self, i: int) -> str:
+        slot = self.op.weights[i]
+        if slot is None or not self.g.weights[slot].trainable:
+            return "nullptr"
+        return grad_name(self.g.weights[slot].cname)
+
+    def needs_dw(self, i: int) -> bool:
+        slot = self.op.weights[i] if i < len(self.op.weights) else None
+        return slot is not None and self.g.weights[slot].trainable
+
+    def acc_dw(self, i: int) -> bool:
+        return self.train.accumulate.get((self.op.name, f"w:{self.op.weights[i]}"), False)
+
+
+def declarations(g: Graph, plan: Plan, grads: bool) -> list[tuple[str, str, str]]:
+    """(C type, name, initializer) for every buffer a step function touches."""
+    out = []
+    for storage, (kind, i) in sorted(plan.external.items(), key=lambda kv: (kv[1][0], kv[1][1])):
+        v = g.values[storage]
+        ctype = "int32_t" if v.dtype == "int32" else "float"
+        if kind == "input":
+            out.append((f"const {ctype}*", storage, f"(const {ctype}*)run->inputs[{i}]"))
+        else:
+            out.append(("float*", storage, f"run->outputs[{i}]"))
+    for storage, off in sorted(plan.offsets.items(), key=lambda kv: kv[1]):
+        name = grad_name(storage[2:]) if storage.startswith("d:") else storage
+        out.append(("float*", name, f"A + {off} * cap"))
+    return out

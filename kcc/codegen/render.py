@@ -1,0 +1,75 @@
+"""render(graph, plans) -> the C++ text of one model unit (templates/module/model.cpp.j2)."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from kcc.codegen.env import environment, family
+from kcc.codegen.io import OpIO, declarations, grad_name
+from kcc.graph.ir import Graph
+from kcc.passes.plan import ALIGN, IDENTITY_IN_INFERENCE, Plan, plan_predict
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+@dataclass
+class Layout:
+    """Where each weight's gradient and optimizer slots live in the flat buffers."""
+    grad_offset: list[int]
+    state_offset: list[int]
+    grads_size: int
+    state_size: int
+
+
+def layout(g: Graph, n_slots: int) -> Layout:
+    go, so, gtop, stop = [], [], 0, 0
+    for w in g.weights:
+        if w.trainable:
+            go.append(gtop)
+            so.append(stop)
+            gtop += _align(w.size)
+            stop += n_slots * _align(w.size)
+        else:
+            go.append(-1)
+            so.append(-1)
+    return Layout(go, so, gtop, stop)
+
+
+def stat_names(g: Graph) -> list[str]:
+    """Names of the accumulators, Keras's log keys: loss, <out>_loss..., metrics.
+    Also records in each Loss where its metrics accumulate."""
+    names = ["loss"]
+    multi = len(g.losses) > 1
+    if multi:
+        names += [f"{g.output_names[l.index]}_loss" for l in g.losses]
+    for l in g.losses:
+        l.metric_stats = []
+        for display, _ in l.metrics:
+            l.metric_stats.append(len(names))
+            names.append(f"{g.output_names[l.index]}_{display}" if multi else display)
+    return names
+
+
+def render(g: Graph, predict: Plan, train: Plan | None) -> str:
+    test = plan_predict(g, outputs_external=False) if train else None
+    opt = g.optimizer
+    n_slots = len(opt.slots) if opt is not None else 0
+    lay = layout(g, n_slots)
+    fams = {op.family: family(op.family) for op in g.ops}
+    for op in g.ops:
+        if op.family == "dropout":     # each dropout draws its own stream
+            op.attrs["salt"] = zlib.crc32(op.name.encode())
+    headers = sorted({h for f in fams.values() for h in f.headers} | {"activations"}
+                     | ({"losses", "optimizers"} if train else set()))
+    ctx = dict(
+        g=g, predict=predict, train=train, test=test, layout=lay, opt=opt, n_slots=n_slots,
+        families=fams, stat_names=stat_names(g) if train else [],
+        io=lambda op, plan: OpIO(g, op, plan, train),
+        declarations=lambda plan: declarations(g, plan, grads=plan.mode == "train"),
+        grad_name=grad_name,
+        inference_ops=[op for op in g.ops if op.family not in IDENTITY_IN_INFERENCE],
+        align=_align, headers=headers,
+    )
+    return environment().get_template("module/model.cpp.j2").render(**ctx)

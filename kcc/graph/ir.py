@@ -1,0 +1,126 @@
+"""The flat IR a model lowers to: plain dataclasses, printable, hashable by content.
+
+A Graph holds values (tensors with static per-sample shapes; the batch is the only
+runtime size), weight slots (one per layer weight, however many times the layer is
+called) and ops in topological order. Nothing here knows about Keras classes or C++.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+
+@dataclass
+class Value:
+    name: str                  # a C identifier, unique in the graph ("dense_1", "input_1")
+    shape: tuple[int, ...]     # per-sample shape: the batch axis is implicit
+    dtype: str = "float32"
+    producer: str | None = None   # name of the op that writes it; None for model inputs
+    view_of: str | None = None    # a view shares the storage of this value (no copy)
+
+    @property
+    def size(self) -> int:
+        return prod(self.shape)
+
+
+@dataclass
+class WeightSlot:
+    index: int
+    name: str                  # "dense_1/kernel"
+    shape: tuple[int, ...]
+    trainable: bool
+    buffer: Any = field(repr=False, compare=False)  # the layer's own float32 array
+
+    @property
+    def size(self) -> int:
+        return prod(self.shape)
+
+    @property
+    def cname(self) -> str:
+        return self.name.replace("/", "_")
+
+
+@dataclass
+class Op:
+    name: str                  # "dense_1" (a second call of a layer gets "dense_1_call2")
+    family: str                # template family: "dense", "activation", "dropout"
+    inputs: list[str]
+    outputs: list[str]
+    weights: list[int | None]  # weight slot indices, None for an absent weight (no bias)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    layer: str = ""            # the layer's name, for error messages
+
+
+@dataclass
+class Loss:
+    output: str                # value the loss reads (a model output)
+    kind: str                  # canonical loss name
+    weight: float              # loss_weights entry
+    target_shape: tuple[int, ...]
+    target_dtype: str
+    metrics: list[tuple[str, str]] = field(default_factory=list)  # (display, canonical)
+    fused: str | None = None   # "softmax" / "sigmoid" when the gradient skips that activation
+    index: int = 0             # output position
+    metric_stats: list[int] = field(default_factory=list)  # where each metric accumulates
+
+
+@dataclass
+class Graph:
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    output_names: list[str]    # the output layers' names, for the ABI and logs
+    input_names: list[str]
+    values: dict[str, Value]
+    weights: list[WeightSlot]
+    ops: list[Op]
+    losses: list[Loss] = field(default_factory=list)
+    optimizer: Any = None      # the optimizer's structure (kind + flags) when training
+
+    def value(self, name: str) -> Value:
+        return self.values[name]
+
+    def root(self, name: str) -> str:
+        """The value whose storage `name` uses (follows views)."""
+        v = self.values[name]
+        while v.view_of is not None:
+            v = self.values[v.view_of]
+        return v.name
+
+    def consumers(self, name: str) -> list[Op]:
+        return [op for op in self.ops if name in op.inputs]
+
+    def dump(self) -> str:
+        lines = [f"graph {self.name}: inputs {self.inputs} -> outputs {self.outputs}"]
+        for w in self.weights:
+            lines.append(f"  weight[{w.index}] {w.name} {w.shape}{'' if w.trainable else ' frozen'}")
+        for name in self.inputs:
+            v = self.values[name]
+            lines.append(f"  input {name}: {v.shape} {v.dtype}")
+        for op in self.ops:
+            outs = ", ".join(f"{o}{self.values[o].shape}" for o in op.outputs)
+            lines.append(f"  {outs} = {op.family}({', '.join(op.inputs)}; w={op.weights}) {op.attrs}")
+        for v in self.values.values():
+            if v.view_of:
+                lines.append(f"  {v.name}{v.shape} = view({v.view_of})")
+        for loss in self.losses:
+            lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
+                         f"{' fused ' + loss.fused if loss.fused else ''}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """What of an optimizer shapes the generated code. Values that may change while
+    training (learning rate, rho, ...) are passed at run time in `hparams` instead."""
+    kind: str                            # "sgd", "rmsprop", "adam", "adagrad"
+    slots: tuple[tuple[str, float], ...] # per-weight state buffers and their initial value
+    flags: tuple[tuple[str, bool], ...] = ()  # e.g. (("momentum", True), ("nesterov", False))
+    n_hparams: int = 1
+
+    def flag(self, name: str) -> bool:
+        return dict(self.flags).get(name, False)
+
+    def slot(self, name: str) -> int:
+        return [s for s, _ in self.slots].index(name)

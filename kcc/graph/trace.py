@@ -1,0 +1,109 @@
+"""lower(model): walk a functional model's nodes and record the flat IR.
+
+Each layer lowers itself through the small builder below (`g.op`, `g.view`), so the
+graph module never needs to know layer classes, and layers never see C++.
+"""
+from __future__ import annotations
+
+import re
+
+from kcc.graph.ir import Graph, Op, Value, WeightSlot
+
+_IDENT = re.compile(r"[^0-9a-zA-Z_]")
+
+
+def c_ident(name: str) -> str:
+    """A layer name as a C identifier (layer names may hold any character)."""
+    s = _IDENT.sub("_", name)
+    return s if s and not s[0].isdigit() else "v_" + s
+
+
+class GraphBuilder:
+    """What `Layer.lower(g, inputs)` calls to emit IR for one node."""
+
+    def __init__(self, name: str):
+        self.graph = Graph(name=c_ident(name), inputs=[], outputs=[], output_names=[],
+                           input_names=[], values={}, weights=[], ops=[])
+        self._slots: dict[int, tuple[int, object]] = {}  # id(Variable) -> (slot, Variable)
+        self._op_name: str = ""
+        self._layer_name: str = ""
+        self._outputs_of_node = 0
+
+    # -- used by the tracer -------------------------------------------------
+    def _fresh(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.graph.values:
+            name, k = f"{base}_{k}", k + 1
+        return name
+
+    def add_input(self, layer_name: str, shape, dtype) -> Value:
+        v = Value(self._fresh(c_ident(layer_name)), tuple(shape), dtype)
+        self.graph.values[v.name] = v
+        self.graph.inputs.append(v.name)
+        self.graph.input_names.append(layer_name)
+        return v
+
+    def begin_node(self, layer_name: str, call_index: int):
+        base = c_ident(layer_name) if call_index == 0 else f"{c_ident(layer_name)}_call{call_index + 1}"
+        self._op_name = self._fresh(base)
+        self._layer_name = layer_name
+        self._outputs_of_node = 0
+
+    def slot(self, variable) -> int | None:
+        if variable is None:
+            return None
+        key = id(variable)   # the Variable is kept alive in the map, so ids stay unique
+        if key not in self._slots:
+            self._slots[key] = (len(self.graph.weights), variable)
+            self.graph.weights.append(WeightSlot(
+                index=len(self.graph.weights), name=variable.path, shape=tuple(variable.shape),
+                trainable=bool(variable.trainable), buffer=variable.value))
+        return self._slots[key][0]
+
+    def _out_name(self) -> str:
+        self._outputs_of_node += 1
+        if self._outputs_of_node == 1:
+            return self._op_name
+        return self._fresh(f"{self._op_name}_out{self._outputs_of_node}")
+
+    # -- the builder API layers use ----------------------------------------------
+    def op(self, family: str, inputs, shape, *, weights=(), attrs=None, dtype="float32") -> Value:
+        out = Value(self._out_name(), tuple(int(d) for d in shape), dtype, producer=self._op_name)
+        self.graph.values[out.name] = out
+        name = self._op_name if out.name == self._op_name else out.name
+        self.graph.ops.append(Op(
+            name=name, family=family, inputs=[v.name for v in inputs], outputs=[out.name],
+            weights=[self.slot(w) for w in weights], attrs=dict(attrs or {}),
+            layer=self._layer_name))
+        return out
+
+    def view(self, x: Value, shape) -> Value:
+        out = Value(self._out_name(), tuple(int(d) for d in shape), x.dtype, view_of=x.name)
+        self.graph.values[out.name] = out
+        return out
+
+
+def lower(model) -> Graph:
+    """Trace `model` (a functional Model) into a Graph. Pure Python, no compiler."""
+    g = GraphBuilder(model.name)
+    env: dict[int, Value] = {}   # id(KerasTensor) -> Value
+    for t in model.inputs:
+        layer = t._keras_history[0]
+        env[id(t)] = g.add_input(layer.name, t.shape[1:], t.dtype)
+    calls: dict[int, int] = {}
+    for node in model._nodes_in_order():
+        layer = node.layer
+        k = calls.get(id(layer), 0)
+        calls[id(layer)] = k + 1
+        g.begin_node(layer.name, k)
+        ins = [env[id(t)] for t in node.input_tensors]
+        outs = layer.lower(g, ins)
+        if len(outs) != len(node.output_tensors):
+            raise RuntimeError(f"Layer {layer.name} lowered to {len(outs)} values, "
+                               f"its node has {len(node.output_tensors)} outputs")
+        for t, v in zip(node.output_tensors, outs):
+            env[id(t)] = v
+    for t in model.outputs:
+        g.graph.outputs.append(env[id(t)].name)
+        g.graph.output_names.append(t._keras_history[0].name)
+    return g.graph

@@ -1,0 +1,172 @@
+"""The memory plan: where every batch buffer lives, for predict and for training.
+
+A plan is built from a schedule (forward ops; then losses and backward ops in reverse
+for training). Each storage (a value and its views share one) lives from its first to
+its last step; storages are packed into one arena by greedy first fit, largest first.
+Offsets are in floats *per batch row*: the driver sizes the arena for `capacity` rows and
+a storage starts at `offset * capacity`, so one plan serves every batch size and a step
+never allocates.
+
+Gradients of activations get storages of their own ("d:<value>"). Which backward writes a
+gradient first is decided here, statically: that one overwrites, later ones accumulate
+(`+=`), which makes fan-out and shared layers right by construction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kcc.graph.ir import Graph, Op
+
+ALIGN = 16                       # floats: keeps every storage 64-byte aligned
+IDENTITY_IN_INFERENCE = {"dropout"}
+
+
+@dataclass
+class Plan:
+    mode: str                                   # "predict" or "train"
+    offsets: dict[str, int]                     # storage -> per-row float offset in the arena
+    arena_per_sample: int
+    external: dict[str, tuple[str, int]]        # storage -> ("input"|"output", index)
+    copies_out: list[tuple[int, str]]           # predict: (output index, storage) to copy out
+    roots: dict[str, str]                       # value -> storage
+    needs_grad: set[str] = field(default_factory=set)       # storages that carry a gradient
+    accumulate: dict[tuple[str, str], bool] = field(default_factory=dict)  # (op, storage) -> +=
+    backward_ops: list[Op] = field(default_factory=list)    # reverse order, only those needed
+
+    def storage(self, value: str) -> str:
+        return self.roots[value]
+
+
+def _roots(g: Graph, inference: bool) -> dict[str, str]:
+    alias = {v.name: v.view_of for v in g.values.values() if v.view_of}
+    if inference:
+        for op in g.ops:
+            if op.family in IDENTITY_IN_INFERENCE:
+                alias[op.outputs[0]] = op.inputs[0]
+    roots = {}
+    for name in g.values:
+        r = name
+        while r in alias:
+            r = alias[r]
+        roots[name] = r
+    return roots
+
+
+def _pack(intervals: dict[str, tuple[int, int]], sizes: dict[str, int]) -> tuple[dict[str, int], int]:
+    placed: list[tuple[int, int, int, int]] = []   # (offset, end, first, last)
+    offsets = {}
+    order = sorted(intervals, key=lambda s: (-sizes[s], intervals[s][0], s))
+    for s in order:
+        lo, hi = intervals[s]
+        size = -(-sizes[s] // ALIGN) * ALIGN
+        busy = sorted((o, e) for o, e, a, b in placed if not (b < lo or a > hi))
+        off = 0
+        for o, e in busy:
+            if off + size <= o:
+                break
+            off = max(off, e)
+        offsets[s] = off
+        placed.append((off, off + size, lo, hi))
+    top = max((e for _, e, _, _ in placed), default=0)
+    return offsets, top
+
+
+def _touch(live: dict[str, list[int]], storage: str, step: int) -> None:
+    iv = live.setdefault(storage, [step, step])
+    iv[0] = min(iv[0], step)
+    iv[1] = max(iv[1], step)
+
+
+def plan_predict(g: Graph, outputs_external: bool = True) -> Plan:
+    """Inference plan. With `outputs_external` the model outputs are written straight into
+    the caller's buffers (predict); without, they stay in the arena (evaluate)."""
+    roots = _roots(g, inference=True)
+    external = {roots[n]: ("input", i) for i, n in enumerate(g.inputs)}
+    copies = []
+    for i, n in enumerate(g.outputs):
+        r = roots[n]
+        if not outputs_external:
+            continue
+        if r in external:           # an output that is an input (or its view) or a repeat
+            copies.append((i, r))
+        else:
+            external[r] = ("output", i)
+    live: dict[str, list[int]] = {}
+    step = 0
+    for op in g.ops:
+        if op.family in IDENTITY_IN_INFERENCE:
+            continue
+        for v in op.inputs + op.outputs:
+            _touch(live, roots[v], step)
+        step += 1
+    for r in [r for _, r in copies] + ([] if outputs_external else [roots[n] for n in g.outputs]):
+        _touch(live, r, step)
+    internal = {s: tuple(iv) for s, iv in live.items() if s not in external}
+    sizes = {s: g.values[s].size for s in internal}
+    offsets, top = _pack(internal, sizes)
+    return Plan("predict" if outputs_external else "test", offsets, top, external, copies, roots)
+
+
+def _grad_flags(g: Graph, roots: dict[str, str]) -> set[str]:
+    """Storages whose gradient someone needs: downstream of a trainable weight."""
+    needs: set[str] = set()
+    for op in g.ops:
+        trainable = any(w is not None and g.weights[w].trainable for w in op.weights)
+        if trainable or any(roots[i] in needs for i in op.inputs):
+            needs.update(roots[o] for o in op.outputs)
+    return needs
+
+
+def plan_train(g: Graph) -> Plan:
+    roots = _roots(g, inference=False)
+    needs = _grad_flags(g, roots)
+    external = {roots[n]: ("input", i) for i, n in enumerate(g.inputs)}
+    live: dict[str, list[int]] = {}
+    step = 0
+    for op in g.ops:
+        for v in op.inputs + op.outputs:
+            _touch(live, roots[v], step)
+        step += 1
+    accumulate: dict[tuple[str, str], bool] = {}
+    written: set[str] = set()
+    for loss in g.losses:
+        r = roots[loss.output]
+        _touch(live, r, step)
+        if r in needs:
+            _touch(live, "d:" + r, step)
+            accumulate[("loss:" + loss.output, r)] = r in written
+            written.add(r)
+        step += 1
+    backward = []
+    for op in reversed(g.ops):
+        outs = [roots[o] for o in op.outputs]
+        if not any(o in needs for o in outs):
+            continue
+        backward.append(op)
+        for v in op.inputs + op.outputs:
+            _touch(live, roots[v], step)
+        for o in outs:
+            _touch(live, "d:" + o, step)
+            if o not in written:         # nothing flowed back into it: start from zero
+                accumulate[(op.name, "zero:" + o)] = False
+                written.add(o)
+        for i in op.inputs:
+            r = roots[i]
+            if r in needs:
+                _touch(live, "d:" + r, step)
+                accumulate[(op.name, r)] = r in written
+                written.add(r)
+        for w in op.weights:             # a shared layer's later uses add to its gradient
+            if w is not None and g.weights[w].trainable:
+                accumulate[(op.name, f"w:{w}")] = f"w:{w}" in written
+                written.add(f"w:{w}")
+        step += 1
+    internal = {s: tuple(iv) for s, iv in live.items() if s not in external}
+    sizes = {s: g.values[s.removeprefix("d:")].size for s in internal}
+    offsets, top = _pack(internal, sizes)
+    return Plan("train", offsets, top, external, [], roots, needs, accumulate, backward)
+
+
+def plan_memory(g: Graph) -> tuple[Plan, Plan | None]:
+    """The predict plan, and the training plan when the graph has losses."""
+    return plan_predict(g), (plan_train(g) if g.losses else None)

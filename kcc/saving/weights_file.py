@@ -1,0 +1,191 @@
+"""A model's weights as one safetensors file.
+
+Why safetensors: opening it runs no code (no pickle), and its layout is
+plain enough for the exported C program to read later: an 8-byte
+little-endian header length, a JSON header (key -> dtype, shape, byte
+offsets, plus "__metadata__"), then the raw little-endian tensor bytes.
+
+Keys are "<layer name>/<weight name>" (e.g. "dense_1/kernel"); the metadata
+is {"format": "kcc-weights", "version": "1", "layers": <JSON list of the
+names of the layers that have weights, in model order>}. Layers without
+weights (Input, Dropout, ...) are not recorded, so adding or removing one
+does not invalidate a weights file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+
+import numpy as np
+import safetensors.numpy as st_numpy
+from safetensors import safe_open
+
+FORMAT = "kcc-weights"
+VERSION = "1"
+_FLOAT_DTYPES = {"F16", "F32", "F64"}  # safetensors' names for float widths
+
+
+def save_weights(model, path) -> None:
+    """Write every weight of `model` to `path`, atomically.
+
+    The file is safetensors whatever its name: "model.weights.h5" (the
+    Keras 3 habit) is accepted but is not HDF5. The new file replaces the
+    old one only once it is fully on disk; if anything fails, the old file
+    is untouched and no temporary file is left behind.
+    """
+    tensors, layer_names = {}, []
+    for layer, weights in _weighted_layers(model):
+        layer_names.append(layer.name)
+        for weight in weights:
+            key = f"{layer.name}/{weight.name}"
+            if key in tensors:
+                raise ValueError(
+                    f"Layer '{layer.name}' has two weights named '{weight.name}'; "
+                    "weight names must be unique within a layer to be saved."
+                )
+            tensors[key] = np.ascontiguousarray(weight.value)
+    metadata = {"format": FORMAT, "version": VERSION, "layers": json.dumps(layer_names)}
+
+    path = os.path.abspath(os.fspath(path))
+    directory, base = os.path.split(path)
+    # Same directory as the target, so os.replace is a rename on one
+    # filesystem; O_EXCL with a random name, so we never clobber anything;
+    # mode 0666 filtered by the umask, like any file the user creates.
+    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        st_numpy.save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # data on disk before the name points at it
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)  # make the rename itself durable
+
+
+def load_weights(model, path) -> None:
+    """Copy the weights in `path` into `model`'s live buffers, all or nothing.
+
+    Every layer, weight name, shape and dtype is checked first; any problem
+    raises one ValueError listing all of them, and no weight is changed.
+    The values are copied into the existing arrays (np.copyto), so compiled
+    code holding pointers to them sees the new weights.
+    """
+    path = os.fspath(path)
+    try:
+        handle = safe_open(path, framework="np")
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # safetensors raises its own SafetensorError
+        raise ValueError(
+            f"Cannot read weights from '{path}': it is not a safetensors file, "
+            f"or it is truncated or corrupt ({exc}). Save it with "
+            "kcc's save_weights()."
+        ) from exc
+    with handle as f:
+        _check_format(f.metadata() or {}, path)
+        problems, plan = _match(model, f)
+        if problems:
+            raise ValueError(
+                f"Cannot load the weights in '{path}' into this model "
+                f"(no weight was changed):\n  " + "\n  ".join(problems)
+            )
+        # Read everything before writing anything: a read error half way
+        # must not leave the model with a mix of old and new weights.
+        loaded = [(weight, f.get_tensor(key)) for key, weight in plan]
+    for weight, array in loaded:
+        np.copyto(weight.value, array, casting="same_kind")
+
+
+def _weighted_layers(model):
+    """(layer, weights) for each layer that has weights; names must be unique."""
+    seen, result = set(), []
+    for layer in model.layers:
+        weights = list(layer.weights)
+        if not weights:
+            continue
+        if "/" in layer.name:
+            raise ValueError(
+                f"Layer name '{layer.name}' contains '/', which separates the "
+                "layer from the weight name in the file's keys. Rename the layer."
+            )
+        if layer.name in seen:
+            raise ValueError(
+                f"Two layers are named '{layer.name}'; layer names must be "
+                "unique to save or load weights by name."
+            )
+        seen.add(layer.name)
+        result.append((layer, weights))
+    return result
+
+
+def _check_format(metadata: dict, path: str) -> None:
+    if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
+        raise ValueError(
+            f"'{path}' is a safetensors file but not a kcc weights file "
+            f"(expected metadata format={FORMAT!r} version={VERSION!r}, found "
+            f"format={metadata.get('format')!r} version={metadata.get('version')!r})."
+        )
+
+
+def _match(model, f):
+    """Compare the file with the model: (problems, [(key, weight) to load])."""
+    in_file: dict[str, dict[str, str]] = {}  # layer -> weight name -> key
+    for key in f.keys():
+        layer_name, _, weight_name = key.partition("/")
+        in_file.setdefault(layer_name, {})[weight_name] = key
+    problems, plan = [], []
+    model_layers = _weighted_layers(model)
+    for layer, weights in model_layers:
+        found = in_file.get(layer.name)
+        if found is None:
+            names = [w.name for w in weights]
+            problems.append(f"Layer '{layer.name}' is missing from the file "
+                            f"(the model expects weights {names}).")
+            continue
+        for weight in weights:
+            key = found.get(weight.name)
+            if key is None:
+                problems.append(f"Layer '{layer.name}' weight '{weight.name}': "
+                                "missing from the file.")
+                continue
+            problems += _compare(f.get_slice(key), layer.name, weight)
+            plan.append((key, weight))
+        expected = {w.name for w in weights}
+        for extra in sorted(set(found) - expected):
+            problems.append(f"Layer '{layer.name}' weight '{extra}': in the file, "
+                            "but the model's layer has no such weight.")
+    known = {layer.name for layer, _ in model_layers}
+    for extra in sorted(set(in_file) - known):
+        problems.append(f"Layer '{extra}': in the file, but the model has no "
+                        "layer of that name with weights.")
+    return problems, plan
+
+
+def _compare(file_slice, layer_name: str, weight) -> list[str]:
+    where = f"Layer '{layer_name}' weight '{weight.name}'"
+    found, expected = tuple(file_slice.get_shape()), tuple(weight.shape)
+    if found != expected:
+        return [f"{where}: the file has shape {found}, the model expects {expected}."]
+    dtype = file_slice.get_dtype()
+    if dtype not in _FLOAT_DTYPES:
+        return [f"{where}: the file has dtype {dtype}, the model expects "
+                f"floating point ({np.asarray(weight.value).dtype})."]
+    return []
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # some filesystems do not allow opening a directory
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,244 @@
+"""kcc.build: build a tiny library, cache it, fail loudly, refuse unsafe dirs,
+and stay correct with concurrent and killed builders."""
+import ctypes
+import dataclasses
+import multiprocessing
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kcc.build import BuildError, Toolchain, build_shared_library, default_toolchain
+
+SOURCE = 'extern "C" int f() { return 42; }\n'
+NO_LINK = dict(include_dirs=[], library_dirs=[], libraries=[], rpaths=[])
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    monkeypatch.setenv("KCC_CACHE_DIR", str(root))
+    monkeypatch.delenv("KCC_DEBUG", raising=False)
+    return root
+
+
+@pytest.fixture
+def counting(tmp_path):
+    """A toolchain whose compiler logs each compile step, slowly (0.3 s), so
+    tests can count compilations and concurrent builders really overlap."""
+    counter = tmp_path / "compiles.txt"
+    wrapper = tmp_path / "counting-cxx"
+    real = default_toolchain().compiler
+    wrapper.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        for arg in "$@"; do
+          if [ "$arg" = "-c" ]; then echo x >> '{counter}'; sleep 0.3; fi
+        done
+        exec '{real}' "$@"
+        """))
+    wrapper.chmod(0o755)
+    toolchain = dataclasses.replace(default_toolchain(), name="counting", compiler=str(wrapper))
+    return toolchain, lambda: len(counter.read_text().split()) if counter.exists() else 0
+
+
+def build(source=SOURCE, **kwargs):
+    return build_shared_library({"model.cpp": source}, **NO_LINK, **kwargs)
+
+
+def test_builds_and_loads_with_ctypes(cache):
+    path = build()
+    assert path.name == "model.so" and path.parent.parent == cache
+    assert ctypes.CDLL(str(path)).f() == 42
+    # The entry keeps what a person needs to rebuild it by hand.
+    for name in ("model.cpp", "build.ninja", "build.log", "key.json", "done"):
+        assert (path.parent / name).is_file()
+    assert (cache.stat().st_mode & 0o777) == 0o700
+
+
+def test_second_call_hits_the_cache(cache, counting):
+    toolchain, compiles = counting
+    first = build(toolchain=toolchain)
+    mtime = first.stat().st_mtime_ns
+    second = build(toolchain=toolchain)
+    assert second == first
+    assert compiles() == 1
+    assert second.stat().st_mtime_ns == mtime
+
+
+def test_generated_build_file_reruns_by_hand(cache):
+    entry = build().parent
+    proc = subprocess.run([_ninja(), "-C", str(entry)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "no work to do" in proc.stdout
+
+
+def test_key_covers_source_flags_and_extra_key(cache):
+    base = build()
+    assert build('extern "C" int f() { return 7; }\n') != base
+    assert build(extra_key="kcc 9.9") != base
+    flags = dataclasses.replace(default_toolchain(), cxxflags=("-O1", "-std=c++17", "-fPIC"))
+    assert build(toolchain=flags) != base
+    assert build() == base
+
+
+def test_headers_and_include_dirs_with_spaces(cache, tmp_path):
+    include = tmp_path / "my include"
+    include.mkdir()
+    (include / "answer.h").write_text("#define ANSWER 40\n")
+    sources = {
+        "model.cpp": '#include "answer.h"\n#include "local.h"\n'
+                     'extern "C" int f() { return ANSWER + LOCAL; }\n',
+        "local.h": "#define LOCAL 2\n",  # written next to model.cpp, not compiled
+    }
+    path = build_shared_library(sources, include_dirs=[str(include)],
+                                library_dirs=[], libraries=[], rpaths=[])
+    assert ctypes.CDLL(str(path)).f() == 42
+
+
+def test_links_libraries_with_rpath(cache):
+    dep = build_shared_library({"libanswer.cpp": 'extern "C" int answer() { return 41; }\n'},
+                               **NO_LINK)
+    assert dep.name == "libanswer.so"
+    path = build_shared_library(
+        {"model.cpp": 'extern "C" int answer();\nextern "C" int f() { return answer() + 1; }\n'},
+        include_dirs=[], library_dirs=[str(dep.parent)], libraries=["answer"],
+        rpaths=[str(dep.parent), "$ORIGIN"])
+    assert ctypes.CDLL(str(path)).f() == 42
+
+
+def test_compile_error_raises_build_error_with_log(cache):
+    with pytest.raises(BuildError) as info:
+        build('extern "C" int f() { return undeclared_name; }\n', what="model 'model_1'")
+    err = info.value
+    message = str(err)
+    assert "model 'model_1'" in message
+    assert "undeclared_name" in message and "error" in message
+    assert err.command and "model.cpp" in err.command
+    assert err.log_path in message and "undeclared_name" in pathlib.Path(err.log_path).read_text()
+    assert pathlib.Path(err.source).read_text().startswith('extern "C"')
+    # No half entry: only the kept failed build and lock files remain.
+    names = os.listdir(cache)
+    assert all(n.startswith("failed-") or n.endswith(".lock") for n in names), names
+    # Fixing the source then builds normally.
+    assert ctypes.CDLL(str(build())).f() == 42
+
+
+def test_invalid_source_name_is_refused(cache):
+    with pytest.raises(ValueError, match="Invalid source file name '../evil.cpp'"):
+        build_shared_library({"../evil.cpp": SOURCE}, **NO_LINK)
+
+
+def test_symlinked_cache_dir_is_refused(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    monkeypatch.setenv("KCC_CACHE_DIR", str(link))
+    with pytest.raises(BuildError, match="is a symlink"):
+        build()
+
+
+def test_group_writable_cache_dir_is_refused(cache):
+    cache.mkdir()
+    cache.chmod(0o770)
+    with pytest.raises(BuildError, match="writable by group or others") as info:
+        build()
+    assert "chmod go-w" in str(info.value)
+
+
+def test_tampered_entry_is_refused(cache):
+    entry = build().parent
+    entry.chmod(0o777)
+    with pytest.raises(BuildError, match="cache entry .* writable by group"):
+        build()
+
+
+def test_symlinked_lock_file_is_refused(cache, tmp_path):
+    entry = build().parent
+    subprocess.run(["rm", "-rf", str(entry)], check=True)
+    lock = cache / f"{entry.name}.lock"
+    lock.unlink()
+    lock.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(BuildError, match="Cannot open the kcc lock file"):
+        build()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to chown to another uid")
+def test_cache_dir_of_another_user_is_refused(cache):
+    cache.mkdir(mode=0o700)
+    os.chown(cache, 12345, 12345)
+    with pytest.raises(BuildError, match="owned by uid 12345"):
+        build()
+
+
+def _build_in_child(toolchain, barrier, results):
+    barrier.wait()
+    try:
+        path = build(toolchain=toolchain)
+        results.put(ctypes.CDLL(str(path)).f())
+    except BaseException as exc:  # report, do not hang the parent
+        results.put(repr(exc))
+
+
+def test_concurrent_builders_compile_once(cache, counting):
+    toolchain, compiles = counting
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_build_in_child, args=(toolchain, barrier, results))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert got == [42, 42, 42]
+    assert compiles() == 1
+
+
+def test_killed_builder_does_not_block_the_next(cache, counting):
+    toolchain, compiles = counting
+    entry = build(toolchain=toolchain).parent
+    short = entry.name
+    # Simulate a builder killed mid-way: no entry, a half-built temp dir,
+    # and a lock file whose holder died while holding the flock.
+    subprocess.run(["rm", "-rf", str(entry)], check=True)
+    stale = cache / f"tmp-{short}-99999-dead"
+    stale.mkdir()
+    (stale / "model.cpp").write_text("half")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(cache / (short + '.lock'))!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    path = build(toolchain=toolchain)
+    assert ctypes.CDLL(str(path)).f() == 42
+    assert compiles() == 2
+    assert not stale.exists()
+
+
+def test_debug_prints_entry_and_timing(cache, monkeypatch, capsys):
+    monkeypatch.setenv("KCC_DEBUG", "1")
+    path = build()
+    build()
+    err = capsys.readouterr().err
+    assert "built model in" in err and "cache hit for model" in err and str(path) in err
+
+
+def test_toolchain_is_frozen_data():
+    toolchain = default_toolchain()
+    assert isinstance(toolchain, Toolchain) and toolchain.suffix == ".so"
+    assert "-march=native" in toolchain.cxxflags and "-shared" in toolchain.ldflags
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        toolchain.compiler = "cc"
+
+
+def _ninja():
+    from kcc.build.ninja import find_ninja
+    return find_ninja()
