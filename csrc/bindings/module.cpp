@@ -114,9 +114,9 @@ PYBIND11_MODULE(_runtime, m, py::mod_gil_not_used()) {
             auto hy = host_arrays(y, n, i.targets);
             kcc::BatchHook cb;
             if (!hook.is_none()) {
-                cb = [&hook](int64_t batch, int64_t seen, const std::vector<double>& sums) {
+                cb = [&hook](bool begin, int64_t batch, int64_t seen, const std::vector<double>& sums) {
                     py::gil_scoped_acquire gil;
-                    return hook(batch, seen, sums).cast<bool>();
+                    return hook(begin, batch, seen, sums).cast<bool>();
                 };
             }
             kcc::EpochResult r;
@@ -139,6 +139,28 @@ PYBIND11_MODULE(_runtime, m, py::mod_gil_not_used()) {
                 r = p.s.test(hx, hy, n, batch_size);
             }
             return py::make_tuple(r.sums, r.seen);
+        })
+        .def("gradients", [](PySession& p, std::vector<py::array> x, std::vector<py::array> y, int64_t n,
+                             uint64_t seed) {
+            const KccModelInfo& i = p.s.info();
+            auto hx = host_arrays(x, n, i.inputs);
+            auto hy = host_arrays(y, n, i.targets);
+            kcc::EpochResult r;
+            py::list grads;
+            {
+                py::gil_scoped_release nogil;
+                std::lock_guard<std::mutex> lock(p.mu);
+                r = p.s.gradients(hx, hy, n, seed);
+            }
+            const auto& g = p.s.grads();
+            for (int k = 0; k < i.n_weights; ++k) {
+                const KccWeightInfo& w = i.weights[k];
+                if (w.grad_offset < 0) { grads.append(py::none()); continue; }
+                py::array_t<float> a(w.size);
+                std::copy(g.data() + w.grad_offset, g.data() + w.grad_offset + w.size, a.mutable_data());
+                grads.append(a);
+            }
+            return py::make_tuple(r.sums, grads);
         })
         .def("predict", [](PySession& p, std::vector<py::array> x, std::vector<py::array_t<float, 0>> out,
                            int64_t n, int64_t batch_size) {

@@ -169,6 +169,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
     int64_t batch = 0;
     for (int64_t begin = 0; begin < n; begin += batch_size, ++batch) {
         const int64_t rows = std::min(batch_size, n - begin);   // the last partial batch trains too
+        if (hook && every_batch && hook(true, batch, res.seen, res.sums)) { res.stopped = true; break; }
         for (size_t i = 0; i < x.size(); ++i)
             in[i] = batch_rows(x[i], shuffle ? order.data() : nullptr, begin, rows, staging_x_[i]);
         for (size_t i = 0; i < y.size(); ++i)
@@ -190,7 +191,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
             if (every_batch || final_batch ||
                 std::chrono::duration<double>(now - last).count() >= interval_s) {
                 last = now;
-                if (hook(batch, res.seen, res.sums)) { res.stopped = true; break; }
+                if (hook(false, batch, res.seen, res.sums)) { res.stopped = true; break; }
             }
         }
     }
@@ -217,6 +218,29 @@ EpochResult Session::test(const std::vector<HostArray>& x, const std::vector<Hos
         test_step_(&run, rows);
         res.seen += rows;
     }
+    return res;
+}
+
+EpochResult Session::gradients(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
+                               int64_t n, uint64_t seed) {
+    if (!info_->trainable) throw std::logic_error("model was not compiled for training");
+    ensure_capacity(n);
+    set_blas_threads(n);
+    FlushDenormals ftz;
+    EpochResult res;
+    res.sums.assign((size_t)info_->n_stats, 0.0);
+    std::vector<const void*> in(x.size()), tg(y.size());
+    for (size_t i = 0; i < x.size(); ++i) in[i] = x[i].data;
+    for (size_t i = 0; i < y.size(); ++i) tg[i] = y[i].data;
+    KccRun run = make_run();
+    run.inputs = in.data();
+    run.targets = tg.data();
+    run.stats = res.sums.data();
+    run.step = step_ + 1;
+    run.seed = seed;
+    run.batch_total = n;
+    forward_backward_(&run, n);
+    res.seen = n;
     return res;
 }
 

@@ -23,8 +23,10 @@ struct HostArray {
 };
 
 // Called between batches (progress, callbacks). Returns true to stop training.
-// Arguments: batch index in the epoch, samples seen so far, the stat sums so far.
-using BatchHook = std::function<bool(int64_t batch, int64_t seen, const std::vector<double>& sums)>;
+// Arguments: whether the batch is about to begin (else it just ended), batch index in
+// the epoch, samples seen so far, the stat sums so far.
+using BatchHook = std::function<bool(bool begin, int64_t batch, int64_t seen,
+                                     const std::vector<double>& sums)>;
 
 struct EpochResult {
     std::vector<double> sums;   // stat sums over the samples seen
@@ -49,8 +51,9 @@ public:
     void set_threads(int threads) { threads_ = threads < 1 ? 1 : threads; }
     std::vector<float>& opt_state() { return opt_state_; }
 
-    // One epoch of training over `n` samples. `hook` runs after a batch when `every_batch`
-    // or at least `interval_s` seconds passed since the last call, and after the last one.
+    // One epoch of training over `n` samples. With `every_batch`, `hook` runs before and
+    // after every batch; else after a batch when `interval_s` seconds passed since the last
+    // call, and after the last batch (progress bars need no more).
     EpochResult train_epoch(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
                             int64_t n, int64_t batch_size, bool shuffle, uint64_t seed,
                             const BatchHook& hook, bool every_batch, double interval_s);
@@ -58,6 +61,11 @@ public:
                      int64_t batch_size);
     void predict(const std::vector<HostArray>& x, const std::vector<float*>& out, int64_t n,
                  int64_t batch_size);
+    // Forward + backward over all n rows as one batch, without an update: the gradients
+    // stay in grads() (tests compare them with numerical gradients).
+    EpochResult gradients(const std::vector<HostArray>& x, const std::vector<HostArray>& y, int64_t n,
+                          uint64_t seed);
+    const std::vector<float>& grads() const { return grads_; }
 
 private:
     void ensure_capacity(int64_t rows);

@@ -1,5 +1,258 @@
-"""compile / fit / evaluate / predict for functional models (filled in by kcc.training)."""
+"""compile / fit / evaluate / predict: the Keras training API on top of a NativeModel.
+
+Everything per batch happens in native code (kcc/runtime); this file resolves
+arguments, checks data, and runs the Python side of an epoch: callbacks, progress and
+validation. `Model` inherits these methods from `Trainer`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kcc import losses as losses_module
+from kcc.graph.ir import Loss, OptimizerSpec
+from kcc.graph.trace import lower
+from kcc.runtime import data
+from kcc.runtime.native import NativeModel
+from kcc.training.callbacks import CallbackList
+from kcc.training.config import resolve_compile
+from kcc.training.progbar import Progbar
+from kcc.utils import random as kcc_random
+
+# Metrics the native code computes (kcc/ops/losses.h, namespace kcc::metric).
+_NATIVE_METRICS = {"categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy",
+                   "mean_squared_error", "mean_absolute_error"}
+_METRIC_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+
+_FIT_UNSUPPORTED = ("steps_per_epoch", "validation_steps", "validation_freq", "class_weight",
+                    "sample_weight", "max_queue_size", "workers", "use_multiprocessing")
+
+
+def _optimizer_spec(opt) -> OptimizerSpec:
+    key = opt.structure_key()
+    names = {"sgd": ("momentum", "nesterov"), "rmsprop": ("momentum", "centered"),
+             "adam": ("amsgrad",), "adagrad": ()}[opt.kind]
+    flags = tuple(zip(names, (bool(v) for v in key[1:])))
+    return OptimizerSpec(opt.kind, tuple(opt.slots()), flags, len(opt.hparams()))
 
 
 class Trainer:
-    """Mixin that gives Model its Keras training API; see kcc/training/engine.py."""
+    """Mixin: the training API of functional models."""
+
+    _native: NativeModel | None = None
+    _predict_native: NativeModel | None = None
+    _compile_config = None
+    stop_training = False
+
+    # -- compile -----------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+        """Resolve the training configuration, generate the model's C++ and build it."""
+        kwargs.pop("sample_weight_mode", None)  # Keras 1/2: only None is supported anyway
+        if kwargs:
+            raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}. "
+                            f"Accepted: optimizer, loss, metrics, loss_weights")
+        out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
+        cfg = resolve_compile(optimizer, loss, metrics, loss_weights, self.output_names, out_shapes)
+        graph = lower(self)
+        for i, name in enumerate(graph.outputs):
+            kind = cfg.losses[i]
+            shape, dtype = losses_module.target_spec(kind, out_shapes[i])
+            metric_list = []
+            for display, canonical in cfg.metrics[i]:
+                canonical = _METRIC_ALIASES.get(canonical, canonical)
+                if canonical not in _NATIVE_METRICS:
+                    raise ValueError(f"Metric '{display}' is not supported by kcc yet. Supported: "
+                                     f"{sorted(_NATIVE_METRICS)}")
+                metric_list.append((display, canonical))
+            graph.losses.append(Loss(name, kind, float(cfg.loss_weights[i]), tuple(shape), dtype,
+                                     metric_list, index=i))
+        graph.optimizer = _optimizer_spec(cfg.optimizer)
+        self._native = NativeModel(graph, what=f"model '{self.name}'")
+        self._compile_config = cfg
+        self.optimizer = cfg.optimizer
+        self.loss = loss
+        self.stop_training = False
+        self.optimizer.iterations = 0
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return self._native.stat_names if self._native else []
+
+    def _require_compiled(self, what: str) -> NativeModel:
+        if self._native is None:
+            raise RuntimeError(f"You must compile model '{self.name}' before {what}: call "
+                               f"model.compile(optimizer=..., loss=...) first")
+        return self._native
+
+    def _native_for_predict(self) -> NativeModel:
+        if self._native is not None:
+            return self._native
+        if self._predict_native is None:     # Keras predicts without compile()
+            self._predict_native = NativeModel(lower(self), what=f"model '{self.name}' (predict)")
+        return self._predict_native
+
+    # -- data ----------------------------------------------------------------------------
+    def _x(self, x, what="x"):
+        shapes = [tuple(t.shape[1:]) for t in self.inputs]
+        return data.inputs(x, self.input_names, shapes, [t.dtype for t in self.inputs], what)
+
+    def _y(self, y, what="y"):
+        cfg = self._compile_config
+        out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
+        specs = [losses_module.target_spec(l, s) for l, s in zip(cfg.losses, out_shapes)]
+        return data.targets(y, self.output_names, specs, cfg.losses, out_shapes, what)
+
+    def _xy(self, x, y, what=("x", "y")):
+        if y is None:
+            raise ValueError(f"Model '{self.name}' needs targets: pass `{what[1]}` (one array per "
+                             f"output: {', '.join(self.output_names)})")
+        xs, ys = self._x(x, what[0]), self._y(y, what[1])
+        nx, ny = len(xs[0]), len(ys[0])
+        if nx != ny:
+            raise ValueError(f"`{what[0]}` and `{what[1]}` must have the same number of samples; "
+                             f"received {nx} input samples ({self.input_names[0]}) and {ny} "
+                             f"target samples ({self.output_names[0]})")
+        return xs, ys, nx
+
+    def _logs(self, sums, seen, prefix="") -> dict:
+        names = self._native.stat_names
+        return {prefix + k: (float(s) / seen if seen else float("nan")) for k, s in zip(names, sums)}
+
+    def _sync_hparams(self):
+        native = self._native
+        native.session.set_hparams([float(v) for v in self.optimizer.hparams()])
+        native.session.step = int(getattr(self.optimizer, "iterations", 0) or 0)
+
+    # -- fit ----------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            nb_epoch=None, **kwargs):
+        native = self._require_compiled("training it")
+        bad = sorted(set(kwargs) & set(_FIT_UNSUPPORTED))
+        if bad or kwargs:
+            raise TypeError(f"fit() got unsupported keyword argument(s) {bad or sorted(kwargs)}")
+        if nb_epoch is not None:
+            if epochs not in (1, None) and epochs != nb_epoch:
+                raise ValueError(f"Pass either `epochs` or its Keras 1 name `nb_epoch`, not both. "
+                                 f"Received: epochs={epochs}, nb_epoch={nb_epoch}")
+            epochs = nb_epoch
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"Received an invalid value for `epochs`, expected a non-negative "
+                             f"integer. Received: epochs={epochs!r}")
+        bs = data.batch_size(batch_size)
+        xs, ys, n = self._xy(x, y)
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("`validation_data` must be a tuple (x_val, y_val); received "
+                                 f"{type(validation_data).__name__}")
+            val = self._xy(validation_data[0], validation_data[1], ("validation_data[0]", "validation_data[1]"))
+        elif validation_split:
+            if not 0.0 < float(validation_split) < 1.0:
+                raise ValueError(f"`validation_split` must be in [0, 1); received {validation_split}")
+            split = int(n * (1.0 - float(validation_split)))   # Keras: the last samples, unshuffled
+            val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
+            xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
+        if n == 0:
+            raise ValueError(f"fit() received no training samples (x has 0 rows)")
+
+        cbs = CallbackList(callbacks, add_history=True, model=self, batch_size=bs, epochs=epochs,
+                           steps=-(-n // bs), samples=n, verbose=verbose,
+                           do_validation=val is not None, metrics=self.metrics_names)
+        every_batch = cbs.needs_batch_hooks
+        self.stop_training = False
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            bar = None
+            if verbose:
+                if verbose == 1:
+                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+                bar = Progbar(n, verbose=verbose, unit_name="sample")
+
+            def hook(begin, batch, seen, sums):
+                if begin:
+                    cbs.on_train_batch_begin(batch, {"batch": batch, "size": bs})
+                    return self.stop_training
+                logs = self._logs(sums, seen)
+                if every_batch:
+                    cbs.on_train_batch_end(batch, logs)
+                if bar is not None and seen < n:   # the epoch's last line waits for validation
+                    bar.update(seen, list(logs.items()))
+                return self.stop_training
+
+            self._sync_hparams()
+            sums, seen, _ = native.session.train_epoch(
+                xs, ys, n, bs, bool(shuffle), kcc_random.native_seed(), hook, every_batch, 0.05)
+            self.optimizer.iterations = native.session.step
+            logs = self._logs(sums, seen)
+            if val is not None and not self.stop_training:
+                vs, vseen = native.session.test(val[0], val[1], val[2], bs)
+                logs.update(self._logs(vs, vseen, "val_"))
+            if bar is not None:
+                bar.update(seen, list(logs.items()), finalize=True)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end()
+        return cbs.history
+
+    # -- evaluate / predict ------------------------------------------------------------------
+    def _result(self, sums, seen):
+        vals = [float(s) / seen for s in sums]
+        return vals[0] if len(vals) == 1 else vals
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, **kwargs):
+        native = self._require_compiled("evaluating it")
+        if kwargs:
+            raise TypeError(f"evaluate() got unsupported keyword argument(s) {sorted(kwargs)}")
+        bs = data.batch_size(batch_size)
+        xs, ys, n = self._xy(x, y)
+        if n == 0:
+            raise ValueError("evaluate() received no samples")
+        sums, seen = native.session.test(xs, ys, n, bs)
+        if verbose:
+            bar = Progbar(n, verbose=verbose, unit_name="sample")
+            bar.update(seen, list(self._logs(sums, seen).items()), finalize=True)
+        return self._result(sums, seen)
+
+    def predict(self, x, batch_size=None, verbose=0, **kwargs):
+        if kwargs:
+            raise TypeError(f"predict() got unsupported keyword argument(s) {sorted(kwargs)}")
+        native = self._native_for_predict()
+        bs = data.batch_size(batch_size)
+        xs = self._x(x)
+        outs = native.predict(xs, len(xs[0]), bs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def predict_on_batch(self, x):
+        xs = self._x(x)
+        n = len(xs[0])
+        outs = self._native_for_predict().predict(xs, n, max(n, 1))
+        return outs[0] if len(outs) == 1 else outs
+
+    def train_on_batch(self, x, y):
+        native = self._require_compiled("training it")
+        xs, ys, n = self._xy(x, y)
+        self._sync_hparams()
+        sums, seen, _ = native.session.train_epoch(xs, ys, n, max(n, 1), False, kcc_random.native_seed(),
+                                                   None, False, 0.0)
+        self.optimizer.iterations = native.session.step
+        return self._result(sums, seen)
+
+    def test_on_batch(self, x, y):
+        native = self._require_compiled("evaluating it")
+        xs, ys, n = self._xy(x, y)
+        sums, seen = native.session.test(xs, ys, n, max(n, 1))
+        return self._result(sums, seen)
+
+    # -- weights files -------------------------------------------------------------------------
+    def save_weights(self, filepath, overwrite=True):
+        import os
+        from kcc.saving import save_weights
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath} exists and overwrite=False")
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        from kcc.saving import load_weights
+        load_weights(self, filepath)

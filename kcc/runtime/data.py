@@ -1,0 +1,130 @@
+"""Checks and converts user arrays before any native code reads them.
+
+Everything the C++ side would otherwise trip over (wrong feature count, wrong number of
+arrays, mismatched row counts, strings, class ids out of range) is a Python exception
+here that names the model input or output, what was expected and what was given.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def _fmt_shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _as_list(data, names: Sequence[str], what: str, kind: str) -> list:
+    """x / y given as one array, a list in model order, or a dict keyed by layer name."""
+    if isinstance(data, dict):
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise ValueError(f"Unknown {kind} name(s) {unknown} in the dict passed as `{what}`. "
+                             f"Valid names: {list(names)}")
+        missing = [k for k in names if k not in data]
+        if missing:
+            raise ValueError(f"The dict passed as `{what}` is missing {kind}(s) {missing}. "
+                             f"Expected keys: {list(names)}")
+        return [data[k] for k in names]
+    if isinstance(data, (list, tuple)):
+        if len(names) == 1 and len(data) != 1 and not isinstance(data[0], (np.ndarray, list, tuple)):
+            return [data]
+        if len(data) != len(names):
+            raise ValueError(f"The model expects {len(names)} {kind} array(s) in `{what}` "
+                             f"({', '.join(names)}), but received a list of {len(data)}")
+        return list(data)
+    if len(names) != 1:
+        raise ValueError(f"The model has {len(names)} {kind}s ({', '.join(names)}): pass `{what}` as "
+                         f"a list of {len(names)} arrays or a dict keyed by {kind} name; "
+                         f"received a single {type(data).__name__}")
+    return [data]
+
+
+def _numeric(a, name: str, kind: str) -> np.ndarray:
+    try:
+        arr = np.asarray(a)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"Could not convert the data for {kind} '{name}' to an array: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"The data for {kind} '{name}' must be numeric; received an array of "
+                        f"dtype {arr.dtype}")
+    return arr
+
+
+def inputs(data, names: Sequence[str], shapes: Sequence[tuple], dtypes: Sequence[str],
+           what: str = "x") -> list[np.ndarray]:
+    arrays = _as_list(data, names, what, "input")
+    out = []
+    for a, name, shape, dtype in zip(arrays, names, shapes, dtypes):
+        arr = _numeric(a, name, "input")
+        if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != tuple(shape):
+            raise ValueError(f"Input '{name}' expects arrays of shape {_fmt_shape((None,) + tuple(shape))}, "
+                             f"received an array of shape {_fmt_shape(arr.shape)}")
+        if dtype == "int32":
+            if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+                raise ValueError(f"Input '{name}' holds integer ids (dtype int32); received "
+                                 f"non-integer floats")
+            arr = np.ascontiguousarray(arr, dtype=np.int32)
+        else:
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+        out.append(arr)
+    same_rows(list(zip(names, out)), "input")
+    return out
+
+
+def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence[str],
+            out_shapes: Sequence[tuple], what: str = "y") -> list[np.ndarray]:
+    """specs: (per-sample target shape, dtype) per output, from the loss."""
+    arrays = _as_list(data, names, what, "output")
+    out = []
+    for a, name, (shape, dtype), loss, oshape in zip(arrays, names, specs, losses, out_shapes):
+        arr = _numeric(a, name, "output")
+        if dtype == "int32":       # sparse labels: (n,) or (n, 1) class ids
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr[:, 0]
+            if arr.ndim != 1:
+                raise ValueError(f"Output '{name}' with loss {loss} expects integer class ids of "
+                                 f"shape (None,) or (None, 1); received shape {_fmt_shape(arr.shape)}")
+            if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+                raise ValueError(f"Output '{name}' with loss {loss} expects integer class ids; "
+                                 f"received non-integer values")
+            classes = oshape[-1]
+            if arr.size and (arr.min() < 0 or arr.max() >= classes):
+                raise ValueError(f"Output '{name}' with loss {loss} has {classes} classes, so "
+                                 f"labels must lie in [0, {classes}); received labels from "
+                                 f"{int(arr.min())} to {int(arr.max())}")
+            arr = np.ascontiguousarray(arr, dtype=np.int32).reshape(-1, 1)
+        else:
+            want = (None,) + tuple(shape)
+            if arr.ndim == 1 and tuple(shape) == (1,):
+                arr = arr.reshape(-1, 1)
+            if arr.ndim != len(want) or tuple(arr.shape[1:]) != tuple(shape):
+                hint = ""
+                if loss == "categorical_crossentropy" and arr.ndim == 1:
+                    hint = (" (integer class ids? use loss='sparse_categorical_crossentropy', or "
+                            "one-hot encode them with kcc.utils.to_categorical)")
+                raise ValueError(f"Output '{name}' expects targets of shape {_fmt_shape(want)} for "
+                                 f"loss {loss}; received an array of shape "
+                                 f"{_fmt_shape(arr.shape)}{hint}")
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+        out.append(arr)
+    same_rows(list(zip(names, out)), "output")
+    return out
+
+
+def same_rows(named: list[tuple[str, np.ndarray]], kind: str) -> int:
+    counts = {name: len(a) for name, a in named}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        raise ValueError(f"All {kind} arrays must have the same number of samples; received {listed}")
+    return next(iter(counts.values()), 0)
+
+
+def batch_size(value, default: int = 32) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"Received an invalid value for `batch_size`, expected a positive "
+                         f"integer. Received: batch_size={value!r}")
+    return int(value)

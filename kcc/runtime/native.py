@@ -1,0 +1,107 @@
+"""From a traced graph to a loaded native model: passes, render, build, load, bind.
+
+`NativeModel` is the compiled form of one (model, compile config): the generated unit
+built into the cache and a runtime Session (kcc._runtime, built once at install) that
+drives it. The weights it uses are the layers' own buffers, bound by pointer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kcc.build import build_shared_library, default_toolchain
+from kcc.codegen import render
+from kcc.graph.ir import Graph
+from kcc.passes import fuse, plan_memory
+
+_PKG = Path(__file__).resolve().parent.parent
+
+
+def debug(msg: str) -> None:
+    if os.environ.get("KCC_DEBUG"):
+        print(f"[kcc] {msg}", flush=True)
+
+
+@functools.lru_cache(maxsize=1)
+def include_dir() -> Path:
+    """The runtime headers: the source tree's in a checkout, else the installed copy."""
+    for p in (_PKG.parent / "csrc" / "include", _PKG / "include"):
+        if (p / "kcc" / "model_abi.h").is_file():
+            return p
+    raise RuntimeError(f"kcc's C++ headers are missing (looked in {_PKG.parent / 'csrc/include'} "
+                       f"and {_PKG / 'include'}); reinstall kcc")
+
+
+@functools.lru_cache(maxsize=1)
+def headers_digest() -> str:
+    """Part of the cache key: a header change must rebuild every model."""
+    h = hashlib.sha256()
+    root = include_dir()
+    for p in sorted(root.rglob("*.h")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def blas() -> dict:
+    import scipy_openblas32 as ob
+    return dict(include_dirs=[], library_dirs=[ob.get_lib_dir()], libraries=[ob.get_library()],
+                rpaths=[ob.get_lib_dir()], defines=["KCC_USE_BLAS", "KCC_BLAS_PREFIX=scipy_"])
+
+
+def default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class NativeModel:
+    def __init__(self, graph: Graph, what: str):
+        from kcc import _runtime
+        t0 = time.perf_counter()
+        self.graph = fuse(graph)
+        predict, train = plan_memory(self.graph)
+        self.source = render(self.graph, predict, train)
+        if os.environ.get("KCC_DEBUG"):
+            debug(self.graph.dump())
+        b = blas()
+        tc = default_toolchain()
+        tc = dataclasses.replace(tc, cxxflags=tuple(tc.cxxflags) + tuple(f"-D{d}" for d in b["defines"]))
+        self.library = build_shared_library(
+            {"model.cpp": self.source}, include_dirs=[str(include_dir())] + b["include_dirs"],
+            library_dirs=b["library_dirs"], libraries=b["libraries"], rpaths=b["rpaths"],
+            toolchain=tc, extra_key=headers_digest(), what=what)
+        self.session = _runtime.Session(str(self.library))
+        self.info = self.session.info
+        self.session.bind_weights([w.buffer for w in self.graph.weights])
+        self.session.set_threads(default_threads())
+        self.build_seconds = time.perf_counter() - t0
+        debug(f"{what}: native model ready in {self.build_seconds:.3f} s ({self.library})")
+
+    @property
+    def stat_names(self) -> list[str]:
+        return list(self.info["stat_names"])
+
+    def predict(self, xs: list[np.ndarray], n: int, batch_size: int) -> list[np.ndarray]:
+        outs = [np.empty((n,) + tuple(o["shape"]), np.float32) for o in self.info["outputs"]]
+        if n:
+            self.session.predict(xs, outs, n, batch_size)
+        return outs
+
+    def gradients(self, xs: list[np.ndarray], ys: list[np.ndarray], seed: int = 0):
+        """Loss-gradient of every weight for one batch holding all rows, no update.
+        Returns (stat sums, {weight name: gradient array shaped like the weight})."""
+        sums, grads = self.session.gradients(xs, ys, len(xs[0]), seed)
+        out = {}
+        for w, gr in zip(self.graph.weights, grads):
+            if gr is not None:
+                out[w.name] = np.asarray(gr).reshape(w.shape)
+        return sums, out
