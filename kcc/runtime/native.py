@@ -56,6 +56,18 @@ def blas() -> dict:
                 rpaths=[ob.get_lib_dir()], defines=["KCC_USE_BLAS", "KCC_BLAS_PREFIX=scipy_"])
 
 
+def runtime_module():
+    try:
+        from kcc import _runtime
+    except ImportError:
+        raise ImportError(
+            f"kcc's native runtime (kcc._runtime) is not built in {_PKG}. This happens when "
+            f"Python imports kcc from a source checkout: install it (`pip install .`, or "
+            f"`pip install -e .` to develop) and run the tests with `pytest`, not "
+            f"`python -m pytest`, which puts the checkout first on sys.path") from None
+    return _runtime
+
+
 def default_threads() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -65,7 +77,7 @@ def default_threads() -> int:
 
 class NativeModel:
     def __init__(self, graph: Graph, what: str):
-        from kcc import _runtime
+        _runtime = runtime_module()
         t0 = time.perf_counter()
         self.graph = fuse(graph)
         predict, train = plan_memory(self.graph)

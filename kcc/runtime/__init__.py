@@ -1,0 +1,1 @@
+"""The compiled model: build and load the native unit, check data, run it."""
