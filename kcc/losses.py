@@ -1,0 +1,255 @@
+"""Losses: the names compile() accepts, their numpy references and target specs.
+
+A loss is compiled into native code, so kcc knows it by its canonical name:
+
+    categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy,
+    mean_squared_error (alias mse, MSE), mean_absolute_error (alias mae, MAE)
+
+The lowercase functions (``kcc.losses.mse``) and the classes
+(``kcc.losses.MeanSquaredError()``) are accepted by ``compile`` and resolve to the
+canonical name. The functions are the numpy references: per-sample loss, exactly as
+Keras 3 computes it with ``from_logits=False`` (epsilon 1e-7, float32 in, float32 out).
+"""
+
+import numpy as np
+
+EPSILON = 1e-7
+CANONICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy",
+             "binary_crossentropy", "mean_squared_error", "mean_absolute_error")
+
+
+def _float(y_pred):
+    y_pred = np.asarray(y_pred)
+    return y_pred if np.issubdtype(y_pred.dtype, np.floating) else y_pred.astype(np.float32)
+
+
+def same_rank(y_true, y_pred):
+    """Keras's squeeze_or_expand_to_same_rank: fix a rank gap of 1 over a size-1 axis.
+
+    The operand with the extra size-1 axis loses it, unless the other one is 1-D, which
+    then gains one: (n,) vs (n, 1) -> both (n, 1); (n, k) vs (n, k, 1) -> both (n, k)."""
+    if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+        if y_pred.ndim == 1:
+            return y_true, y_pred[:, None]
+        return y_true[..., 0], y_pred
+    if y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
+        if y_true.ndim == 1:
+            return y_true[:, None], y_pred
+        return y_true, y_pred[..., 0]
+    return y_true, y_pred
+
+
+def _clip(p):
+    eps = p.dtype.type(EPSILON)
+    return np.clip(p, eps, p.dtype.type(1) - eps)
+
+
+def categorical_crossentropy(y_true, y_pred):
+    y_pred = _float(y_pred)
+    y_true = np.asarray(y_true).astype(y_pred.dtype)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"categorical_crossentropy: `y_true` and `y_pred` must have the same "
+                         f"shape. Received: y_true.shape={y_true.shape}, "
+                         f"y_pred.shape={y_pred.shape}")
+    p = _clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True))
+    return -np.sum(y_true * np.log(p), axis=-1)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred):
+    y_pred = _float(y_pred)
+    labels = np.asarray(y_true)
+    if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    labels = labels.astype(np.int64)
+    classes = y_pred.shape[-1]
+    if labels.shape != y_pred.shape[:-1]:
+        raise ValueError(f"sparse_categorical_crossentropy: integer labels must have shape "
+                         f"{y_pred.shape[:-1]} or {y_pred.shape[:-1] + (1,)}. "
+                         f"Received: y_true.shape={np.shape(y_true)}")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"sparse_categorical_crossentropy: labels must be in [0, {classes}). "
+                         f"Received labels in [{labels.min()}, {labels.max()}]")
+    p = _clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True))
+    return -np.log(np.take_along_axis(p, labels[..., None], axis=-1))[..., 0]
+
+
+def binary_crossentropy(y_true, y_pred):
+    y_pred = _float(y_pred)
+    y_true, y_pred = same_rank(np.asarray(y_true).astype(y_pred.dtype), y_pred)
+    p = _clip(y_pred)
+    return np.mean(-(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)), axis=-1)
+
+
+def mean_squared_error(y_true, y_pred):
+    y_pred = _float(y_pred)
+    y_true, y_pred = same_rank(np.asarray(y_true).astype(y_pred.dtype), y_pred)
+    return np.mean(np.square(y_pred - y_true), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    y_pred = _float(y_pred)
+    y_true, y_pred = same_rank(np.asarray(y_true).astype(y_pred.dtype), y_pred)
+    return np.mean(np.abs(y_pred - y_true), axis=-1)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+
+_REFERENCES = {f.__name__: f for f in (categorical_crossentropy, sparse_categorical_crossentropy,
+                                       binary_crossentropy, mean_squared_error,
+                                       mean_absolute_error)}
+
+
+class Loss:
+    """Keras-style loss object; kcc compiles it by ``canonical`` name."""
+
+    canonical = None
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", from_logits=False,
+                 label_smoothing=0.0):
+        owner = type(self).__name__
+        if from_logits:
+            raise ValueError(f"{owner}(from_logits=True) is not supported by kcc: end the model "
+                             f"with a softmax/sigmoid activation and use from_logits=False")
+        if label_smoothing:
+            raise ValueError(f"{owner}: `label_smoothing` is not supported by kcc yet. "
+                             f"Received: label_smoothing={label_smoothing!r}")
+        if reduction not in ("sum_over_batch_size", "auto", None):
+            raise ValueError(f"{owner}: only reduction='sum_over_batch_size' (the mean over the "
+                             f"batch) is supported. Received: reduction={reduction!r}")
+        self.name = name or self.canonical
+        self.reduction = "sum_over_batch_size"
+
+    def __call__(self, y_true, y_pred):
+        """The batch loss (mean of the per-sample losses), in numpy."""
+        return np.mean(_REFERENCES[self.canonical](y_true, y_pred))
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+
+class CategoricalCrossentropy(Loss):
+    canonical = "categorical_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_crossentropy"):
+        _check_axis(self, axis)
+        super().__init__(name, reduction, from_logits, label_smoothing)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    canonical = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy"):
+        if ignore_class is not None:
+            raise ValueError(f"SparseCategoricalCrossentropy: `ignore_class` is not supported by "
+                             f"kcc yet. Received: ignore_class={ignore_class!r}")
+        super().__init__(name, reduction, from_logits)
+
+
+class BinaryCrossentropy(Loss):
+    canonical = "binary_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="binary_crossentropy"):
+        _check_axis(self, axis)
+        super().__init__(name, reduction, from_logits, label_smoothing)
+
+
+class MeanSquaredError(Loss):
+    canonical = "mean_squared_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error"):
+        super().__init__(name, reduction)
+
+
+class MeanAbsoluteError(Loss):
+    canonical = "mean_absolute_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error"):
+        super().__init__(name, reduction)
+
+
+def _check_axis(loss, axis):
+    if axis != -1:
+        raise ValueError(f"{type(loss).__name__}: only axis=-1 is supported. Received: axis={axis!r}")
+
+
+_CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
+            MeanSquaredError, MeanAbsoluteError)
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+_ALIASES.update({name: name for name in CANONICAL})
+_ALIASES.update({cls.__name__.lower(): cls.canonical for cls in _CLASSES})
+
+
+def get(identifier):
+    """The canonical loss name for a name, alias, loss function, Loss class or instance."""
+    if isinstance(identifier, Loss) or (isinstance(identifier, type)
+                                        and issubclass(identifier, Loss)):
+        if identifier.canonical:
+            return identifier.canonical
+    elif isinstance(identifier, str):
+        name = _ALIASES.get(identifier.lower())
+        if name:
+            return name
+    elif callable(identifier) and _REFERENCES.get(getattr(identifier, "__name__", None)) \
+            is identifier:
+        return identifier.__name__
+    what = getattr(identifier, "__name__", None) or repr(identifier)
+    hint = (" (kcc compiles losses to native code, so custom loss functions are not supported)"
+            if callable(identifier) else "")
+    raise ValueError(f"Unknown loss: {what}{hint}. Valid names: {list(CANONICAL)} "
+                     f"(aliases: mse, mae)")
+
+
+def reference(loss, y_true, y_pred):
+    """Per-sample loss of ``loss`` (any identifier ``get`` accepts), in numpy."""
+    return _REFERENCES[get(loss)](y_true, y_pred)
+
+
+def _per_sample(output_shape):
+    """(None, 10) or (10,) -> (10,): a leading None batch dimension is dropped."""
+    shape = tuple(output_shape)
+    return shape[1:] if shape and shape[0] is None else shape
+
+
+def target_spec(loss, output_shape):
+    """(per-sample target shape, dtype) that ``loss`` needs for an output of this shape.
+
+    Sparse categorical: integer labels, shape output[:-1] + (1,) (output[:-1] is also
+    accepted). Others: the output's own shape, float32 (a missing trailing axis of size
+    1 is also accepted)."""
+    shape = _per_sample(output_shape)
+    if get(loss) == "sparse_categorical_crossentropy":
+        return shape[:-1] + (1,), "int32"
+    return shape, "float32"
+
+
+def target_kind(loss):
+    """'sparse' (integer class labels) or 'dense' (same shape as the output)."""
+    return "sparse" if get(loss) == "sparse_categorical_crossentropy" else "dense"
+
+
+def prepare_target(loss, y, output_shape, output_name=None):
+    """``y`` as a C-contiguous array of shape (n,) + target_spec shape, or a clear error."""
+    name = get(loss)
+    spec_shape, dtype = target_spec(name, output_shape)
+    y = np.asarray(y)
+    per_sample = y.shape[1:]
+    if per_sample == spec_shape:
+        pass
+    elif spec_shape and spec_shape[-1] == 1 and per_sample == spec_shape[:-1]:
+        y = y.reshape(y.shape + (1,))
+    elif name != "sparse_categorical_crossentropy" and per_sample == spec_shape + (1,):
+        y = y.reshape(y.shape[:-1])
+    else:
+        where = f" for output '{output_name}'" if output_name else ""
+        hint = ""
+        if name == "categorical_crossentropy" and per_sample in (spec_shape[:-1],
+                                                                 spec_shape[:-1] + (1,)):
+            hint = (". For integer class labels use loss='sparse_categorical_crossentropy', "
+                    "or one-hot encode them with kcc.utils.to_categorical")
+        raise ValueError(f"Target{where} does not match loss '{name}': expected an array of "
+                         f"shape {('n',) + spec_shape} ({dtype}), received shape {y.shape}{hint}")
+    return np.ascontiguousarray(y, dtype=dtype)

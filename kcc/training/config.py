@@ -1,0 +1,154 @@
+"""compile()'s arguments resolved into plain data: one loss, weight and metric list per output.
+
+``resolve_compile`` applies Keras's rules for every spelling compile() accepts:
+
+- loss: one identifier for all outputs; a list with one entry per output; or a dict
+  keyed by output name that covers every output.
+- loss_weights: None (all 1.0); a number (every output); a list (one per output); or a
+  dict keyed by output name (outputs left out weigh 1.0).
+- metrics: None; a list applied to every output; a list of lists, one per output; or
+  a dict keyed by output name whose values are one metric or a list (outputs left out
+  have none).
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+from kcc import losses as losses_module
+from kcc import metrics as metrics_module
+from kcc import optimizers as optimizers_module
+
+
+@dataclass
+class CompileConfig:
+    optimizer: object                       # a kcc.optimizers.Optimizer
+    losses: list                            # canonical loss name per output
+    loss_weights: list                      # float per output
+    metrics: list                           # per output: [(display_name, canonical), ...]
+    output_names: list = field(default_factory=list)
+
+    @property
+    def metrics_names(self):
+        """Log keys in Keras order: 'loss', '<output>_loss' for each output when there are
+        several, then each output's metrics ('<output>_<name>' when there are several)."""
+        multi = len(self.losses) > 1
+        names = ["loss"]
+        if multi:
+            names += [f"{o}_loss" for o in self.output_names]
+        for out, metrics in zip(self.output_names or [None] * len(self.metrics), self.metrics):
+            names += [f"{out}_{d}" if multi else d for d, _ in metrics]
+        return names
+
+    def structure_key(self):
+        """What changes the generated code; loss weights and hparams are run-time values."""
+        return (self.optimizer.structure_key(), tuple(self.losses),
+                tuple(tuple(c for _, c in m) for m in self.metrics))
+
+
+def _by_output(arg, value, output_names, required):
+    """A dict keyed by output name -> list in output order (None where left out)."""
+    unknown = [k for k in value if k not in output_names]
+    if unknown:
+        raise ValueError(f"Unknown output name(s) {unknown} in `{arg}`: expected keys among "
+                         f"the model's outputs {list(output_names)}. Received: {arg}={value!r}")
+    missing = [o for o in output_names if o not in value]
+    if required and missing:
+        raise ValueError(f"`{arg}` is missing output(s) {missing}: a dict `{arg}` needs one "
+                         f"entry per model output {list(output_names)}. Received: {arg}={value!r}")
+    return [value.get(o) for o in output_names]
+
+
+def _per_output_list(arg, value, output_names):
+    if len(value) != len(output_names):
+        raise ValueError(f"When passing a list as `{arg}`, it should have one entry per model "
+                         f"output: expected {len(output_names)} entries for outputs "
+                         f"{list(output_names)}, received {len(value)}: {arg}={value!r}")
+    return list(value)
+
+
+def _resolve_losses(loss, output_names):
+    if loss is None:
+        raise ValueError("compile() needs a `loss`, e.g. loss='categorical_crossentropy'. "
+                         "Received: loss=None")
+    if isinstance(loss, dict):
+        per_output = _by_output("loss", loss, output_names, required=True)
+    elif isinstance(loss, (list, tuple)):
+        per_output = _per_output_list("loss", loss, output_names)
+    else:
+        per_output = [loss] * len(output_names)
+    return [losses_module.get(x) for x in per_output]
+
+
+def _weight(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`loss_weights` entries must be numbers. Received: {value!r}") from None
+
+
+def _resolve_weights(loss_weights, output_names):
+    if loss_weights is None:
+        return [1.0] * len(output_names)
+    if isinstance(loss_weights, dict):
+        per_output = _by_output("loss_weights", loss_weights, output_names, required=False)
+        return [1.0 if w is None else _weight(w) for w in per_output]
+    if isinstance(loss_weights, (list, tuple)):
+        return [_weight(w) for w in _per_output_list("loss_weights", loss_weights, output_names)]
+    return [_weight(loss_weights)] * len(output_names)
+
+
+def _resolve_metric_lists(metrics, output_names):
+    """-> one list of metric identifiers per output."""
+    if metrics is None:
+        return [[] for _ in output_names]
+    if isinstance(metrics, dict):
+        per_output = _by_output("metrics", metrics, output_names, required=False)
+        return [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m]
+                for m in per_output]
+    if not isinstance(metrics, (list, tuple)):
+        raise ValueError(f"Expected `metrics` to be a list, tuple or dict. Received: "
+                         f"metrics={metrics!r} of type {type(metrics).__name__}")
+    nested = metrics and all(isinstance(m, (list, tuple)) for m in metrics)
+    if nested:
+        return [list(m) for m in _per_output_list("metrics", metrics, output_names)]
+    return [list(metrics) for _ in output_names]
+
+
+def _resolve_metrics(metric_lists, losses, output_names, output_shapes):
+    resolved = []
+    for out, loss, shape, identifiers in zip(output_names, losses, output_shapes, metric_lists):
+        entries = []
+        for metric in identifiers:
+            canonical = metrics_module.resolve(metric, loss, shape)
+            if metrics_module.target_kind(canonical) != losses_module.target_kind(loss):
+                raise ValueError(f"Metric {canonical!r} on output '{out}' needs "
+                                 f"{metrics_module.target_kind(canonical)} targets but loss "
+                                 f"{loss!r} takes {losses_module.target_kind(loss)} targets; "
+                                 f"use metrics=['accuracy'] to pick the matching accuracy")
+            entry = (metrics_module.display_name(metric, canonical), canonical)
+            if entry not in entries:
+                entries.append(entry)
+        resolved.append(entries)
+    return resolved
+
+
+def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output_shapes):
+    """compile()'s arguments -> CompileConfig (see the module docstring for the rules)."""
+    output_names = list(output_names)
+    if len(output_shapes) != len(output_names):
+        raise ValueError(f"resolve_compile: {len(output_names)} output names but "
+                         f"{len(output_shapes)} output shapes")
+    losses = _resolve_losses(loss, output_names)
+    for out, name, shape in zip(output_names, losses, output_shapes):
+        if name == "categorical_crossentropy" and tuple(shape) and tuple(shape)[-1] == 1:
+            warnings.warn(f"Output '{out}' has shape {tuple(shape)} and loss "
+                          f"categorical_crossentropy, which is always 0 for one class; consider "
+                          f"'binary_crossentropy'", stacklevel=3)
+    return CompileConfig(
+        optimizer=optimizers_module.get(optimizer),
+        losses=losses,
+        loss_weights=_resolve_weights(loss_weights, output_names),
+        metrics=_resolve_metrics(_resolve_metric_lists(metrics, output_names), losses,
+                                 output_names, output_shapes),
+        output_names=output_names,
+    )

@@ -1,0 +1,192 @@
+"""Optimizers: Keras 3 update rules (three steps, hand-computed), arguments, data for codegen."""
+
+import numpy as np
+import pytest
+
+from kcc import optimizers
+
+GRADS = [0.5, -0.3, 0.2]
+
+
+def run(opt, grads=GRADS, w0=1.0):
+    """Three reference steps on a 2-element weight; returns w after each step."""
+    w = np.full(2, w0)
+    slots = opt.init_slots(w)
+    out = []
+    for t, g in enumerate(grads, 1):
+        w = opt.reference_update(w, np.full(2, g), slots, t)
+        out.append(w[0])
+    return out
+
+
+# Expected weights after steps 1, 2, 3 from w=1 with gradients 0.5, -0.3, 0.2.
+CASES = [
+    # SGD: w -= lr*g  ->  1 - 0.05, + 0.03, - 0.02
+    (optimizers.SGD(learning_rate=0.1), [0.95, 0.98, 0.96]),
+    # m = 0.9m - 0.1g: -0.05, -0.015, -0.0335; w += m
+    (optimizers.SGD(learning_rate=0.1, momentum=0.9), [0.95, 0.935, 0.9015]),
+    # nesterov: w += 0.9m - 0.1g: -0.095, +0.0165, -0.05015
+    (optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True), [0.905, 0.9215, 0.87135]),
+    (optimizers.RMSprop(learning_rate=0.01),
+     [0.968377286644, 0.985280344908, 0.974160667660]),
+    (optimizers.RMSprop(learning_rate=0.01, centered=True),
+     [0.966666740740, 0.983630492214, 0.972312772004]),
+    (optimizers.RMSprop(learning_rate=0.01, momentum=0.5),
+     [0.968377286644, 0.969468988230, 0.958895161774]),
+    (optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
+     [0.966666740740, 0.966963862584, 0.955794703296]),
+    (optimizers.Adam(learning_rate=0.01), [0.990000063245, 0.988085093282, 0.984610834206]),
+    (optimizers.Adagrad(learning_rate=0.1), [0.915484586601, 0.960711283148, 0.931843772696]),
+]
+
+
+@pytest.mark.parametrize("opt,expected", CASES, ids=lambda x: repr(x)[:40])
+def test_reference_update_three_steps(opt, expected):
+    np.testing.assert_allclose(run(opt), expected, rtol=0, atol=1e-11)
+
+
+def test_rmsprop_first_step_by_hand():
+    # v = 0.1 * 0.25; w = 1 - 0.01 * 0.5 / sqrt(v + 1e-7)
+    expected = 1 - 0.01 * 0.5 / np.sqrt(0.025 + 1e-7)
+    assert run(optimizers.RMSprop(learning_rate=0.01))[0] == pytest.approx(expected, abs=1e-15)
+
+
+def test_adam_first_step_by_hand():
+    # m = 0.05, v = 0.00025, alpha = 0.01 * sqrt(1 - 0.999) / (1 - 0.9)
+    alpha = 0.01 * np.sqrt(0.001) / 0.1
+    expected = 1 - alpha * 0.05 / (np.sqrt(0.00025) + 1e-7)
+    assert run(optimizers.Adam(learning_rate=0.01))[0] == pytest.approx(expected, abs=1e-15)
+
+
+def test_amsgrad_uses_the_largest_velocity():
+    # The velocity falls after a large first gradient; amsgrad keeps the maximum.
+    grads = [1.0, 0.01, 0.01]
+    plain = run(optimizers.Adam(learning_rate=0.01), grads)
+    ams = run(optimizers.Adam(learning_rate=0.01, amsgrad=True), grads)
+    np.testing.assert_allclose(plain, [0.990000031623, 0.983225358663, 0.977924840458], atol=1e-11)
+    np.testing.assert_allclose(ams, [0.990000031623, 0.983228407942, 0.977932659950], atol=1e-11)
+
+
+def test_float32_weights_stay_float32():
+    opt = optimizers.Adam()
+    w = np.ones(3, np.float32)
+    slots = opt.init_slots(w)
+    w = opt.reference_update(w, np.full(3, 0.5, np.float32), slots, 1)
+    assert w.dtype == np.float32 and slots["momentum"].dtype == np.float32
+
+
+def test_hparams_order_lr_first():
+    assert optimizers.SGD(0.1, 0.9, True).hparams() == [0.1, 0.9, 1.0]
+    assert optimizers.RMSprop(0.01, rho=0.8, momentum=0.5, epsilon=1e-6).hparams() == \
+        [0.01, 0.8, 0.5, 1e-6]
+    assert optimizers.Adam(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-8).hparams() == \
+        [0.02, 0.8, 0.99, 1e-8]
+    assert optimizers.Adagrad(0.05, epsilon=1e-6).hparams() == [0.05, 1e-6]
+    for cls in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam, optimizers.Adagrad):
+        assert cls.HPARAM_NAMES[0] == "learning_rate"
+        assert len(cls.HPARAM_NAMES) == len(cls().hparams())
+
+
+def test_slots_per_kind():
+    assert optimizers.SGD().slots() == []
+    assert optimizers.SGD(momentum=0.9).slots() == [("momentum", 0.0)]
+    assert optimizers.RMSprop().slots() == [("velocity", 0.0)]
+    assert optimizers.RMSprop(momentum=0.9, centered=True).slots() == \
+        [("velocity", 0.0), ("momentum", 0.0), ("average_gradient", 0.0)]
+    assert optimizers.Adam().slots() == [("momentum", 0.0), ("velocity", 0.0)]
+    assert optimizers.Adam(amsgrad=True).slots()[-1] == ("velocity_hat", 0.0)
+    assert optimizers.Adagrad(initial_accumulator_value=0.2).slots() == [("accumulator", 0.2)]
+
+
+def test_structure_key_ignores_run_time_values():
+    assert optimizers.Adam(0.1).structure_key() == optimizers.Adam(0.5, beta_1=0.5).structure_key()
+    assert optimizers.Adam().structure_key() != optimizers.Adam(amsgrad=True).structure_key()
+    assert optimizers.SGD(momentum=0.5).structure_key() == \
+        optimizers.SGD(momentum=0.9).structure_key()
+    assert optimizers.SGD().structure_key() != optimizers.SGD(momentum=0.9).structure_key()
+    # nesterov without momentum is plain SGD, as in Keras
+    assert optimizers.SGD(nesterov=True).structure_key() == optimizers.SGD().structure_key()
+    assert optimizers.RMSprop().structure_key() != optimizers.RMSprop(centered=True).structure_key()
+
+
+def test_defaults_are_keras_3():
+    assert optimizers.SGD().learning_rate == 0.01
+    assert optimizers.RMSprop().hparams() == [0.001, 0.9, 0.0, 1e-7]
+    assert optimizers.Adam().hparams() == [0.001, 0.9, 0.999, 1e-7]
+    assert optimizers.Adagrad().slots() == [("accumulator", 0.1)]
+
+
+def test_lr_and_learning_rate():
+    opt = optimizers.RMSprop(lr=0.01)
+    assert opt.learning_rate == 0.01 and opt.lr == 0.01
+    assert run(optimizers.SGD(lr=0.1)) == run(optimizers.SGD(learning_rate=0.1))
+    opt.lr = 0.5
+    assert opt.hparams()[0] == 0.5
+    opt.learning_rate = 0.25
+    assert opt.lr == 0.25
+    with pytest.raises(ValueError, match="both `lr` and `learning_rate`"):
+        optimizers.Adam(lr=0.1, learning_rate=0.1)
+
+
+def test_unknown_kwarg_names_optimizer_and_argument():
+    with pytest.raises(ValueError, match=r"Adagrad got an unexpected keyword argument `beta_1`"):
+        optimizers.Adagrad(beta_1=0.9)
+
+
+@pytest.mark.parametrize("make,arg", [
+    (lambda: optimizers.SGD(learning_rate=-0.1), "learning_rate"),
+    (lambda: optimizers.SGD(momentum=1.5), "momentum"),
+    (lambda: optimizers.SGD(momentum=-0.1), "momentum"),
+    (lambda: optimizers.RMSprop(rho=2), "rho"),
+    (lambda: optimizers.Adam(beta_1=1.0), "beta_1"),
+    (lambda: optimizers.Adam(epsilon=-1), "epsilon"),
+    (lambda: optimizers.Adam(learning_rate="fast"), "learning_rate"),
+    (lambda: optimizers.Adagrad(initial_accumulator_value=float("nan")),
+     "initial_accumulator_value"),
+])
+def test_invalid_values(make, arg):
+    with pytest.raises(ValueError, match=rf"invalid value for `{arg}`.*Received: {arg}="):
+        make()
+
+
+def test_setting_a_bad_learning_rate_later_is_rejected():
+    opt = optimizers.SGD()
+    with pytest.raises(ValueError, match="learning_rate"):
+        opt.learning_rate = -1
+
+
+def test_keras_arguments_kcc_does_not_implement():
+    with pytest.warns(UserWarning, match="decay"):
+        optimizers.SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True)
+    optimizers.Adam(clipnorm=None, weight_decay=None)  # defaults are fine
+    with pytest.raises(ValueError, match="`clipnorm` is not supported"):
+        optimizers.Adam(clipnorm=1.0)
+
+
+def test_get():
+    for name, cls in [("sgd", optimizers.SGD), ("RMSprop", optimizers.RMSprop),
+                      ("ADAM", optimizers.Adam), ("adagrad", optimizers.Adagrad)]:
+        opt = optimizers.get(name)
+        assert type(opt) is cls and opt.kind == cls.kind
+    opt = optimizers.Adam(0.1)
+    assert optimizers.get(opt) is opt
+    with pytest.raises(ValueError, match=r"Unknown optimizer: 'adamw'.*'adagrad', 'adam'"):
+        optimizers.get("adamw")
+    with pytest.raises(ValueError, match="Could not interpret optimizer"):
+        optimizers.get(3)
+
+
+def test_config_round_trip():
+    opt = optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True)
+    again = optimizers.RMSprop.from_config(opt.get_config())
+    assert again.get_config() == opt.get_config()
+    assert again.structure_key() == opt.structure_key()
+    clone = optimizers.get(optimizers.serialize(optimizers.Adam(amsgrad=True)))
+    assert clone.amsgrad and clone.name == "adam"
+
+
+def test_iterations_is_a_plain_counter():
+    opt = optimizers.Adam()
+    assert opt.iterations == 0
+    opt.iterations = 10
+    assert opt.iterations == 10
