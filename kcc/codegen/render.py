@@ -58,9 +58,12 @@ def render(g: Graph, predict: Plan, train: Plan | None) -> str:
     n_slots = len(opt.slots) if opt is not None else 0
     lay = layout(g, n_slots)
     fams = {op.family: family(op.family) for op in g.ops}
-    for op in g.ops:
-        if op.family == "dropout":     # each dropout draws its own stream
-            op.attrs["salt"] = zlib.crc32(op.name.encode())
+    for k, op in enumerate(g.ops):
+        if op.family == "dropout":
+            # Each dropout draws its own stream. The salt is the op's position, not its
+            # name: auto names change when the same model is built twice in one process,
+            # and a seeded run must not (nor should the generated code, for the cache).
+            op.attrs["salt"] = zlib.crc32(f"dropout:{k}".encode())
     headers = sorted({h for f in fams.values() for h in f.headers} | {"activations"}
                      | ({"losses", "optimizers"} if train else set()))
     ctx = dict(
