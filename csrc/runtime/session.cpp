@@ -129,7 +129,7 @@ void Session::ensure_capacity(int64_t rows) {
 // wake-up costs more than the work), large ones want every core.
 void Session::set_blas_threads(int64_t batch_rows) {
     if (!blas_set_threads_) return;
-    const int want = batch_rows >= 128 ? threads_ : 1;
+    const int want = batch_rows >= 512 ? threads_ : 1;
     if (want != blas_threads_now_) {
         blas_set_threads_(want);
         blas_threads_now_ = want;
