@@ -1,0 +1,26 @@
+"""Argument helpers shared by layers: Keras 1 aliases and Keras-style validation errors."""
+import numbers
+
+
+def legacy(new_name, new_value, old_name, old_value, default=None):
+    """The value of an argument that Keras 1 spelled differently (units / output_dim)."""
+    if new_value is not None and old_value is not None:
+        raise TypeError(f"Pass either `{new_name}` or its Keras 1 name `{old_name}`, not both.")
+    if new_value is not None:
+        return new_value
+    return old_value if old_value is not None else default
+
+
+def positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"Received an invalid value for `{name}`, expected a positive "
+                         f"integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def unsupported(layer_class, **args):
+    """Reject arguments kcc does not implement yet, rather than silently ignoring them."""
+    given = sorted(name for name, value in args.items() if value is not None)
+    if given:
+        raise NotImplementedError(f"{layer_class}: argument(s) {', '.join(given)} are not "
+                                  "supported by kcc yet.")
