@@ -1,6 +1,8 @@
 // kcc runtime: the epoch loops. See session.h.
 #include "session.h"
 
+#include "kcc/common.h"
+
 #include <dlfcn.h>
 #include <xmmintrin.h>
 #include <pmmintrin.h>
@@ -14,6 +16,9 @@
 
 namespace kcc {
 namespace {
+
+// Rows per thread below which splitting a batch costs more than it saves.
+constexpr int64_t kMinRowsPerShard = 8;
 
 // Flush denormals to zero while our kernels run (recurrent gradients decay through
 // denormals and can run several times slower), and give the caller its mode back.
@@ -58,6 +63,10 @@ const void* batch_rows(const HostArray& a, const int64_t* order, int64_t begin, 
     return stage.data();
 }
 
+const void* offset_rows(const void* p, int64_t rows, int64_t row_bytes) {
+    return static_cast<const unsigned char*>(p) + rows * row_bytes;
+}
+
 }  // namespace
 
 Session::Session(const std::string& path) {
@@ -76,13 +85,29 @@ Session::Session(const std::string& path) {
     grads_.assign((size_t)info_->grads_size, 0.0f);
     opt_state_.assign((size_t)info_->opt_state_size, 0.0f);
     hparams_.assign((size_t)std::max<int32_t>(info_->n_hparams, 1), 0.0f);
+    for (int32_t i = 0; i < info_->n_inputs; ++i) in_row_bytes_.push_back(info_->inputs[i].size * 4);
+    for (int32_t i = 0; i < info_->n_outputs && info_->targets; ++i)
+        tg_row_bytes_.push_back(info_->targets[i].size * 4);
+    set_threads(1);
     reset_optimizer();
 }
 
 Session::~Session() {
-    std::free(arena_);
+    pool_.reset();
+    for (auto& s : shards_) std::free(s.arena);
     // The library stays loaded: a generated unit holds no state worth unloading, and
     // unloading one OpenBLAS user while another thread runs is asking for trouble.
+}
+
+void Session::set_threads(int threads) {
+    threads = std::max(threads, 1);
+    if (pool_ && threads == threads_) return;
+    threads_ = threads;
+    pool_ = std::make_unique<Pool>(threads);
+    for (auto& s : shards_) std::free(s.arena);
+    shards_.assign((size_t)threads, Shard{});
+    for (size_t k = 1; k < shards_.size(); ++k) shards_[k].grads.assign(grads_.size(), 0.0f);
+    capacity_ = batch_capacity_ = 0;
 }
 
 void Session::bind_weights(const std::vector<float*>& weights) {
@@ -110,41 +135,86 @@ void Session::set_hparams(const std::vector<float>& h) {
     hparams_ = h;
 }
 
-void Session::ensure_capacity(int64_t rows) {
-    if (rows <= capacity_) return;
-    std::free(arena_);
-    const size_t bytes = (size_t)std::max<int64_t>(info_->arena_per_sample, 16) * rows * sizeof(float);
-    arena_ = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-    if (!arena_) throw std::bad_alloc();
-    capacity_ = rows;
-    staging_x_.resize(info_->n_inputs);
-    for (int32_t i = 0; i < info_->n_inputs; ++i)
-        staging_x_[i].resize((size_t)(rows * info_->inputs[i].size * 4));
-    staging_y_.resize(info_->n_outputs);
-    for (int32_t i = 0; i < info_->n_outputs && info_->targets; ++i)
-        staging_y_[i].resize((size_t)(rows * info_->targets[i].size * 4));
+int Session::parts_for(int64_t rows) const {
+    return (int)std::max<int64_t>(1, std::min<int64_t>(threads_, rows / kMinRowsPerShard));
 }
 
-// One owner of the cores at a time: small GEMMs run faster single-threaded (thread
-// wake-up costs more than the work), large ones want every core.
-void Session::set_blas_threads(int64_t batch_rows) {
-    if (!blas_set_threads_) return;
-    const int want = batch_rows >= 512 ? threads_ : 1;
-    if (want != blas_threads_now_) {
-        blas_set_threads_(want);
-        blas_threads_now_ = want;
+// Every shard's arena holds the rows of the largest slice; staging holds a whole batch.
+void Session::ensure_capacity(int64_t rows) {
+    if (rows <= batch_capacity_) return;
+    // The largest slice over every batch size up to `rows` (a short last batch may split
+    // into fewer, larger slices than a full one).
+    int64_t per_shard = 0;
+    for (int64_t r = 1; r <= rows; ++r) per_shard = std::max(per_shard, (r + parts_for(r) - 1) / parts_for(r));
+    const int64_t cap = std::max(per_shard, capacity_);
+    const size_t bytes = (size_t)std::max<int64_t>(info_->arena_per_sample, 16) * cap * sizeof(float);
+    for (auto& s : shards_) {
+        std::free(s.arena);
+        s.arena = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+        if (!s.arena) throw std::bad_alloc();
+    }
+    capacity_ = cap;
+    batch_capacity_ = rows;
+    staging_x_.resize(in_row_bytes_.size());
+    for (size_t i = 0; i < in_row_bytes_.size(); ++i) staging_x_[i].resize((size_t)(rows * in_row_bytes_[i]));
+    staging_y_.resize(tg_row_bytes_.size());
+    for (size_t i = 0; i < tg_row_bytes_.size(); ++i) staging_y_[i].resize((size_t)(rows * tg_row_bytes_[i]));
+}
+
+// One owner of the cores at a time: our threads split each batch by rows and every
+// GEMM inside runs on its caller's thread. (BLAS threads waking for the small GEMMs of
+// a batch slice cost more than they save; measured in DESIGN.md.)
+void Session::single_threaded_blas() {
+    if (blas_set_threads_ && blas_threads_now_ != 1) {
+        blas_set_threads_(1);
+        blas_threads_now_ = 1;
     }
 }
 
-KccRun Session::make_run() {
+KccRun Session::make_run(int shard) {
     KccRun run{};
     run.weights = weights_.data();
-    run.grads = grads_.data();
+    run.grads = shard == 0 ? grads_.data() : shards_[shard].grads.data();
     run.opt_state = opt_state_.data();
-    run.arena = arena_;
+    run.arena = shards_[shard].arena;
     run.capacity = capacity_;
     run.hparams = hparams_.data();
     return run;
+}
+
+void Session::gradients_step(const std::vector<const void*>& in, const std::vector<const void*>& tg,
+                             int64_t rows, uint64_t seed, std::vector<double>& sums) {
+    const int parts = parts_for(rows);
+    pool_->run(parts, [&](int k) {
+        const int64_t lo = rows * k / parts, hi = rows * (k + 1) / parts;
+        std::vector<const void*> sin(in.size()), stg(tg.size());
+        for (size_t i = 0; i < in.size(); ++i) sin[i] = offset_rows(in[i], lo, in_row_bytes_[i]);
+        for (size_t i = 0; i < tg.size(); ++i) stg[i] = offset_rows(tg[i], lo, tg_row_bytes_[i]);
+        Shard& sh = shards_[k];
+        sh.stats.assign(sums.size(), 0.0);
+        KccRun run = make_run(k);
+        run.inputs = sin.data();
+        run.targets = stg.data();
+        run.stats = sh.stats.data();
+        run.step = step_ + 1;
+        run.seed = seed;
+        run.row_offset = lo;
+        run.batch_total = rows;     // every shard's loss is a share of the whole batch mean
+        forward_backward_(&run, hi - lo);
+    });
+    if (parts > 1) {                // grads_ += the other shards', slice by slice
+        const int64_t n = (int64_t)grads_.size();
+        pool_->run(parts, [&](int k) {
+            const int64_t lo = kcc_slice(n, k, parts), hi = kcc_slice(n, k + 1, parts);
+            float* g = grads_.data();
+            for (int s = 1; s < parts; ++s) {
+                const float* o = shards_[s].grads.data();
+                for (int64_t j = lo; j < hi; ++j) g[j] += o[j];
+            }
+        });
+    }
+    for (int k = 0; k < parts; ++k)
+        for (size_t i = 0; i < sums.size(); ++i) sums[i] += shards_[k].stats[i];
 }
 
 EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
@@ -153,7 +223,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
     if (!info_->trainable) throw std::logic_error("model was not compiled for training");
     if ((int32_t)weights_.size() != info_->n_weights) throw std::logic_error("weights not bound");
     ensure_capacity(std::min(batch_size, n));
-    set_blas_threads(batch_size);
+    single_threaded_blas();
     FlushDenormals ftz;
 
     std::vector<int64_t> order;
@@ -174,15 +244,11 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
             in[i] = batch_rows(x[i], shuffle ? order.data() : nullptr, begin, rows, staging_x_[i]);
         for (size_t i = 0; i < y.size(); ++i)
             tg[i] = batch_rows(y[i], shuffle ? order.data() : nullptr, begin, rows, staging_y_[i]);
-        KccRun run = make_run();
-        run.inputs = in.data();
-        run.targets = tg.data();
-        run.stats = res.sums.data();
+        gradients_step(in, tg, rows, seed, res.sums);
+        KccRun run = make_run(0);
         run.step = step_ + 1;
-        run.seed = seed;
-        run.batch_total = rows;
-        forward_backward_(&run, rows);
-        apply_gradients_(&run);
+        const int parts = parts_for(rows);
+        pool_->run(parts, [&](int k) { apply_gradients_(&run, k, parts); });
         ++step_;
         res.seen += rows;
         if (hook) {
@@ -198,68 +264,73 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
     return res;
 }
 
-EpochResult Session::test(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
-                          int64_t n, int64_t batch_size) {
-    ensure_capacity(std::min(batch_size, n));
-    set_blas_threads(batch_size);
-    FlushDenormals ftz;
-    EpochResult res;
-    res.sums.assign((size_t)info_->n_stats, 0.0);
-    std::vector<const void*> in(x.size()), tg(y.size());
-    for (int64_t begin = 0; begin < n; begin += batch_size) {
-        const int64_t rows = std::min(batch_size, n - begin);
-        for (size_t i = 0; i < x.size(); ++i) in[i] = batch_rows(x[i], nullptr, begin, rows, staging_x_[i]);
-        for (size_t i = 0; i < y.size(); ++i) tg[i] = batch_rows(y[i], nullptr, begin, rows, staging_y_[i]);
-        KccRun run = make_run();
-        run.inputs = in.data();
-        run.targets = tg.data();
-        run.stats = res.sums.data();
-        run.batch_total = rows;
-        test_step_(&run, rows);
-        res.seen += rows;
-    }
-    return res;
-}
-
 EpochResult Session::gradients(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
                                int64_t n, uint64_t seed) {
     if (!info_->trainable) throw std::logic_error("model was not compiled for training");
     ensure_capacity(n);
-    set_blas_threads(n);
+    single_threaded_blas();
     FlushDenormals ftz;
     EpochResult res;
     res.sums.assign((size_t)info_->n_stats, 0.0);
     std::vector<const void*> in(x.size()), tg(y.size());
     for (size_t i = 0; i < x.size(); ++i) in[i] = x[i].data;
     for (size_t i = 0; i < y.size(); ++i) tg[i] = y[i].data;
-    KccRun run = make_run();
-    run.inputs = in.data();
-    run.targets = tg.data();
-    run.stats = res.sums.data();
-    run.step = step_ + 1;
-    run.seed = seed;
-    run.batch_total = n;
-    forward_backward_(&run, n);
+    gradients_step(in, tg, n, seed, res.sums);
     res.seen = n;
+    return res;
+}
+
+EpochResult Session::test(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
+                          int64_t n, int64_t batch_size) {
+    ensure_capacity(std::min(batch_size, n));
+    single_threaded_blas();
+    FlushDenormals ftz;
+    EpochResult res;
+    res.sums.assign((size_t)info_->n_stats, 0.0);
+    for (int64_t begin = 0; begin < n; begin += batch_size) {
+        const int64_t rows = std::min(batch_size, n - begin);
+        const int parts = parts_for(rows);
+        pool_->run(parts, [&](int k) {
+            const int64_t lo = begin + rows * k / parts, hi = begin + rows * (k + 1) / parts;
+            std::vector<const void*> in(x.size()), tg(y.size());
+            for (size_t i = 0; i < x.size(); ++i) in[i] = offset_rows(x[i].data, lo, x[i].row_bytes);
+            for (size_t i = 0; i < y.size(); ++i) tg[i] = offset_rows(y[i].data, lo, y[i].row_bytes);
+            Shard& sh = shards_[k];
+            sh.stats.assign(res.sums.size(), 0.0);
+            KccRun run = make_run(k);
+            run.inputs = in.data();
+            run.targets = tg.data();
+            run.stats = sh.stats.data();
+            run.batch_total = rows;
+            test_step_(&run, hi - lo);
+        });
+        for (int k = 0; k < parts; ++k)
+            for (size_t i = 0; i < res.sums.size(); ++i) res.sums[i] += shards_[k].stats[i];
+        res.seen += rows;
+    }
     return res;
 }
 
 void Session::predict(const std::vector<HostArray>& x, const std::vector<float*>& out, int64_t n,
                       int64_t batch_size) {
     ensure_capacity(std::min(batch_size, n));
-    set_blas_threads(batch_size);
+    single_threaded_blas();
     FlushDenormals ftz;
-    std::vector<const void*> in(x.size());
-    std::vector<float*> o(out.size());
     for (int64_t begin = 0; begin < n; begin += batch_size) {
         const int64_t rows = std::min(batch_size, n - begin);
-        for (size_t i = 0; i < x.size(); ++i) in[i] = batch_rows(x[i], nullptr, begin, rows, staging_x_[i]);
-        for (size_t i = 0; i < out.size(); ++i) o[i] = out[i] + begin * info_->outputs[i].size;
-        KccRun run = make_run();
-        run.inputs = in.data();
-        run.outputs = o.data();
-        run.batch_total = rows;
-        predict_(&run, rows);
+        const int parts = parts_for(rows);
+        pool_->run(parts, [&](int k) {
+            const int64_t lo = begin + rows * k / parts, hi = begin + rows * (k + 1) / parts;
+            std::vector<const void*> in(x.size());
+            std::vector<float*> o(out.size());
+            for (size_t i = 0; i < x.size(); ++i) in[i] = offset_rows(x[i].data, lo, x[i].row_bytes);
+            for (size_t i = 0; i < out.size(); ++i) o[i] = out[i] + lo * info_->outputs[i].size;
+            KccRun run = make_run(k);
+            run.inputs = in.data();
+            run.outputs = o.data();
+            run.batch_total = hi - lo;
+            predict_(&run, hi - lo);
+        });
     }
 }
 

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "kcc/model_abi.h"
+#include "pool.h"
 
 namespace kcc {
 
@@ -48,7 +50,7 @@ public:
     void set_hparams(const std::vector<float>& hparams);
     int64_t step() const { return step_; }        // optimizer iterations done
     void set_step(int64_t step) { step_ = step; }
-    void set_threads(int threads) { threads_ = threads < 1 ? 1 : threads; }
+    void set_threads(int threads);
     std::vector<float>& opt_state() { return opt_state_; }
 
     // One epoch of training over `n` samples. With `every_batch`, `hook` runs before and
@@ -68,26 +70,41 @@ public:
     const std::vector<float>& grads() const { return grads_; }
 
 private:
-    void ensure_capacity(int64_t rows);
-    void set_blas_threads(int64_t batch_rows);
-    KccRun make_run();
+    // One slice of a batch on one thread: its own arena, gradients and accumulators.
+    // Shard 0's gradients are grads_, the buffer the optimizer reads.
+    struct Shard {
+        float* arena = nullptr;
+        std::vector<float> grads;
+        std::vector<double> stats;
+    };
 
+    void ensure_capacity(int64_t rows);
+    int parts_for(int64_t rows) const;
+    void single_threaded_blas();
+    KccRun make_run(int shard);
+    // Forward + backward of `rows` gathered rows on `parts` threads; gradients summed into
+    // grads_ in a fixed order (same thread count, same bits); stats added to `sums`.
+    void gradients_step(const std::vector<const void*>& in, const std::vector<const void*>& tg,
+                        int64_t rows, uint64_t seed, std::vector<double>& sums);
     void* handle_ = nullptr;
     const KccModelInfo* info_ = nullptr;
     void (*predict_)(const KccRun*, int64_t) = nullptr;
     void (*test_step_)(const KccRun*, int64_t) = nullptr;
     void (*forward_backward_)(const KccRun*, int64_t) = nullptr;
-    void (*apply_gradients_)(const KccRun*) = nullptr;
+    void (*apply_gradients_)(const KccRun*, int64_t, int64_t) = nullptr;
     void (*blas_set_threads_)(int) = nullptr;
 
     std::vector<float*> weights_;
     std::vector<float> grads_, opt_state_, hparams_;
-    float* arena_ = nullptr;
-    int64_t capacity_ = 0;
+    std::vector<Shard> shards_;
+    int64_t capacity_ = 0;          // rows each shard's arena holds
+    int64_t batch_capacity_ = 0;    // rows of the largest batch prepared for
     int64_t step_ = 0;
     int threads_ = 1;
     int blas_threads_now_ = -1;
+    std::unique_ptr<Pool> pool_;
     std::vector<std::vector<unsigned char>> staging_x_, staging_y_;
+    std::vector<int64_t> in_row_bytes_, tg_row_bytes_;
 };
 
 }  // namespace kcc

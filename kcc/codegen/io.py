@@ -60,7 +60,8 @@ class OpIO:
         return self.train.storage(self.op.inputs[i]) in self.train.needs_grad
 
     def acc_dx(self, i: int = 0) -> bool:
-        return self.train.accumulate[(self.op.name, self.train.storage(self.op.inputs[i]))]
+        """Whether this backward adds to dx (False when it writes first, or has no dx)."""
+        return self.train.accumulate.get((self.op.name, self.train.storage(self.op.inputs[i])), False)
 
     def dy(self, i: int = 0) -> str:
         return grad_name(self.train.storage(self.op.outputs[i]))

@@ -80,12 +80,15 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
     out = []
     for a, name, (shape, dtype), loss, oshape in zip(arrays, names, specs, losses, out_shapes):
         arr = _numeric(a, name, "output")
-        if dtype == "int32":       # sparse labels: (n,) or (n, 1) class ids
-            if arr.ndim == 2 and arr.shape[1] == 1:
-                arr = arr[:, 0]
-            if arr.ndim != 1:
+        if dtype == "int32":       # sparse labels: one class id per row of the output
+            ids_shape = tuple(oshape[:-1])
+            if tuple(arr.shape[1:]) == ids_shape + (1,):
+                arr = arr[..., 0]
+            if tuple(arr.shape[1:]) != ids_shape:
+                want = _fmt_shape((None,) + ids_shape)
                 raise ValueError(f"Output '{name}' with loss {loss} expects integer class ids of "
-                                 f"shape (None,) or (None, 1); received shape {_fmt_shape(arr.shape)}")
+                                 f"shape {want} (or with a trailing axis of 1); received shape "
+                                 f"{_fmt_shape(arr.shape)}")
             if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
                 raise ValueError(f"Output '{name}' with loss {loss} expects integer class ids; "
                                  f"received non-integer values")
@@ -94,7 +97,7 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
                 raise ValueError(f"Output '{name}' with loss {loss} has {classes} classes, so "
                                  f"labels must lie in [0, {classes}); received labels from "
                                  f"{int(arr.min())} to {int(arr.max())}")
-            arr = np.ascontiguousarray(arr, dtype=np.int32).reshape(-1, 1)
+            arr = np.ascontiguousarray(arr, dtype=np.int32).reshape((len(arr),) + tuple(shape))
         else:
             want = (None,) + tuple(shape)
             if arr.ndim == 1 and tuple(shape) == (1,):

@@ -13,4 +13,10 @@
 
 #define KCC_RESTRICT __restrict__
 
+// Start of slice `part` of `parts` over [0, size), on 16-element (64-byte) boundaries so
+// threads sharing a buffer never write to one cache line.
+inline int64_t kcc_slice(int64_t size, int64_t part, int64_t parts) {
+    return part >= parts ? size : (size * part / parts) / 16 * 16;
+}
+
 #endif  // KCC_COMMON_H

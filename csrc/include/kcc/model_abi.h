@@ -77,7 +77,9 @@ const KccModelInfo* kcc_model_info(void);
 void kcc_predict(const KccRun* run, int64_t n);           // inference forward -> outputs
 void kcc_test_step(const KccRun* run, int64_t n);         // forward + loss + metrics -> stats
 void kcc_forward_backward(const KccRun* run, int64_t n);  // training forward + loss + backward -> grads, stats
-void kcc_apply_gradients(const KccRun* run);              // one optimizer update of every weight
+// One optimizer update of every weight, or of its part-th slice of `parts` (the update
+// is element-wise, so threads may each take a slice of every buffer).
+void kcc_apply_gradients(const KccRun* run, int64_t part, int64_t parts);
 
 #ifdef __cplusplus
 }
