@@ -27,11 +27,18 @@ KCC_HD float categorical_crossentropy(const float* p, const float* y, int64_t d)
     for (int64_t j = 0; j < d; ++j) l -= y[j] * logf(clip_prob(p[j] / s));
     return l;
 }
+// The clip makes the loss flat where p/s leaves [eps, 1 - eps]: those entries get no
+// gradient and drop out of the normalization term, exactly as differentiating Keras's
+// clipped loss gives.
+KCC_HD bool in_clip(float q) { return q > kEps && q < 1.0f - kEps; }
+
 KCC_HD void categorical_crossentropy_grad(float* dp, const float* p, const float* y, int64_t d,
                                           float scale) {
     float s = 0.0f, ys = 0.0f;
-    for (int64_t j = 0; j < d; ++j) { s += p[j]; ys += y[j]; }
-    for (int64_t j = 0; j < d; ++j) dp[j] = scale * (ys / s - y[j] / fmaxf(p[j], kEps * s));
+    for (int64_t j = 0; j < d; ++j) s += p[j];
+    for (int64_t j = 0; j < d; ++j) if (in_clip(p[j] / s)) ys += y[j];
+    for (int64_t j = 0; j < d; ++j)
+        dp[j] = scale * (ys / s - (in_clip(p[j] / s) ? y[j] / p[j] : 0.0f));
 }
 KCC_HD void categorical_crossentropy_grad_fused(float* dz, const float* p, const float* y,
                                                 int64_t d, float scale) {
@@ -50,8 +57,9 @@ KCC_HD void sparse_categorical_crossentropy_grad(float* dp, const float* p, cons
                                                  int64_t d, float scale) {
     float s = 0.0f;
     for (int64_t j = 0; j < d; ++j) s += p[j];
-    for (int64_t j = 0; j < d; ++j) dp[j] = scale / s;
-    dp[*y] -= scale / fmaxf(p[*y], kEps * s);
+    const bool live = in_clip(p[*y] / s);
+    for (int64_t j = 0; j < d; ++j) dp[j] = live ? scale / s : 0.0f;
+    if (live) dp[*y] -= scale / p[*y];
 }
 KCC_HD void sparse_categorical_crossentropy_grad_fused(float* dz, const float* p,
                                                        const int32_t* y, int64_t d, float scale) {
@@ -70,10 +78,8 @@ KCC_HD float binary_crossentropy(const float* p, const float* y, int64_t d) {
 }
 KCC_HD void binary_crossentropy_grad(float* dp, const float* p, const float* y, int64_t d,
                                      float scale) {
-    for (int64_t j = 0; j < d; ++j) {
-        const float q = clip_prob(p[j]);
-        dp[j] = scale * (q - y[j]) / (q * (1.0f - q) * (float)d);
-    }
+    for (int64_t j = 0; j < d; ++j)
+        dp[j] = in_clip(p[j]) ? scale * (p[j] - y[j]) / (p[j] * (1.0f - p[j]) * (float)d) : 0.0f;
 }
 KCC_HD void binary_crossentropy_grad_fused(float* dz, const float* p, const float* y, int64_t d,
                                            float scale) {
