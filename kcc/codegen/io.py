@@ -32,6 +32,10 @@ class OpIO:
     def y(self, i: int = 0) -> str:
         return self.plan.storage(self.op.outputs[i])
 
+    def saved(self, role: str) -> str:
+        """A buffer the forward keeps for the backward (see GraphBuilder.op)."""
+        return self.plan.storage(self.op.saved[role])
+
     def in_shape(self, i: int = 0) -> tuple[int, ...]:
         return self.g.values[self.op.inputs[i]].shape
 

@@ -50,6 +50,8 @@ class Op:
     weights: list[int | None]  # weight slot indices, None for an absent weight (no bias)
     attrs: dict[str, Any] = field(default_factory=dict)
     layer: str = ""            # the layer's name, for error messages
+    saved: dict[str, str] = field(default_factory=dict)  # role -> value the forward keeps for
+                                                         # backward (LSTM gates...); no gradient
 
 
 @dataclass
@@ -77,6 +79,8 @@ class Graph:
     ops: list[Op]
     losses: list[Loss] = field(default_factory=list)
     optimizer: Any = None      # the optimizer's structure (kind + flags) when training
+    id_bounds: dict[str, tuple[int, str]] = field(default_factory=dict)  # int input -> (ids must
+                                                # be < this, layer that needs it), checked in Python
 
     def value(self, name: str) -> Value:
         return self.values[name]

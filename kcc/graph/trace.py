@@ -67,15 +67,35 @@ class GraphBuilder:
         return self._fresh(f"{self._op_name}_out{self._outputs_of_node}")
 
     # -- the builder API layers use ----------------------------------------------
-    def op(self, family: str, inputs, shape, *, weights=(), attrs=None, dtype="float32") -> Value:
+    def op(self, family: str, inputs, shape, *, weights=(), attrs=None, dtype="float32",
+           saved=None) -> Value:
+        """One op with one output. `saved` maps a role to a per-sample shape: buffers the
+        forward fills and the backward reads (an LSTM's gates), planned like activations."""
         out = Value(self._out_name(), tuple(int(d) for d in shape), dtype, producer=self._op_name)
         self.graph.values[out.name] = out
         name = self._op_name if out.name == self._op_name else out.name
+        kept = {}
+        for role, s in (saved or {}).items():
+            v = Value(self._fresh(f"{name}_{role}"), tuple(int(d) for d in s), "float32", producer=name)
+            self.graph.values[v.name] = v
+            kept[role] = v.name
         self.graph.ops.append(Op(
             name=name, family=family, inputs=[v.name for v in inputs], outputs=[out.name],
             weights=[self.slot(w) for w in weights], attrs=dict(attrs or {}),
-            layer=self._layer_name))
+            layer=self._layer_name, saved=kept))
         return out
+
+    def require_ids_below(self, x: Value, bound: int) -> None:
+        """The op being lowered reads `x` as indices into a table of `bound` rows (Embedding).
+        Ids come from model inputs, so the engine checks them in Python, before any native
+        code reads memory with them."""
+        if x.name not in self.graph.inputs:
+            raise ValueError(f"Layer {self._layer_name} reads integer ids, which must come straight "
+                             f"from an Input(dtype='int32'); received the output of another layer "
+                             f"({x.name})")
+        old = self.graph.id_bounds.get(x.name)
+        if old is None or bound < old[0]:
+            self.graph.id_bounds[x.name] = (int(bound), self._layer_name)
 
     def view(self, x: Value, shape) -> Value:
         out = Value(self._out_name(), tuple(int(d) for d in shape), x.dtype, view_of=x.name)

@@ -96,7 +96,7 @@ def plan_predict(g: Graph, outputs_external: bool = True) -> Plan:
     for op in g.ops:
         if op.family in IDENTITY_IN_INFERENCE:
             continue
-        for v in op.inputs + op.outputs:
+        for v in op.inputs + op.outputs + list(op.saved.values()):   # saved: scratch here
             _touch(live, roots[v], step)
         step += 1
     for r in [r for _, r in copies] + ([] if outputs_external else [roots[n] for n in g.outputs]):
@@ -124,7 +124,7 @@ def plan_train(g: Graph) -> Plan:
     live: dict[str, list[int]] = {}
     step = 0
     for op in g.ops:
-        for v in op.inputs + op.outputs:
+        for v in op.inputs + op.outputs + list(op.saved.values()):
             _touch(live, roots[v], step)
         step += 1
     accumulate: dict[tuple[str, str], bool] = {}
@@ -143,7 +143,7 @@ def plan_train(g: Graph) -> Plan:
         if not any(o in needs for o in outs):
             continue
         backward.append(op)
-        for v in op.inputs + op.outputs:
+        for v in op.inputs + op.outputs + list(op.saved.values()):
             _touch(live, roots[v], step)
         for o in outs:
             _touch(live, "d:" + o, step)
