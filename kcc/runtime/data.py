@@ -53,7 +53,8 @@ def _numeric(a, name: str, kind: str) -> np.ndarray:
 
 
 def inputs(data, names: Sequence[str], shapes: Sequence[tuple], dtypes: Sequence[str],
-           what: str = "x") -> list[np.ndarray]:
+           what: str = "x", bounds: dict | None = None) -> list[np.ndarray]:
+    """bounds: input name -> (ids must be below this, the layer that reads them)."""
     arrays = _as_list(data, names, what, "input")
     out = []
     for a, name, shape, dtype in zip(arrays, names, shapes, dtypes):
@@ -66,6 +67,13 @@ def inputs(data, names: Sequence[str], shapes: Sequence[tuple], dtypes: Sequence
                 raise ValueError(f"Input '{name}' holds integer ids (dtype int32); received "
                                  f"non-integer floats")
             arr = np.ascontiguousarray(arr, dtype=np.int32)
+            if bounds and name in bounds and arr.size:
+                bound, layer = bounds[name]
+                lo, hi = int(arr.min()), int(arr.max())
+                if lo < 0 or hi >= bound:
+                    raise ValueError(f"Layer {layer} has input_dim={bound}, so the ids in input "
+                                     f"'{name}' must lie in [0, {bound}); received ids from {lo} "
+                                     f"to {hi}")
         else:
             arr = np.ascontiguousarray(arr, dtype=np.float32)
         out.append(arr)

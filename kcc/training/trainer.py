@@ -91,9 +91,14 @@ class Trainer:
         return self._predict_native
 
     # -- data ----------------------------------------------------------------------------
-    def _x(self, x, what="x"):
+    def _x(self, x, what="x", native=None):
+        native = native or self._native or self._predict_native
+        bounds = {}
+        if native is not None:
+            g = native.graph
+            bounds = {g.input_names[g.inputs.index(v)]: b for v, b in g.id_bounds.items()}
         shapes = [tuple(t.shape[1:]) for t in self.inputs]
-        return data.inputs(x, self.input_names, shapes, [t.dtype for t in self.inputs], what)
+        return data.inputs(x, self.input_names, shapes, [t.dtype for t in self.inputs], what, bounds)
 
     def _y(self, y, what="y"):
         cfg = self._compile_config
@@ -220,14 +225,15 @@ class Trainer:
             raise TypeError(f"predict() got unsupported keyword argument(s) {sorted(kwargs)}")
         native = self._native_for_predict()
         bs = data.batch_size(batch_size)
-        xs = self._x(x)
+        xs = self._x(x, native=native)
         outs = native.predict(xs, len(xs[0]), bs)
         return outs[0] if len(outs) == 1 else outs
 
     def predict_on_batch(self, x):
-        xs = self._x(x)
+        native = self._native_for_predict()
+        xs = self._x(x, native=native)
         n = len(xs[0])
-        outs = self._native_for_predict().predict(xs, n, max(n, 1))
+        outs = native.predict(xs, n, max(n, 1))
         return outs[0] if len(outs) == 1 else outs
 
     def train_on_batch(self, x, y):
