@@ -1,0 +1,207 @@
+"""The callbacks that watch a monitored quantity: EarlyStopping and ModelCheckpoint."""
+
+import math
+import os
+import warnings
+
+from kcc.training.callbacks import Callback
+
+def _check_mode(owner, mode):
+    if mode not in ("auto", "min", "max"):
+        warnings.warn(f"{owner} mode {mode} is unknown, fallback to auto mode.", stacklevel=3)
+        return "auto"
+    return mode
+
+
+def _direction(monitor):
+    """'min' or 'max' for a log key in auto mode (None when the name does not say)."""
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    if name == "loss" or name.endswith(("_loss", "mean_squared_error", "mean_absolute_error",
+                                        "mse", "mae")):
+        return "min"
+    if name.endswith(("acc", "accuracy", "auc")):
+        return "max"
+    return None
+
+
+class EarlyStopping(Callback):
+    """Stops training when ``monitor`` has not improved by ``min_delta`` for ``patience``
+    epochs; optionally restores the weights of the best epoch when training ends."""
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        self.monitor = monitor
+        self.min_delta = abs(min_delta)
+        self.patience = patience
+        self.verbose = verbose
+        self.mode = _check_mode("EarlyStopping", mode)
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self.monitor_op = None
+        self._reset()
+
+    def _reset(self):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def _set_monitor_op(self):
+        mode = self.mode if self.mode != "auto" else _direction(self.monitor)
+        if mode is None:
+            raise ValueError(f"EarlyStopping callback received monitor={self.monitor} but kcc "
+                             f"isn't able to automatically determine whether that metric should "
+                             f"be maximized or minimized. Pass `mode='max'` in order to do early "
+                             f"stopping based on the highest metric value, or pass `mode='min'` "
+                             f"in order to use the lowest value.")
+        self.monitor_op = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+        self._delta = self.min_delta if mode == "max" else -self.min_delta
+        self.best = -math.inf if mode == "max" else math.inf
+
+    def _is_improvement(self, value, reference):
+        return reference is None or self.monitor_op(value - self._delta, reference)
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+        self.monitor_op = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(logs)}", stacklevel=2)
+            return
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()  # first monitored epoch: best so far
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0  # restart only when both the best and the baseline are beaten
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Saves weights to ``filepath`` (formatted with ``epoch`` (1-based), ``batch`` and the
+    logs, e.g. 'w.{epoch:02d}-{val_loss:.2f}.h5') every epoch, every ``save_freq`` batches,
+    or only when ``monitor`` improves (``save_best_only``). kcc has no whole-model format
+    yet, so save_weights_only=False also calls ``model.save_weights(path)``."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch",
+                 initial_value_threshold=None, period=1):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.save_freq = save_freq
+        self.period = period  # Keras 1/2: save every `period` epochs
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
+                                     or save_freq <= 0):
+            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are "
+                             f"'epoch' or positive integer values")
+        mode = _check_mode("ModelCheckpoint", mode)
+        if mode == "auto":  # Keras's rule for checkpoints: 'acc' anywhere means higher is better
+            mode = "max" if ("acc" in monitor or monitor.startswith("fmeasure")) else "min"
+        self.monitor_op = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+        if initial_value_threshold is not None:
+            self.best = initial_value_threshold
+        else:
+            self.best = -math.inf if mode == "max" else math.inf
+        self._current_epoch = 0
+        self._epochs_since_last_save = 0
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+
+    def _implements_train_batch_hooks(self):
+        return self.save_freq != "epoch"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._should_save_on_batch(batch):
+            self._save_model(self._current_epoch, batch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq != "epoch":
+            return
+        self._epochs_since_last_save += 1
+        if self._epochs_since_last_save >= self.period:
+            self._epochs_since_last_save = 0
+            self._save_model(epoch, None, logs or {})
+
+    def _should_save_on_batch(self, batch):
+        """Counts batches even when the loop reports only some of them."""
+        if self.save_freq == "epoch":
+            return False
+        if batch <= self._last_batch_seen:  # a new epoch started
+            added = batch + 1
+        else:
+            added = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += added
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def _get_file_path(self, epoch, batch, logs):
+        try:
+            if batch is None or "batch" in logs:
+                return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". '
+                           f"Reason: {e}. Available keys: epoch, batch, {', '.join(logs)}") \
+                from None
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"Can save best model only with {self.monitor} available, "
+                              f"skipping.", stacklevel=2)
+                return
+            if not self.monitor_op(current, self.best):
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
+                          f"{self.best:.5f}")
+                return
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
+                      f"{current:.5f}, saving model to {filepath}")
+            self.best = current
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+        dirname = os.path.dirname(filepath)
+        if dirname:
+            os.makedirs(dirname, exist_ok=True)
+        self.model.save_weights(filepath)
