@@ -1,5 +1,8 @@
 """kcc: the Keras functional API, compiled ahead of time.
 
-`import kcc as keras` reads like Keras: keras.layers, keras.models, keras.utils, ...
+`import kcc as keras` reads like Keras: keras.layers, keras.models, keras.optimizers, ...
 """
-from kcc import activations, backend, initializers, layers, models, utils
+__version__ = "0.1.0"
+
+from kcc import (activations, backend, callbacks, initializers, layers, losses,  # noqa: F401,E402
+                 metrics, models, optimizers, utils)

@@ -158,7 +158,7 @@ class Trainer:
             val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
             xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
         if n == 0:
-            raise ValueError(f"fit() received no training samples (x has 0 rows)")
+            raise ValueError("fit() received no training samples (x has 0 rows)")
 
         cbs = CallbackList(callbacks, add_history=True, model=self, batch_size=bs, epochs=epochs,
                            steps=-(-n // bs), samples=n, verbose=verbose,
