@@ -24,6 +24,26 @@ def _cfloat(x) -> str:
     return s + "f"
 
 
+def _cstr(text) -> str:
+    """Any Python string as a C string literal. Layer names come from users: quotes,
+    backslashes and control bytes must never end the literal early."""
+    out = []
+    for b in str(text).encode("utf-8"):
+        c = chr(b)
+        if c in '"\\' or not (32 <= b < 127) or c == "?":   # "?" avoids trigraphs
+            out.append(f"\\{b:03o}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def _ccomment(text) -> str:
+    """Text safe inside a // comment: no line breaks, and no backslash that would splice
+    the next line into the comment."""
+    return "".join(" " if (ord(c) < 32 or c == "\x7f") else ("/" if c == "\\" else c)
+                   for c in str(text))
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -35,6 +55,8 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["cfloat"] = _cfloat
+    env.filters["cstr"] = _cstr
+    env.filters["ccomment"] = _ccomment
     env.filters["product"] = lambda xs: math.prod(xs)
     env.globals["grad_name"] = lambda storage: "d_" + storage
     env.globals["align"] = lambda n: -(-n // 16) * 16

@@ -31,14 +31,11 @@ class WeightSlot:
     shape: tuple[int, ...]
     trainable: bool
     buffer: Any = field(repr=False, compare=False)  # the layer's own float32 array
+    cname: str = ""            # C identifier, unique among values and weights ("dense_1_kernel")
 
     @property
     def size(self) -> int:
         return prod(self.shape)
-
-    @property
-    def cname(self) -> str:
-        return self.name.replace("/", "_")
 
 
 @dataclass

@@ -32,7 +32,8 @@ class GraphBuilder:
     # -- used by the tracer -------------------------------------------------
     def _fresh(self, base: str) -> str:
         name, k = base, 2
-        while name in self.graph.values:
+        weights = {w.cname for w in self.graph.weights}
+        while name in self.graph.values or name in weights or "d_" + name in self.graph.values:
             name, k = f"{base}_{k}", k + 1
         return name
 
@@ -55,9 +56,13 @@ class GraphBuilder:
         key = id(variable)   # the Variable is kept alive in the map, so ids stay unique
         if key not in self._slots:
             self._slots[key] = (len(self.graph.weights), variable)
+            taken = {w.cname for w in self.graph.weights}
+            cname, k = c_ident(variable.path), 2
+            while cname in taken or cname in self.graph.values:
+                cname, k = f"{c_ident(variable.path)}_{k}", k + 1
             self.graph.weights.append(WeightSlot(
                 index=len(self.graph.weights), name=variable.path, shape=tuple(variable.shape),
-                trainable=bool(variable.trainable), buffer=variable.value))
+                trainable=bool(variable.trainable), buffer=variable.value, cname=cname))
         return self._slots[key][0]
 
     def _out_name(self) -> str:
