@@ -65,7 +65,7 @@ class OpIO:
 
     def acc_dx(self, i: int = 0) -> bool:
         """Whether this backward adds to dx (False when it writes first, or has no dx)."""
-        return self.train.accumulate.get((self.op.name, self.train.storage(self.op.inputs[i])), False)
+        return self.train.accumulate.get((self.op.name, f"in{i}"), False)
 
     def dy(self, i: int = 0) -> str:
         return grad_name(self.train.storage(self.op.outputs[i]))

@@ -30,7 +30,8 @@ class Plan:
     copies_out: list[tuple[int, str]]           # predict: (output index, storage) to copy out
     roots: dict[str, str]                       # value -> storage
     needs_grad: set[str] = field(default_factory=set)       # storages that carry a gradient
-    accumulate: dict[tuple[str, str], bool] = field(default_factory=dict)  # (op, storage) -> +=
+    accumulate: dict[tuple[str, str], bool] = field(default_factory=dict)  # (op, "in<k>" | "w:<slot>"
+                                                # | "zero:<storage>"), ("loss:<value>", storage) -> +=
     backward_ops: list[Op] = field(default_factory=list)    # reverse order, only those needed
 
     def storage(self, value: str) -> str:
@@ -150,11 +151,11 @@ def plan_train(g: Graph) -> Plan:
             if o not in written:         # nothing flowed back into it: start from zero
                 accumulate[(op.name, "zero:" + o)] = False
                 written.add(o)
-        for i in op.inputs:
+        for k, i in enumerate(op.inputs):   # keyed by position: an op may read one storage twice
             r = roots[i]
             if r in needs:
                 _touch(live, "d:" + r, step)
-                accumulate[(op.name, r)] = r in written
+                accumulate[(op.name, f"in{k}")] = r in written
                 written.add(r)
         for w in op.weights:             # a shared layer's later uses add to its gradient
             if w is not None and g.weights[w].trainable:
