@@ -3,7 +3,17 @@ from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
 from kcc.layers.dense import Dense
 from kcc.layers.dropout import Dropout
+from kcc.layers.embedding import Embedding
+from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
+                              Subtract)
+from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum, merge, minimum,
+                                        multiply, subtract)
+from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
 from kcc.layers.reshape import Flatten, Reshape
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "InputSpec",
-           "Layer", "Reshape"]
+__all__ = [
+    "Activation", "Add", "Average", "Concatenate", "Dense", "Dot", "Dropout", "Embedding",
+    "Flatten", "GRU", "Input", "InputLayer", "InputSpec", "LSTM", "Layer", "Maximum", "Minimum",
+    "Multiply", "Reshape", "SimpleRNN", "Subtract", "add", "average", "concatenate", "dot",
+    "maximum", "merge", "minimum", "multiply", "subtract",
+]

@@ -1,0 +1,193 @@
+// kcc/ops/recurrent.h: the gate and cell math of LSTM, GRU and SimpleRNN, written once.
+//
+// The generated layer code (templates/layers/recurrent.cpp.j2) does the GEMMs: the input
+// projection of every step at once, then per step the recurrent product accumulated into
+// that step's gate slice. What is left per step is element-wise over the units of a row,
+// and lives here, forward and backward side by side (letters: U units, G = gates * U).
+//
+// Keras's formulas (A = activation, RA = recurrent_activation, gate order as in Keras):
+//   LSTM  z = x W + h_prev R + b, split i f g o:
+//         i = RA(z_i), f = RA(z_f), g = A(z_g), o = RA(z_o); c = f c_prev + i g; h = o A(c)
+//   GRU   split z r h; reset_after (Keras 3 default): q = h_prev R + b_rec,
+//         z = RA(x_z + q_z), r = RA(x_r + q_r), hh = A(x_h + r q_h)
+//         reset_before (Keras 2): z, r as above without b_rec, hh = A(x_h + (r h_prev) R_h)
+//         h = z h_prev + (1 - z) hh
+//   SimpleRNN  h = A(x W + b + h_prev R)
+// Forward functions turn pre-activations into activations in place (the backward reads
+// gates after activation, as derivatives are written in terms of outputs: act.h); backward
+// functions turn those activations into pre-activation gradients in place. A null h_prev /
+// c_prev means the zero initial state (step 0). `b` may be null (use_bias=False).
+#ifndef KCC_OPS_RECURRENT_H
+#define KCC_OPS_RECURRENT_H
+
+#include <stdint.h>
+#include <string.h>
+#include "kcc/common.h"
+#include "kcc/ops/activations.h"
+
+namespace kcc {
+namespace rnn {
+
+KCC_HD float at(const float* p, int64_t j) { return p ? p[j] : 0.0f; }
+
+// ---- LSTM ----------------------------------------------------------------------------------
+// One unit. In: i f g o pre-activations (bias included). Out: activations, c, h.
+template <class A, class RA>
+KCC_HD void lstm_unit(float& i, float& f, float& g, float& o, float c_prev, float& c, float& h) {
+    i = RA::f(i);
+    f = RA::f(f);
+    g = A::f(g);
+    o = RA::f(o);
+    c = f * c_prev + i * g;
+    h = o * A::f(c);
+}
+
+// One unit backward. In: activations i f g o, the cells, dh (all of it: from the output and
+// from step t+1) and dc (from step t+1). Out: pre-activation gradients, dc for c_prev.
+template <class A, class RA>
+KCC_HD void lstm_unit_backward(float& i, float& f, float& g, float& o, float c_prev, float c,
+                               float dh, float& dc) {
+    const float a = A::f(c);
+    const float dct = dc + dh * o * A::df(a);
+    const float di = dct * g, df = dct * c_prev, dg = dct * i, d_o = dh * a;
+    dc = dct * f;
+    i = di * RA::df(i);
+    f = df * RA::df(f);
+    g = dg * A::df(g);
+    o = d_o * RA::df(o);
+}
+
+// z: (G = 4U) one row of x W + h_prev R, in place -> activations.
+template <class A, class RA>
+KCC_HD void lstm_row(float* KCC_RESTRICT z, const float* KCC_RESTRICT b,
+                     const float* KCC_RESTRICT c_prev, float* KCC_RESTRICT c,
+                     float* KCC_RESTRICT h, int64_t U) {
+    for (int64_t j = 0; j < U; ++j) {
+        float zi = z[j] + at(b, j), zf = z[U + j] + at(b, U + j);
+        float zg = z[2 * U + j] + at(b, 2 * U + j), zo = z[3 * U + j] + at(b, 3 * U + j);
+        lstm_unit<A, RA>(zi, zf, zg, zo, at(c_prev, j), c[j], h[j]);
+        z[j] = zi; z[U + j] = zf; z[2 * U + j] = zg; z[3 * U + j] = zo;
+    }
+}
+
+// dh: (U) on entry the gradient from step t+1 (dy, when not null, is added); dc likewise,
+// on exit the gradient for c_prev. z: activations in, pre-activation gradients out.
+template <class A, class RA>
+KCC_HD void lstm_row_backward(float* KCC_RESTRICT z, const float* KCC_RESTRICT c_prev,
+                              const float* KCC_RESTRICT c, const float* KCC_RESTRICT dh,
+                              const float* KCC_RESTRICT dy, float* KCC_RESTRICT dc, int64_t U) {
+    for (int64_t j = 0; j < U; ++j) {
+        float i = z[j], f = z[U + j], g = z[2 * U + j], o = z[3 * U + j];
+        lstm_unit_backward<A, RA>(i, f, g, o, at(c_prev, j), c[j], dh[j] + at(dy, j), dc[j]);
+        z[j] = i; z[U + j] = f; z[2 * U + j] = g; z[3 * U + j] = o;
+    }
+}
+
+// ---- GRU, reset_after (Keras 3) ------------------------------------------------------------
+// z: (3U) row of x W, in place -> activations z r hh. q: (3U) row of h_prev R (ignored when
+// h_prev is null), in place -> h_prev R + b_rec (the backward needs q_h).
+template <class A, class RA>
+KCC_HD void gru_row(float* KCC_RESTRICT z, float* KCC_RESTRICT q, const float* KCC_RESTRICT b_in,
+                    const float* KCC_RESTRICT b_rec, const float* KCC_RESTRICT h_prev,
+                    float* KCC_RESTRICT h, int64_t U) {
+    for (int64_t j = 0; j < 3 * U; ++j) q[j] = (h_prev ? q[j] : 0.0f) + at(b_rec, j);
+    for (int64_t j = 0; j < U; ++j) {
+        const float zz = RA::f(z[j] + at(b_in, j) + q[j]);
+        const float r = RA::f(z[U + j] + at(b_in, U + j) + q[U + j]);
+        const float hh = A::f(z[2 * U + j] + at(b_in, 2 * U + j) + r * q[2 * U + j]);
+        const float hp = at(h_prev, j);
+        h[j] = zz * hp + (1.0f - zz) * hh;
+        z[j] = zz; z[U + j] = r; z[2 * U + j] = hh;
+    }
+}
+
+// z: activations in, d(x-side pre-activations) out. q: saved q in, d(q) out (the gradient
+// of h_prev R + b_rec). dh: gradient from step t+1, in place -> its direct part for h_prev
+// (dh z); the caller adds d(q) R^T.
+template <class A, class RA>
+KCC_HD void gru_row_backward(float* KCC_RESTRICT z, float* KCC_RESTRICT q,
+                             const float* KCC_RESTRICT h_prev, float* KCC_RESTRICT dh,
+                             const float* KCC_RESTRICT dy, int64_t U) {
+    for (int64_t j = 0; j < U; ++j) {
+        const float zz = z[j], r = z[U + j], hh = z[2 * U + j], hp = at(h_prev, j);
+        const float d = dh[j] + at(dy, j);
+        const float dz = d * (hp - hh) * RA::df(zz);
+        const float dhh = d * (1.0f - zz) * A::df(hh);
+        const float dr = dhh * q[2 * U + j] * RA::df(r);
+        dh[j] = d * zz;
+        z[j] = dz; z[U + j] = dr; z[2 * U + j] = dhh;
+        q[j] = dz; q[U + j] = dr; q[2 * U + j] = dhh * r;
+    }
+}
+
+// ---- GRU, reset_before (Keras 2's reset_after=False) ---------------------------------------
+// Two halves around the GEMM (r h_prev) R_h. First: z[0:2U] holds x W + h_prev R_zr,
+// -> z, r activations; rh = r h_prev (zero at step 0).
+template <class RA>
+KCC_HD void gru_before_row_gates(float* KCC_RESTRICT z, const float* KCC_RESTRICT b,
+                                 const float* KCC_RESTRICT h_prev, float* KCC_RESTRICT rh,
+                                 int64_t U) {
+    for (int64_t j = 0; j < U; ++j) {
+        z[j] = RA::f(z[j] + at(b, j));
+        const float r = RA::f(z[U + j] + at(b, U + j));
+        z[U + j] = r;
+        rh[j] = r * at(h_prev, j);
+    }
+}
+// Second: z[2U:3U] holds x_h + rh R_h -> hh; h = z h_prev + (1 - z) hh.
+template <class A>
+KCC_HD void gru_before_row_state(float* KCC_RESTRICT z, const float* KCC_RESTRICT b,
+                                 const float* KCC_RESTRICT h_prev, float* KCC_RESTRICT h,
+                                 int64_t U) {
+    for (int64_t j = 0; j < U; ++j) {
+        const float hh = A::f(z[2 * U + j] + at(b, 2 * U + j));
+        const float zz = z[j];
+        h[j] = zz * at(h_prev, j) + (1.0f - zz) * hh;
+        z[2 * U + j] = hh;
+    }
+}
+// Backward, first half: dz, dhh (pre-activation) into z; dh -> its direct part dh z.
+// The caller then computes drh = dhh R_h^T.
+template <class A, class RA>
+KCC_HD void gru_before_row_backward_state(float* KCC_RESTRICT z, const float* KCC_RESTRICT h_prev,
+                                          float* KCC_RESTRICT dh, const float* KCC_RESTRICT dy,
+                                          int64_t U) {
+    for (int64_t j = 0; j < U; ++j) {
+        const float zz = z[j], hh = z[2 * U + j];
+        const float d = dh[j] + at(dy, j);
+        z[j] = d * (at(h_prev, j) - hh) * RA::df(zz);
+        z[2 * U + j] = d * (1.0f - zz) * A::df(hh);
+        dh[j] = d * zz;
+    }
+}
+// Second half: dr from drh (null at step 0: r did not matter), dh += drh r.
+template <class RA>
+KCC_HD void gru_before_row_backward_gates(float* KCC_RESTRICT z, const float* KCC_RESTRICT h_prev,
+                                          const float* KCC_RESTRICT drh, float* KCC_RESTRICT dh,
+                                          int64_t U) {
+    for (int64_t j = 0; j < U; ++j) {
+        const float r = z[U + j];
+        if (!h_prev) { z[U + j] = 0.0f; continue; }
+        z[U + j] = drh[j] * h_prev[j] * RA::df(r);
+        dh[j] += drh[j] * r;
+    }
+}
+
+// ---- SimpleRNN -----------------------------------------------------------------------------
+// z: (U) x W + h_prev R, in place -> h = A(z + b), which is also written to `h`.
+template <class A>
+KCC_HD void simple_row(float* KCC_RESTRICT z, const float* KCC_RESTRICT b,
+                       float* KCC_RESTRICT h, int64_t U) {
+    for (int64_t j = 0; j < U; ++j) h[j] = z[j] = A::f(z[j] + at(b, j));
+}
+// z: the state h in, the pre-activation gradient out.
+template <class A>
+KCC_HD void simple_row_backward(float* KCC_RESTRICT z, const float* KCC_RESTRICT dh,
+                                const float* KCC_RESTRICT dy, int64_t U) {
+    for (int64_t j = 0; j < U; ++j) z[j] = (dh[j] + at(dy, j)) * A::df(z[j]);
+}
+
+}  // namespace rnn
+}  // namespace kcc
+
+#endif  // KCC_OPS_RECURRENT_H

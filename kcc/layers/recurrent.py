@@ -1,0 +1,310 @@
+"""Recurrent layers: LSTM, GRU and SimpleRNN over (batch, timesteps, features).
+
+Keras 3 defaults, Keras 1 and 2 argument spellings. Weights have Keras's layout, so
+`set_weights` with a Keras model's weights gives Keras's numbers:
+  LSTM       kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,)        gates i, f, c, o
+  GRU        kernel (D, 3U), recurrent_kernel (U, 3U), bias (2, 3U)      gates z, r, h
+             (reset_after=True: input bias row 0, recurrent bias row 1; False: bias (3U,))
+  SimpleRNN  kernel (D, U),  recurrent_kernel (U, U),  bias (U,)
+The state starts at zero. All three lower to one op family, "recurrent"
+(templates/layers/recurrent.cpp.j2); the cell math is in csrc/include/kcc/ops/recurrent.h.
+"""
+import numbers
+
+import numpy as np
+
+from kcc import activations, initializers
+from kcc.frontend.input_spec import InputSpec
+from kcc.frontend.layer import Layer
+from kcc.layers.args import legacy, positive_int, unsupported
+
+# Element-wise activations the cell code compiles (softmax is a row operation).
+_CELL_ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "elu")
+
+
+def _rate(layer_class, name, value):
+    """Dropout rates: only 0 is supported (kcc has no recurrent dropout yet)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"{layer_class}: received an invalid value for `{name}`, expected a "
+                         f"float in the range [0, 1). Received: {name}={value!r}")
+    if value > 0:
+        raise NotImplementedError(f"{layer_class}: `{name}`={value!r} is not supported by kcc "
+                                  f"yet (recurrent layers compile without dropout); use "
+                                  f"{name}=0, or a Dropout layer before or after the layer.")
+
+
+class _Recurrent(Layer):
+    """What LSTM, GRU and SimpleRNN share: arguments, shapes, weights, lowering."""
+    _cell = ""          # op attribute: "lstm", "gru", "simple_rnn"
+    _gates = 1
+    recurrent_activation = "linear"     # gated cells set their own
+    _call_arguments = ("training", "mask", "initial_state")
+
+    def __init__(self, units, activation, recurrent_activation, use_bias, kernel_initializer,
+                 recurrent_initializer, bias_initializer, *, output_dim, init, inner_init,
+                 inner_activation, return_sequences, return_state, go_backwards, stateful,
+                 unroll, dropout, recurrent_dropout, input_dim, input_length, time_major=None,
+                 dropout_W=None, dropout_U=None, regularizers=None, **kwargs):
+        cls = type(self).__name__
+        units = legacy("units", units, "output_dim", output_dim)
+        if units is None:
+            raise TypeError(f"{cls} needs `units`, the size of its state and output "
+                            f"(Keras 1: `output_dim`), e.g. {cls}(32).")
+        self.units = positive_int("units" if output_dim is None else "output_dim", units)
+        self.activation = self._cell_activation(
+            "activation", "tanh" if activation is None else activation)
+        if self._gates > 1:           # SimpleRNN has no gates, hence no recurrent_activation
+            rec = legacy("recurrent_activation", recurrent_activation,
+                         "inner_activation", inner_activation, "sigmoid")
+            self.recurrent_activation = self._cell_activation("recurrent_activation", rec)
+        self.use_bias = True if use_bias is None else bool(use_bias)
+        self.kernel_initializer = initializers.get(
+            legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
+        self.recurrent_initializer = initializers.get(
+            legacy("recurrent_initializer", recurrent_initializer, "inner_init", inner_init,
+                   "orthogonal"))
+        self.bias_initializer = initializers.get(bias_initializer or "zeros")
+        self.return_sequences = bool(return_sequences)
+        self.go_backwards = bool(go_backwards)
+        self.unroll = bool(unroll)          # accepted; the compiled loop is the same either way
+        _rate(cls, "dropout", legacy("dropout", dropout, "dropout_W", dropout_W))
+        _rate(cls, "recurrent_dropout",
+              legacy("recurrent_dropout", recurrent_dropout, "dropout_U", dropout_U))
+        unsupported(cls, **(regularizers or {}))
+        for name, value in (("stateful", stateful), ("return_state", return_state),
+                            ("time_major", time_major)):
+            if value:
+                raise NotImplementedError(f"{cls}: `{name}=True` is not supported by kcc yet.")
+        # Keras 1/2: input_dim and input_length; with both, they declare the input shape
+        self._declared = tuple(None if v is None else positive_int(name, v) for name, v in
+                               (("input_length", input_length), ("input_dim", input_dim)))
+        if None not in self._declared:
+            if kwargs.get("input_shape") is not None or kwargs.get("batch_input_shape") is not None:
+                raise ValueError(f"{cls}: pass either `input_shape` or `input_dim`/`input_length`.")
+            kwargs["input_shape"] = self._declared
+        super().__init__(**kwargs)
+        self.input_spec = InputSpec(ndim=3)
+        self.kernel = self.recurrent_kernel = self.bias = None
+
+    def _cell_activation(self, name, identifier):
+        act = activations.get(identifier)
+        if act not in _CELL_ACTIVATIONS:
+            raise ValueError(f"{type(self).__name__}: `{name}`={act!r} is not supported in a "
+                             f"recurrent cell; use one of {', '.join(_CELL_ACTIVATIONS)}.")
+        return act
+
+    def __call__(self, inputs, training=None, mask=None, initial_state=None):
+        if mask is not None:
+            raise NotImplementedError(f"Layer {self.name}: masks are not supported by kcc's "
+                                      "recurrent layers yet (received mask=...).")
+        if initial_state is not None:
+            raise NotImplementedError(f"Layer {self.name}: `initial_state` is not supported by "
+                                      "kcc yet; the state starts at zero.")
+        kwargs = {} if training is None else {"training": training}
+        return super().__call__(inputs, **kwargs)
+
+    # -- shapes and weights --------------------------------------------------------------
+    def _check_sequence(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) != 3 or any(d is None for d in shape[1:]):
+            raise ValueError(f"Layer {self.name} expects a sequence of shape (batch, timesteps, "
+                             f"features) with known timesteps and features; received input "
+                             f"shape {shape}.")
+        for name, want, got in zip(("input_length", "input_dim"), self._declared, shape[1:]):
+            if want is not None and want != got:
+                raise ValueError(f"Layer {self.name} was declared with {name}={want}, but it "
+                                 f"received an input of shape {shape}.")
+        return shape[1], shape[2]
+
+    def _bias_shape(self):
+        return (self._gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        _, features = self._check_sequence(input_shape)
+        width = self._gates * self.units
+        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
+                                                self.recurrent_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer())
+        self.input_spec = InputSpec(ndim=3, axes={-1: features})
+
+    def compute_output_shape(self, input_shape):
+        steps, _ = self._check_sequence(input_shape)
+        if self.return_sequences:
+            return (input_shape[0], steps, self.units)
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "return_sequences": self.return_sequences, "go_backwards": self.go_backwards,
+                "unroll": self.unroll, "dropout": 0.0, "recurrent_dropout": 0.0}
+
+    # -- lowering ------------------------------------------------------------------------
+    def _op_cell(self):
+        return self._cell
+
+    def lower(self, g, inputs):
+        (x,) = inputs
+        steps, _ = self._check_sequence((None,) + tuple(x.shape))
+        u, cell = self.units, self._op_cell()
+        # kept from forward to backward (planned like activations), per sample
+        saved = {"gates": (steps, self._gates * u),   # gates after activation, then their grads
+                 "state": (steps, u)}                 # the state entering each step
+        saved.update({"lstm": {"cells": (steps, u)}, "gru": {"rec": (steps, 3 * u)},
+                      "gru_before": {"rh": (steps, u)}, "simple_rnn": {}}[cell])
+        saved["dh"] = (u,)               # backward scratch: the gradient carried to step t-1
+        if cell == "lstm":
+            saved["dc"] = (u,)
+        if cell == "gru_before":
+            saved["drh"] = (u,)
+        out_shape = (steps, u) if self.return_sequences else (u,)
+        attrs = {"cell": cell, "units": u, "gates": self._gates, "activation": self.activation,
+                 "recurrent_activation": self.recurrent_activation,
+                 "return_sequences": self.return_sequences, "go_backwards": self.go_backwards}
+        return [g.op("recurrent", [x], out_shape,
+                     weights=[self.kernel, self.recurrent_kernel, self.bias],
+                     attrs=attrs, saved=saved)]
+
+
+def _regularizers(kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                  activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint,
+                  W_regularizer, U_regularizer, b_regularizer):
+    return dict(
+        kernel_regularizer=legacy("kernel_regularizer", kernel_regularizer,
+                                  "W_regularizer", W_regularizer),
+        recurrent_regularizer=legacy("recurrent_regularizer", recurrent_regularizer,
+                                     "U_regularizer", U_regularizer),
+        bias_regularizer=legacy("bias_regularizer", bias_regularizer, "b_regularizer",
+                                b_regularizer),
+        activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+        recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory (Hochreiter 1997), Keras's formulation."""
+    _cell, _gates = "lstm", 4
+
+    def __init__(self, units=None, activation=None, recurrent_activation=None, use_bias=None,
+                 kernel_initializer=None, recurrent_initializer=None, bias_initializer=None,
+                 unit_forget_bias=None, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=None,
+                 recurrent_dropout=None, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, use_cudnn="auto", *,
+                 output_dim=None, init=None, inner_init=None, inner_activation=None,
+                 forget_bias_init=None, W_regularizer=None, U_regularizer=None,
+                 b_regularizer=None, dropout_W=None, dropout_U=None, input_dim=None,
+                 input_length=None, implementation=None, consume_less=None, time_major=None,
+                 **kwargs):
+        if forget_bias_init is not None:              # Keras 1: 'one' (default) or 'zero'
+            if forget_bias_init not in ("one", "ones", "zero", "zeros"):
+                raise NotImplementedError(f"LSTM: forget_bias_init={forget_bias_init!r} is not "
+                                          "supported; use 'one' or 'zero' (unit_forget_bias).")
+            if unit_forget_bias is not None:
+                raise TypeError("Pass either `unit_forget_bias` or its Keras 1 form "
+                                "`forget_bias_init`, not both.")
+            unit_forget_bias = forget_bias_init in ("one", "ones")
+        self.unit_forget_bias = True if unit_forget_bias is None else bool(unit_forget_bias)
+        super().__init__(
+            units, activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, output_dim=output_dim, init=init,
+            inner_init=inner_init, inner_activation=inner_activation,
+            return_sequences=return_sequences, return_state=return_state,
+            go_backwards=go_backwards, stateful=stateful, unroll=unroll, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, input_dim=input_dim, input_length=input_length,
+            time_major=time_major, dropout_W=dropout_W, dropout_U=dropout_U,
+            regularizers=_regularizers(kernel_regularizer, recurrent_regularizer,
+                                       bias_regularizer, activity_regularizer, kernel_constraint,
+                                       recurrent_constraint, bias_constraint, W_regularizer,
+                                       U_regularizer, b_regularizer), **kwargs)
+
+    def _bias_initializer(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        init, u = self.bias_initializer, self.units
+
+        def forget_gate_ones(shape, dtype="float32"):    # as Keras: [init(U), 1, init(2U)]
+            return np.concatenate([init((u,)), np.ones(u, np.float32), init((2 * u,))])
+        return forget_gate_ones
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
+                "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit (Cho 2014), Keras's formulation; reset_after=True as Keras 3."""
+    _cell, _gates = "gru", 3
+
+    def __init__(self, units=None, activation=None, recurrent_activation=None, use_bias=None,
+                 kernel_initializer=None, recurrent_initializer=None, bias_initializer=None,
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=None, recurrent_dropout=None, seed=None,
+                 return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, reset_after=True, use_cudnn="auto", *, output_dim=None, init=None,
+                 inner_init=None, inner_activation=None, W_regularizer=None, U_regularizer=None,
+                 b_regularizer=None, dropout_W=None, dropout_U=None, input_dim=None,
+                 input_length=None, implementation=None, consume_less=None, time_major=None,
+                 **kwargs):
+        self.reset_after = bool(reset_after)
+        super().__init__(
+            units, activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, output_dim=output_dim, init=init,
+            inner_init=inner_init, inner_activation=inner_activation,
+            return_sequences=return_sequences, return_state=return_state,
+            go_backwards=go_backwards, stateful=stateful, unroll=unroll, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, input_dim=input_dim, input_length=input_length,
+            time_major=time_major, dropout_W=dropout_W, dropout_U=dropout_U,
+            regularizers=_regularizers(kernel_regularizer, recurrent_regularizer,
+                                       bias_regularizer, activity_regularizer, kernel_constraint,
+                                       recurrent_constraint, bias_constraint, W_regularizer,
+                                       U_regularizer, b_regularizer), **kwargs)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _op_cell(self):
+        return "gru" if self.reset_after else "gru_before"
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
+                "reset_after": self.reset_after}
+
+
+class SimpleRNN(_Recurrent):
+    """Fully-connected recurrence: h = activation(x W + b + h_prev R)."""
+    _cell, _gates = "simple_rnn", 1
+
+    def __init__(self, units=None, activation=None, use_bias=None, kernel_initializer=None,
+                 recurrent_initializer=None, bias_initializer=None, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=None, recurrent_dropout=None, return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, unroll=False, seed=None,
+                 *, output_dim=None, init=None, inner_init=None, W_regularizer=None,
+                 U_regularizer=None, b_regularizer=None, dropout_W=None, dropout_U=None,
+                 input_dim=None, input_length=None, consume_less=None, time_major=None,
+                 **kwargs):
+        super().__init__(
+            units, activation, None, use_bias, kernel_initializer, recurrent_initializer,
+            bias_initializer, output_dim=output_dim, init=init, inner_init=inner_init,
+            inner_activation=None, return_sequences=return_sequences,
+            return_state=return_state, go_backwards=go_backwards, stateful=stateful,
+            unroll=unroll, dropout=dropout, recurrent_dropout=recurrent_dropout,
+            input_dim=input_dim, input_length=input_length, time_major=time_major,
+            dropout_W=dropout_W, dropout_U=dropout_U,
+            regularizers=_regularizers(kernel_regularizer, recurrent_regularizer,
+                                       bias_regularizer, activity_regularizer, kernel_constraint,
+                                       recurrent_constraint, bias_constraint, W_regularizer,
+                                       U_regularizer, b_regularizer), **kwargs)
