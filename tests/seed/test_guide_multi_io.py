@@ -1,10 +1,6 @@
 """The guide's multi-input and multi-output example, as written (Keras 1 spelling), with
 `keras` -> `kcc`, at the guide's sizes (vocabulary 10000, 512-d embedding, 100 words).
 
-FALLBACK (marked below): until `kcc.layers.LSTM` exists, `LSTM(32)(x)` is replaced by
-`Flatten()` followed by `Dense(32)`; the tests switch to the guide's LSTM by themselves
-as soon as `from kcc.layers import LSTM` works.
-
 Synthetic data with a learnable signal: a positive headline carries 20 "positive" word
 ids (1..20) at random positions, a negative one 20 "negative" ids (21..40), among random
 words; the auxiliary input's first feature leans towards the label as well.
@@ -14,10 +10,6 @@ import pytest
 
 from kcc.utils import clear_session
 
-try:
-    from kcc.layers import LSTM
-except ImportError:          # FALLBACK until kcc.layers.LSTM lands (see the module docstring)
-    LSTM = None
 
 N = 512
 EPS = 1e-7                   # Keras's probability clip in binary_crossentropy
@@ -43,7 +35,7 @@ def _data(seed=0, n=N):
 
 def _guide_model():
     """The guide's code blocks, in order (only the imports say kcc)."""
-    from kcc.layers import Input, Embedding, Dense, merge
+    from kcc.layers import Input, Embedding, LSTM, Dense, merge
     from kcc.models import Model
 
     # headline input: meant to receive sequences of 100 integers, between 1 and 10000.
@@ -56,12 +48,7 @@ def _guide_model():
 
     # a LSTM will transform the vector sequence into a single vector,
     # containing information about the entire sequence
-    if LSTM is not None:
-        lstm_out = LSTM(32)(x)
-    else:
-        # FALLBACK until kcc.layers.LSTM lands: Flatten() then Dense(32) stands in for LSTM(32)
-        from kcc.layers import Flatten
-        lstm_out = Dense(32)(Flatten()(x))
+    lstm_out = LSTM(32)(x)
 
     auxiliary_loss = Dense(1, activation='sigmoid', name='aux_output')(lstm_out)
 
