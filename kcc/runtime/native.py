@@ -93,6 +93,11 @@ class NativeModel:
             toolchain=tc, extra_key=headers_digest(), what=what)
         self.session = _runtime.Session(str(self.library))
         self.info = self.session.info
+        # per-sample output shapes, computed once: predict runs per call at batch 1
+        self._out_shapes = [tuple(o["shape"]) for o in self.info["outputs"]]
+        g = self.graph
+        # input layer name -> (ids must be below, layer that reads them): checked in Python
+        self.id_bounds = {g.input_names[g.inputs.index(v)]: b for v, b in g.id_bounds.items()}
         self.session.bind_weights([w.buffer for w in self.graph.weights])
         self.session.set_threads(default_threads())
         self.build_seconds = time.perf_counter() - t0
@@ -103,7 +108,7 @@ class NativeModel:
         return list(self.info["stat_names"])
 
     def predict(self, xs: list[np.ndarray], n: int, batch_size: int) -> list[np.ndarray]:
-        outs = [np.empty((n,) + tuple(o["shape"]), np.float32) for o in self.info["outputs"]]
+        outs = [np.empty((n,) + s, np.float32) for s in self._out_shapes]
         if n:
             self.session.predict(xs, outs, n, batch_size)
         return outs

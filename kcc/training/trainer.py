@@ -93,12 +93,17 @@ class Trainer:
     # -- data ----------------------------------------------------------------------------
     def _x(self, x, what="x", native=None):
         native = native or self._native or self._predict_native
-        bounds = {}
-        if native is not None:
-            g = native.graph
-            bounds = {g.input_names[g.inputs.index(v)]: b for v, b in g.id_bounds.items()}
-        shapes = [tuple(t.shape[1:]) for t in self.inputs]
-        return data.inputs(x, self.input_names, shapes, [t.dtype for t in self.inputs], what, bounds)
+        bounds = native.id_bounds if native is not None else {}
+        spec = self.__dict__.get("_input_spec")
+        if spec is None:        # the inputs of a built model never change: work it out once
+            spec = self._input_spec = (self.input_names, [tuple(t.shape[1:]) for t in self.inputs],
+                                       [t.dtype for t in self.inputs])
+        names, shapes, dtypes = spec
+        if (len(names) == 1 and type(x) is np.ndarray and x.dtype == np.float32   # the hot path:
+                and dtypes[0] == "float32" and x.shape[1:] == shapes[0]            # one float
+                and x.ndim == len(shapes[0]) + 1 and x.flags.c_contiguous):       # array as is
+            return [x]
+        return data.inputs(x, names, shapes, dtypes, what, bounds)
 
     def _y(self, y, what="y"):
         cfg = self._compile_config
