@@ -26,9 +26,11 @@ import traceback
 
 import common
 import w1_mlp
+import w2_headline
+import w3_tweets
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-WORKLOADS = {"W1": w1_mlp}
+WORKLOADS = {"W1": w1_mlp, "W2": w2_headline, "W3": w3_tweets}
 PEERS = {"kcc": "peers.kcc_native", "torch": "peers.torch_eager"}
 MODES = {"kcc": "native", "torch": "eager"}
 BUILD_SAMPLES = 3

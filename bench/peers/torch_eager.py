@@ -20,20 +20,26 @@ def run_task(workload, name, task, repeats):
     return _infer(workload, name, task, repeats)
 
 
+def _as_list(a):
+    return list(a) if isinstance(a, (list, tuple)) else [a]
+
+
 def _train(workload, name, task, repeats):
     import torch
 
     model, optimizer = workload.build_torch()
     model.train()
-    x, y = workload.train_data(task)
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    xs, ys = workload.train_data(task)
+    xs = [torch.from_numpy(a) for a in workload.torch_arrays(_as_list(xs))]
+    ys = [torch.from_numpy(a) for a in _as_list(ys)]
     bs = task.batch_size
-    batches = [(x[i:i + bs], y[i:i + bs]) for i in range(0, task.n, bs)]  # views
+    batches = [([x[i:i + bs] for x in xs], [y[i:i + bs] for y in ys])   # views
+               for i in range(0, task.n, bs)]
 
     def epoch():
         for xb, yb in batches:
             optimizer.zero_grad(set_to_none=True)
-            loss = workload.torch_loss(model(xb), yb)
+            loss = workload.torch_loss(model, xb, yb)
             loss.backward()
             optimizer.step()
 

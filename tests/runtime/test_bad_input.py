@@ -135,8 +135,9 @@ def test_failing_compiler_gives_message_and_log_path(tmp_path):
             print("NO ERROR")
     """)
     env = dict(os.environ, CXX=str(fake), KCC_CACHE_DIR=str(cache))
+    # cwd: `python -c` puts it first on sys.path, and the checkout's kcc has no built runtime
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "the disk is made of cheese" in out.stdout
     assert "model 'model_" in out.stdout
