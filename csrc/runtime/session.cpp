@@ -183,7 +183,7 @@ KccRun Session::make_run(int shard) {
 }
 
 void Session::gradients_step(const std::vector<const void*>& in, const std::vector<const void*>& tg,
-                             int64_t rows, uint64_t seed, std::vector<double>& sums) {
+                             int64_t rows, uint64_t seed, std::vector<double>& sums, bool reduce) {
     const int parts = parts_for(rows);
     pool_->run(parts, [&](int k) {
         const int64_t lo = rows * k / parts, hi = rows * (k + 1) / parts;
@@ -202,7 +202,7 @@ void Session::gradients_step(const std::vector<const void*>& in, const std::vect
         run.batch_total = rows;     // every shard's loss is a share of the whole batch mean
         forward_backward_(&run, hi - lo);
     });
-    if (parts > 1) {                // grads_ += the other shards', slice by slice
+    if (reduce && parts > 1) {      // grads_ += the other shards', slice by slice
         const int64_t n = (int64_t)grads_.size();
         pool_->run(parts, [&](int k) {
             const int64_t lo = kcc_slice(n, k, parts), hi = kcc_slice(n, k + 1, parts);
@@ -244,10 +244,14 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
             in[i] = batch_rows(x[i], shuffle ? order.data() : nullptr, begin, rows, staging_x_[i]);
         for (size_t i = 0; i < y.size(); ++i)
             tg[i] = batch_rows(y[i], shuffle ? order.data() : nullptr, begin, rows, staging_y_[i]);
-        gradients_step(in, tg, rows, seed, res.sums);
+        gradients_step(in, tg, rows, seed, res.sums, /*reduce=*/false);
+        const int parts = parts_for(rows);
+        std::vector<const float*> shards;   // the update sums the threads' gradients as it reads
+        for (int k = 1; k < parts; ++k) shards.push_back(shards_[k].grads.data());
         KccRun run = make_run(0);
         run.step = step_ + 1;
-        const int parts = parts_for(rows);
+        run.grad_shards = shards.data();
+        run.n_grad_shards = (int32_t)shards.size();
         pool_->run(parts, [&](int k) { apply_gradients_(&run, k, parts); });
         ++step_;
         res.seen += rows;
@@ -275,7 +279,7 @@ EpochResult Session::gradients(const std::vector<HostArray>& x, const std::vecto
     std::vector<const void*> in(x.size()), tg(y.size());
     for (size_t i = 0; i < x.size(); ++i) in[i] = x[i].data;
     for (size_t i = 0; i < y.size(); ++i) tg[i] = y[i].data;
-    gradients_step(in, tg, n, seed, res.sums);
+    gradients_step(in, tg, n, seed, res.sums, /*reduce=*/true);
     res.seen = n;
     return res;
 }

@@ -82,10 +82,11 @@ private:
     int parts_for(int64_t rows) const;
     void single_threaded_blas();
     KccRun make_run(int shard);
-    // Forward + backward of `rows` gathered rows on `parts` threads; gradients summed into
-    // grads_ in a fixed order (same thread count, same bits); stats added to `sums`.
+    // Forward + backward of `rows` gathered rows on `parts_for(rows)` threads, each into its
+    // shard's gradients; with `reduce` they are then summed into grads_ (else the update
+    // reads the shards itself). Stats are added to `sums`, always in shard order.
     void gradients_step(const std::vector<const void*>& in, const std::vector<const void*>& tg,
-                        int64_t rows, uint64_t seed, std::vector<double>& sums);
+                        int64_t rows, uint64_t seed, std::vector<double>& sums, bool reduce);
     void* handle_ = nullptr;
     const KccModelInfo* info_ = nullptr;
     void (*predict_)(const KccRun*, int64_t) = nullptr;

@@ -70,6 +70,8 @@ typedef struct KccRun {
     uint64_t seed;                // dropout stream
     int64_t row_offset;           // global index of row 0 in this batch (dropout stream)
     int64_t batch_total;          // rows the loss averages over (>= n when a batch is split)
+    const float* const* grad_shards;  // more gradient buffers (other threads' batch slices),
+    int32_t n_grad_shards;            // same layout as grads: the update uses their sum
 } KccRun;
 
 // Exported by every generated unit.
