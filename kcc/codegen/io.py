@@ -25,6 +25,11 @@ class OpIO:
     plan: Plan              # the plan of the step function this call sits in
     train: Plan | None      # the training plan (gradient decisions), if any
 
+    @property
+    def n(self) -> str:
+        """The rows this op runs on: the batch, times the timesteps folded into it."""
+        return "n" if self.op.fold == 1 else f"n * {self.op.fold}"
+
     # -- forward -------------------------------------------------------------------------
     def x(self, i: int = 0) -> str:
         return self.plan.storage(self.op.inputs[i])

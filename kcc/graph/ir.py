@@ -18,10 +18,18 @@ class Value:
     dtype: str = "float32"
     producer: str | None = None   # name of the op that writes it; None for model inputs
     view_of: str | None = None    # a view shares the storage of this value (no copy)
+    fold: int = 1                 # rows per sample: inside TimeDistributed, the T timesteps
+                                  # are folded into the batch and `shape` excludes them
 
     @property
     def size(self) -> int:
+        """Elements per row as the op sees it."""
         return prod(self.shape)
+
+    @property
+    def footprint(self) -> int:
+        """Elements per sample in memory (what the memory plan reserves)."""
+        return prod(self.shape) * self.fold
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Op:
     layer: str = ""            # the layer's name, for error messages
     saved: dict[str, str] = field(default_factory=dict)  # role -> value the forward keeps for
                                                          # backward (LSTM gates...); no gradient
+    fold: int = 1              # the op runs on n * fold rows (inside TimeDistributed)
 
 
 @dataclass
@@ -101,10 +110,12 @@ class Graph:
             lines.append(f"  input {name}: {v.shape} {v.dtype}")
         for op in self.ops:
             outs = ", ".join(f"{o}{self.values[o].shape}" for o in op.outputs)
-            lines.append(f"  {outs} = {op.family}({', '.join(op.inputs)}; w={op.weights}) {op.attrs}")
+            fold = f" on n*{op.fold} rows" if op.fold > 1 else ""
+            lines.append(f"  {outs} = {op.family}({', '.join(op.inputs)}; w={op.weights}) {op.attrs}{fold}")
         for v in self.values.values():
             if v.view_of:
-                lines.append(f"  {v.name}{v.shape} = view({v.view_of})")
+                fold = f" on n*{v.fold} rows" if v.fold > 1 else ""
+                lines.append(f"  {v.name}{v.shape} = view({v.view_of}){fold}")
         for loss in self.losses:
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
                          f"{' fused ' + loss.fused if loss.fused else ''}")

@@ -5,6 +5,7 @@ graph module never needs to know layer classes, and layers never see C++.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 
 from kcc.graph.ir import Graph, Op, Value, WeightSlot
@@ -28,6 +29,7 @@ class GraphBuilder:
         self._op_name: str = ""
         self._layer_name: str = ""
         self._outputs_of_node = 0
+        self._fold = 1                       # rows per sample of what is built now
 
     # -- used by the tracer -------------------------------------------------
     def _fresh(self, base: str) -> str:
@@ -76,18 +78,20 @@ class GraphBuilder:
            saved=None) -> Value:
         """One op with one output. `saved` maps a role to a per-sample shape: buffers the
         forward fills and the backward reads (an LSTM's gates), planned like activations."""
-        out = Value(self._out_name(), tuple(int(d) for d in shape), dtype, producer=self._op_name)
+        out = Value(self._out_name(), tuple(int(d) for d in shape), dtype, producer=self._op_name,
+                    fold=self._fold)
         self.graph.values[out.name] = out
         name = self._op_name if out.name == self._op_name else out.name
         kept = {}
         for role, s in (saved or {}).items():
-            v = Value(self._fresh(f"{name}_{role}"), tuple(int(d) for d in s), "float32", producer=name)
+            v = Value(self._fresh(f"{name}_{role}"), tuple(int(d) for d in s), "float32", producer=name,
+                      fold=self._fold)
             self.graph.values[v.name] = v
             kept[role] = v.name
         self.graph.ops.append(Op(
             name=name, family=family, inputs=[v.name for v in inputs], outputs=[out.name],
             weights=[self.slot(w) for w in weights], attrs=dict(attrs or {}),
-            layer=self._layer_name, saved=kept))
+            layer=self._layer_name, saved=kept, fold=self._fold))
         return out
 
     def require_ids_below(self, x: Value, bound: int) -> None:
@@ -103,9 +107,35 @@ class GraphBuilder:
             self.graph.id_bounds[x.name] = (int(bound), self._layer_name)
 
     def view(self, x: Value, shape) -> Value:
-        out = Value(self._out_name(), tuple(int(d) for d in shape), x.dtype, view_of=x.name)
+        """Reshape without copying. Inside `folded`, the view may also move axes between the
+        batch and the row (TimeDistributed's way in and out): the bytes per sample agree."""
+        out = Value(self._out_name(), tuple(int(d) for d in shape), x.dtype, view_of=x.name,
+                    fold=self._fold)
+        if out.footprint != x.footprint:
+            raise ValueError(f"Layer {self._layer_name}: cannot view {x.name} {x.shape} as "
+                             f"{out.shape}: {x.footprint} vs {out.footprint} elements per sample")
         self.graph.values[out.name] = out
         return out
+
+    @contextlib.contextmanager
+    def inner_nodes(self):
+        """Lower a wrapped layer or model inside: its ops take their own names, and what is
+        built after the block is named after the wrapper again."""
+        saved = (self._op_name, self._layer_name, self._outputs_of_node)
+        try:
+            yield
+        finally:
+            self._op_name, self._layer_name, self._outputs_of_node = saved
+
+    @contextlib.contextmanager
+    def folded(self, steps: int):
+        """Values and ops built inside have `steps` rows per sample: the kernels run on
+        n * steps rows, per-timestep shapes, the same memory (TimeDistributed)."""
+        outer, self._fold = self._fold, self._fold * int(steps)
+        try:
+            yield
+        finally:
+            self._fold = outer
 
 
 def lower(model) -> Graph:

@@ -10,10 +10,11 @@ from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum,
                                         multiply, subtract)
 from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
 from kcc.layers.reshape import Flatten, Reshape
+from kcc.layers.wrappers import TimeDistributed
 
 __all__ = [
     "Activation", "Add", "Average", "Concatenate", "Dense", "Dot", "Dropout", "Embedding",
     "Flatten", "GRU", "Input", "InputLayer", "InputSpec", "LSTM", "Layer", "Maximum", "Minimum",
-    "Multiply", "Reshape", "SimpleRNN", "Subtract", "add", "average", "concatenate", "dot",
+    "Multiply", "Reshape", "SimpleRNN", "Subtract", "TimeDistributed", "add", "average", "concatenate", "dot",
     "maximum", "merge", "minimum", "multiply", "subtract",
 ]

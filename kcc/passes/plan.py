@@ -103,7 +103,7 @@ def plan_predict(g: Graph, outputs_external: bool = True) -> Plan:
     for r in [r for _, r in copies] + ([] if outputs_external else [roots[n] for n in g.outputs]):
         _touch(live, r, step)
     internal = {s: tuple(iv) for s, iv in live.items() if s not in external}
-    sizes = {s: g.values[s].size for s in internal}
+    sizes = {s: g.values[s].footprint for s in internal}
     offsets, top = _pack(internal, sizes)
     return Plan("predict" if outputs_external else "test", offsets, top, external, copies, roots)
 
@@ -163,7 +163,7 @@ def plan_train(g: Graph) -> Plan:
                 written.add(f"w:{w}")
         step += 1
     internal = {s: tuple(iv) for s, iv in live.items() if s not in external}
-    sizes = {s: g.values[s.removeprefix("d:")].size for s in internal}
+    sizes = {s: g.values[s.removeprefix("d:")].footprint for s in internal}
     offsets, top = _pack(internal, sizes)
     return Plan("train", offsets, top, external, [], roots, needs, accumulate, backward)
 

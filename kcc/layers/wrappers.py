@@ -1,0 +1,66 @@
+"""TimeDistributed(layer or model): apply it to every timestep of a (None, T, ...) input.
+
+Nothing is copied and no loop runs over T: the wrapped computation sees the batch and time
+axes folded into one, (n * T, ...) rows, which is the same memory as (n, T, ...). The
+compiler records the fold on the values inside (see GraphBuilder.folded), and the kernels
+simply run on n * T rows.
+"""
+from kcc.frontend.layer import Layer
+
+
+class TimeDistributed(Layer):
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise ValueError("TimeDistributed wraps a layer or a model instance. Received: "
+                             f"layer={layer!r} (of type {type(layer).__name__})")
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def _inner_shape(self, input_shape):
+        if len(input_shape) < 3 or input_shape[1] is None:
+            raise ValueError(f"Layer {self.name} (TimeDistributed) expects inputs of shape "
+                             f"(None, timesteps, ...) with a known number of timesteps; "
+                             f"received {tuple(input_shape)}")
+        return (input_shape[0],) + tuple(input_shape[2:])
+
+    def build(self, input_shape):
+        if not self.layer.built:       # a model is built already; a layer builds per timestep
+            self.layer.build(self._inner_shape(input_shape))
+
+    def compute_output_shape(self, input_shape):
+        out = self.layer.compute_output_shape(self._inner_shape(input_shape))
+        if isinstance(out, list):
+            raise ValueError(f"Layer {self.name}: TimeDistributed needs a wrapped layer with one "
+                             f"output; {self.layer.name} has {len(out)}")
+        return (input_shape[0], input_shape[1]) + tuple(out[1:])
+
+    def compute_output_dtype(self, input_dtype):
+        return self.layer.compute_output_dtype(input_dtype)
+
+    @property
+    def weights(self):
+        return self.layer.weights
+
+    @property
+    def trainable_weights(self):
+        return self.layer.trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        return self.layer.non_trainable_weights
+
+    def count_params(self):
+        return self.layer.count_params()
+
+    def get_config(self):
+        return {**super().get_config(), "layer": {"class_name": type(self.layer).__name__,
+                                                  "config": self.layer.get_config()}}
+
+    def lower(self, g, inputs):
+        (x,) = inputs
+        steps = x.shape[0]
+        with g.folded(steps):
+            rows = g.view(x, x.shape[1:])               # (n, T, ...) seen as (n * T, ...)
+            with g.inner_nodes():
+                (y,) = self.layer.lower(g, [rows])
+        return [g.view(y, (steps,) + tuple(y.shape))]   # and back: (n, T, ...)
