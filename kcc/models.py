@@ -1,4 +1,5 @@
-"""kcc.models: `from kcc.models import Model`."""
+"""kcc.models: `from kcc.models import Model, Sequential`."""
 from kcc.frontend.functional import Model
+from kcc.frontend.sequential import Sequential
 
-__all__ = ["Model"]
+__all__ = ["Model", "Sequential"]

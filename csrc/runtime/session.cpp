@@ -147,7 +147,8 @@ void Session::ensure_capacity(int64_t rows) {
     int64_t per_shard = 0;
     for (int64_t r = 1; r <= rows; ++r) per_shard = std::max(per_shard, (r + parts_for(r) - 1) / parts_for(r));
     const int64_t cap = std::max(per_shard, capacity_);
-    const size_t bytes = (size_t)std::max<int64_t>(info_->arena_per_sample, 16) * cap * sizeof(float);
+    const size_t bytes = ((size_t)std::max<int64_t>(info_->arena_per_sample, 16) * cap +
+                          (size_t)info_->workspace_size) * sizeof(float);
     for (auto& s : shards_) {
         std::free(s.arena);
         s.arena = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));

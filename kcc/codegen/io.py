@@ -37,6 +37,11 @@ class OpIO:
     def y(self, i: int = 0) -> str:
         return self.plan.storage(self.op.outputs[i])
 
+    def workspace(self, role: str) -> str:
+        """Fixed-size scratch of this op (see GraphBuilder.op); lives after the batch arena."""
+        from kcc.passes.plan import workspace_offsets
+        return f"WS + {workspace_offsets(self.g)[0][(self.op.name, role)]}"
+
     def saved(self, role: str) -> str:
         """A buffer the forward keeps for the backward (see GraphBuilder.op)."""
         return self.plan.storage(self.op.saved[role])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from kcc.codegen.env import environment, family
 from kcc.codegen.io import OpIO, declarations, grad_name
 from kcc.graph.ir import Graph
-from kcc.passes.plan import ALIGN, IDENTITY_IN_INFERENCE, Plan, plan_predict
+from kcc.passes.plan import ALIGN, IDENTITY_IN_INFERENCE, Plan, plan_predict, workspace_offsets
 
 
 def _align(n: int) -> int:
@@ -74,5 +74,7 @@ def render(g: Graph, predict: Plan, train: Plan | None) -> str:
         grad_name=grad_name,
         inference_ops=[op for op in g.ops if op.family not in IDENTITY_IN_INFERENCE],
         align=_align, headers=headers,
+        arena_per_sample=max(p.arena_per_sample for p in (predict, train, test) if p is not None),
+        workspace_size=workspace_offsets(g)[1],
     )
     return environment().get_template("module/model.cpp.j2").render(**ctx)

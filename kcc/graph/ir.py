@@ -58,6 +58,8 @@ class Op:
     saved: dict[str, str] = field(default_factory=dict)  # role -> value the forward keeps for
                                                          # backward (LSTM gates...); no gradient
     fold: int = 1              # the op runs on n * fold rows (inside TimeDistributed)
+    workspace: dict[str, int] = field(default_factory=dict)  # role -> floats of scratch that
+                                # does not grow with the batch (im2col of one sample...)
 
 
 @dataclass

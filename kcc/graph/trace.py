@@ -75,9 +75,11 @@ class GraphBuilder:
 
     # -- the builder API layers use ----------------------------------------------
     def op(self, family: str, inputs, shape, *, weights=(), attrs=None, dtype="float32",
-           saved=None) -> Value:
+           saved=None, workspace=None) -> Value:
         """One op with one output. `saved` maps a role to a per-sample shape: buffers the
-        forward fills and the backward reads (an LSTM's gates), planned like activations."""
+        forward fills and the backward reads (an LSTM's gates), planned like activations.
+        `workspace` maps a role to a float count: scratch of a fixed size, whatever the
+        batch (each thread has its own; ops run one at a time, so they all share it)."""
         out = Value(self._out_name(), tuple(int(d) for d in shape), dtype, producer=self._op_name,
                     fold=self._fold)
         self.graph.values[out.name] = out
@@ -91,7 +93,8 @@ class GraphBuilder:
         self.graph.ops.append(Op(
             name=name, family=family, inputs=[v.name for v in inputs], outputs=[out.name],
             weights=[self.slot(w) for w in weights], attrs=dict(attrs or {}),
-            layer=self._layer_name, saved=kept, fold=self._fold))
+            layer=self._layer_name, saved=kept, fold=self._fold,
+            workspace={k: int(v) for k, v in (workspace or {}).items()}))
         return out
 
     def require_ids_below(self, x: Value, bound: int) -> None:

@@ -168,6 +168,19 @@ def plan_train(g: Graph) -> Plan:
     return Plan("train", offsets, top, external, [], roots, needs, accumulate, backward)
 
 
+def workspace_offsets(g: Graph) -> tuple[dict[tuple[str, str], int], int]:
+    """Offsets of each op's workspace roles in the shared fixed region, and its size: ops
+    run one after another, so every op's workspace starts at 0."""
+    offsets, top = {}, 0
+    for op in g.ops:
+        off = 0
+        for role, size in op.workspace.items():
+            offsets[(op.name, role)] = off
+            off += -(-size // ALIGN) * ALIGN
+        top = max(top, off)
+    return offsets, top
+
+
 def plan_memory(g: Graph) -> tuple[Plan, Plan | None]:
     """The predict plan, and the training plan when the graph has losses."""
     return plan_predict(g), (plan_train(g) if g.losses else None)

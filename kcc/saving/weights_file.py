@@ -5,11 +5,16 @@ plain enough for the exported C program to read later: an 8-byte
 little-endian header length, a JSON header (key -> dtype, shape, byte
 offsets, plus "__metadata__"), then the raw little-endian tensor bytes.
 
-Keys are "<layer name>/<weight name>" (e.g. "dense_1/kernel"); the metadata
-is {"format": "kcc-weights", "version": "1", "layers": <JSON list of the
-names of the layers that have weights, in model order>}. Layers without
-weights (Input, Dropout, ...) are not recorded, so adding or removing one
-does not invalidate a weights file.
+Keys are "<layer name>/<weight name>" (e.g. "dense_1/kernel"); a model used
+as a layer is a path of names, "<model name>/<layer name>/<weight name>"
+(e.g. "model_1/dense_1/kernel"), to any depth, as Keras 2 nests an inner
+model's weights under its name. A weight reachable along several paths (a
+layer shared by a nested model and its outer model) is stored once, under
+the first path in model order. The metadata is {"format": "kcc-weights",
+"version": "1", "layers": <JSON list of the names of the top-level layers
+that have weights, in model order>}. Layers without weights (Input,
+Dropout, ...) are not recorded, so adding or removing one does not
+invalidate a weights file.
 """
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ import secrets
 import numpy as np
 import safetensors.numpy as st_numpy
 from safetensors import safe_open
+
+from kcc.frontend.functional import Model
+from kcc.frontend.layer import Layer
 
 FORMAT = "kcc-weights"
 VERSION = "1"
@@ -38,11 +46,12 @@ def save_weights(model, path) -> None:
     tensors, layer_names = {}, []
     for layer, weights in _weighted_layers(model):
         layer_names.append(layer.name)
-        for weight in weights:
-            key = f"{layer.name}/{weight.name}"
+        for name, weight in weights:
+            key = f"{layer.name}/{name}"
             if key in tensors:
+                where, _, weight_name = key.rpartition("/")
                 raise ValueError(
-                    f"Layer '{layer.name}' has two weights named '{weight.name}'; "
+                    f"Layer '{where}' has two weights named '{weight_name}'; "
                     "weight names must be unique within a layer to be saved."
                 )
             tensors[key] = np.ascontiguousarray(weight.value)
@@ -102,10 +111,20 @@ def load_weights(model, path) -> None:
 
 
 def _weighted_layers(model):
-    """(layer, weights) for each layer that has weights; names must be unique."""
-    seen, result = set(), []
-    for layer in model.layers:
-        weights = list(layer.weights)
+    """(layer, [(name, weight)]) for each top-level layer that has weights.
+
+    `name` is the weight's key below the layer: its own name, or for a nested
+    model "<inner layer>/.../<weight name>". Each weight appears once in all.
+    """
+    return _with_weights(model.layers, set())
+
+
+def _with_weights(layers, seen_weights):
+    """(layer, [(name, weight)]) for the `layers` that have weights not yet in
+    `seen_weights`; their names must be usable as keys (unique, no '/')."""
+    names, result = set(), []
+    for layer in layers:
+        weights = _named_weights(layer, seen_weights)
         if not weights:
             continue
         if "/" in layer.name:
@@ -113,14 +132,34 @@ def _weighted_layers(model):
                 f"Layer name '{layer.name}' contains '/', which separates the "
                 "layer from the weight name in the file's keys. Rename the layer."
             )
-        if layer.name in seen:
+        if layer.name in names:
             raise ValueError(
                 f"Two layers are named '{layer.name}'; layer names must be "
                 "unique to save or load weights by name."
             )
-        seen.add(layer.name)
+        names.add(layer.name)
         result.append((layer, weights))
     return result
+
+
+def _named_weights(layer, seen_weights):
+    """[(key below `layer`, weight)], depth first through nested models,
+    skipping weights already in `seen_weights` (a set of ids, updated).
+    A wrapper (TimeDistributed) holds its inner layer's weights: a wrapped
+    layer's keys are the wrapper's own, a wrapped model's are its path."""
+    inner = getattr(layer, "layer", None)
+    if isinstance(inner, Layer):
+        return _named_weights(inner, seen_weights)
+    if isinstance(layer, Model):
+        return [(f"{inner.name}/{name}", w)
+                for inner, weights in _with_weights(layer.layers, seen_weights)
+                for name, w in weights]
+    out = []
+    for weight in layer.weights:
+        if id(weight) not in seen_weights:
+            seen_weights.add(id(weight))
+            out.append((weight.name, weight))
+    return out
 
 
 def _check_format(metadata: dict, path: str) -> None:
@@ -143,21 +182,20 @@ def _match(model, f):
     for layer, weights in model_layers:
         found = in_file.get(layer.name)
         if found is None:
-            names = [w.name for w in weights]
+            names = [name for name, _ in weights]
             problems.append(f"Layer '{layer.name}' is missing from the file "
                             f"(the model expects weights {names}).")
             continue
-        for weight in weights:
-            key = found.get(weight.name)
+        for name, weight in weights:
+            key = found.get(name)
             if key is None:
-                problems.append(f"Layer '{layer.name}' weight '{weight.name}': "
-                                "missing from the file.")
+                problems.append(f"{_where(layer.name, name)}: missing from the file.")
                 continue
-            problems += _compare(f.get_slice(key), layer.name, weight)
+            problems += _compare(f.get_slice(key), _where(layer.name, name), weight)
             plan.append((key, weight))
-        expected = {w.name for w in weights}
+        expected = {name for name, _ in weights}
         for extra in sorted(set(found) - expected):
-            problems.append(f"Layer '{layer.name}' weight '{extra}': in the file, "
+            problems.append(f"{_where(layer.name, extra)}: in the file, "
                             "but the model's layer has no such weight.")
     known = {layer.name for layer, _ in model_layers}
     for extra in sorted(set(in_file) - known):
@@ -166,8 +204,13 @@ def _match(model, f):
     return problems, plan
 
 
-def _compare(file_slice, layer_name: str, weight) -> list[str]:
-    where = f"Layer '{layer_name}' weight '{weight.name}'"
+def _where(layer_name: str, name: str) -> str:
+    """"Layer 'model_1/dense_1' weight 'kernel'" for the key below a top-level layer."""
+    path, _, weight_name = f"{layer_name}/{name}".rpartition("/")
+    return f"Layer '{path}' weight '{weight_name}'"
+
+
+def _compare(file_slice, where: str, weight) -> list[str]:
     found, expected = tuple(file_slice.get_shape()), tuple(weight.shape)
     if found != expected:
         return [f"{where}: the file has shape {found}, the model expects {expected}."]

@@ -62,3 +62,14 @@ def test_an_op_reading_one_storage_twice_overwrites_then_adds():
     _, train = plan_memory(g)
     assert train.accumulate[("add_1", "in0")] is False
     assert train.accumulate[("add_1", "in1")] is True
+
+
+def test_workspaces_share_one_fixed_region():
+    from kcc.passes.plan import workspace_offsets
+    g = mlp_graph()
+    g.ops[0].workspace = {"cols": 100, "tmp": 5}
+    g.ops[1].workspace = {"cols": 300}
+    offsets, size = workspace_offsets(g)
+    assert offsets[("dense_1", "cols")] == 0 and offsets[("dense_1", "tmp")] == 112  # aligned
+    assert offsets[("dense_2", "cols")] == 0          # ops run one at a time: reuse
+    assert size == 304

@@ -45,6 +45,7 @@ typedef struct KccModelInfo {
     const KccTensorInfo* targets;   // one per output when the model was compiled for training
     const KccWeightInfo* weights;
     int64_t arena_per_sample;       // floats of activation arena per batch row
+    int64_t workspace_size;         // floats of fixed scratch after the rows (per thread)
     int64_t grads_size;             // floats of parameter gradients
     int64_t opt_state_size;         // floats of optimizer state
     int32_t n_opt_slots;            // optimizer slots per weight
@@ -59,7 +60,7 @@ typedef struct KccRun {
     float* const* weights;        // n_weights pointers: the layers' own buffers
     float* grads;                 // grads_size floats
     float* opt_state;             // opt_state_size floats
-    float* arena;                 // arena_per_sample * capacity floats, 64-byte aligned
+    float* arena;                 // arena_per_sample * capacity + workspace_size floats, aligned
     int64_t capacity;             // rows the arena was sized for
     const void* const* inputs;    // n_inputs pointers to n rows, row-major
     const void* const* targets;   // n_outputs pointers to n rows of targets
