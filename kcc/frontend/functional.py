@@ -147,9 +147,10 @@ class Model(Trainer, Layer):
                              f"received {len(tensors)} input tensors.")
         for i, (t, want) in enumerate(zip(tensors, self.inputs)):
             if t.shape[1:] != want.shape[1:] or t.dtype != want.dtype:
-                raise ValueError(f"Input {i} of model {self.name} is incompatible with the "
-                                 f"model: expected shape {want.shape} ({want.dtype}), received "
-                                 f"shape {t.shape} ({t.dtype}).")
+                node = len(self._inbound_nodes)        # the node this call would have made
+                raise ValueError(f"Input {i} of model {self.name} (called for node {node}) is "
+                                 f"incompatible with the model: expected shape {want.shape} "
+                                 f"({want.dtype}), received shape {t.shape} ({t.dtype}).")
 
     def compute_output_shape(self, input_shape):
         batch = (input_shape[0] if self._multi_input else input_shape)[0]

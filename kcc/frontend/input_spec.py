@@ -22,7 +22,10 @@ class InputSpec:
         """The shape this spec asks for, written like `received` (for error messages)."""
         if self.shape is not None:
             return self.shape
-        want = list(received)
+        if self.ndim is not None and self.ndim != len(received):
+            want = [None] * self.ndim        # another rank: say only what the spec knows
+        else:
+            want = list(received)
         for axis, size in self.axes.items():
             if -len(want) <= axis < len(want):
                 want[axis] = size
@@ -44,10 +47,13 @@ def check_input_specs(layer, specs, tensors):
         if spec is not None:
             problem = _mismatch(spec, t)
             if problem:
-                fixed = (" The layer's weights are fixed by its first call; use a new layer "
-                         "for inputs of another shape." if layer.built and layer.weights else "")
-                raise ValueError(f"Input {i} of layer {layer.name} is incompatible with the "
-                                 f"layer: expected shape {spec.expected_shape(t.shape)}, "
+                call = len(layer._inbound_nodes)      # the node this call would have made
+                where = f" in call {call + 1} (node {call})" if call else ""
+                fixed = (f" The layer's weights were built by its first call (node 0) for "
+                         f"input shape {layer._build_input_shape}; use a new layer for inputs "
+                         "of another shape." if layer.built and layer.weights else "")
+                raise ValueError(f"Input {i} of layer {layer.name}{where} is incompatible with "
+                                 f"the layer: expected shape {spec.expected_shape(t.shape)}, "
                                  f"received shape {t.shape} ({problem}).{fixed}")
 
 

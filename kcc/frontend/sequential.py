@@ -6,7 +6,7 @@ and each `add` calls the new layer on the current output, so compile/fit/predict
 saving and calling it on tensors inside other models all come from Model unchanged.
 """
 from kcc.frontend.functional import Model
-from kcc.frontend.input_layer import Input, InputLayer
+from kcc.frontend.input_layer import InputLayer
 from kcc.frontend.layer import Layer
 from kcc.frontend.node import Node
 from kcc.frontend.tensor import KerasTensor
@@ -145,6 +145,7 @@ class Sequential(Model):
             self.outputs = [self._stack[-1][1]]
             self._nodes, self._layers = map_graph(self.inputs, self.outputs)
             self.built = True
+            self._build_input_shape = self.inputs[0].shape
             if self._inbound_nodes:
                 self._inbound_nodes[0].input_tensors = list(self.inputs)
                 self._inbound_nodes[0].output_tensors = list(self.outputs)
@@ -154,6 +155,7 @@ class Sequential(Model):
             self.inputs, self.outputs, self._nodes = [], [], []
             self._layers = [self._input_layer] if self._input_layer is not None else []
             self.built = False
+            self._build_input_shape = None
             del self._inbound_nodes[:]
         # A changed stack is a new model to compile (Keras: compile again after add/pop).
         self._native = self._predict_native = self._compile_config = None
@@ -195,6 +197,21 @@ class Sequential(Model):
     def _check_num_inputs(self, tensors):
         self._require_layers("be called on a tensor")
         super()._check_num_inputs(tensors)
+
+    def build(self, input_shape=None):
+        """A Sequential is built by its first layer's input; this only says so."""
+        self._require_layers("be built")
+
+    # -- Keras 1/2 Sequential extras ------------------------------------------------------
+    def predict_classes(self, x, batch_size=None, verbose=0):
+        """Class indices: the argmax of a softmax, or probability > 0.5 for one unit."""
+        proba = self.predict(x, batch_size=batch_size, verbose=verbose)
+        if proba.shape[-1] > 1:
+            return proba.argmax(axis=-1)
+        return (proba > 0.5).astype("int32")
+
+    def predict_proba(self, x, batch_size=None, verbose=0):
+        return self.predict(x, batch_size=batch_size, verbose=verbose)
 
 
 def _input_dtype(layer):
