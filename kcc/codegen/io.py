@@ -30,12 +30,30 @@ class OpIO:
         """The rows this op runs on: the batch, times the timesteps folded into it."""
         return "n" if self.op.fold == 1 else f"n * {self.op.fold}"
 
+    def _at(self, plan: Plan, name: str, grad: bool = False) -> str:
+        """The C pointer to a value (or its gradient): its storage, plus the column offset
+        when it lives inside the rows of a concatenation."""
+        storage = plan.storage(name)
+        base = grad_name(storage) if grad else storage
+        off = self.g.values[name].slice_offset
+        return base if off is None else f"({base} + {off})"
+
+    def y_sliced(self, i: int = 0) -> bool:
+        return self.g.values[self.op.outputs[i]].slice_offset is not None
+
+    def y_sample_stride(self, i: int = 0) -> int:
+        """Floats from one sample's output to the next: the whole concatenation's row
+        when the output is a slice of one, else the output's own size."""
+        v = self.g.values[self.op.outputs[i]]
+        root = self.g.values[self.plan.storage(v.name)] if v.slice_offset is not None else v
+        return root.footprint
+
     # -- forward -------------------------------------------------------------------------
     def x(self, i: int = 0) -> str:
-        return self.plan.storage(self.op.inputs[i])
+        return self._at(self.plan, self.op.inputs[i])
 
     def y(self, i: int = 0) -> str:
-        return self.plan.storage(self.op.outputs[i])
+        return self._at(self.plan, self.op.outputs[i])
 
     def workspace(self, role: str) -> str:
         """Fixed-size scratch of this op (see GraphBuilder.op); lives after the batch arena."""
@@ -68,7 +86,7 @@ class OpIO:
     # -- backward (training plan only) -------------------------------------------------------
     def dx(self, i: int = 0) -> str:
         r = self.train.storage(self.op.inputs[i])
-        return grad_name(r) if r in self.train.needs_grad else "nullptr"
+        return self._at(self.train, self.op.inputs[i], grad=True) if r in self.train.needs_grad else "nullptr"
 
     def needs_dx(self, i: int = 0) -> bool:
         return self.train.storage(self.op.inputs[i]) in self.train.needs_grad
@@ -78,7 +96,7 @@ class OpIO:
         return self.train.accumulate.get((self.op.name, f"in{i}"), False)
 
     def dy(self, i: int = 0) -> str:
-        return grad_name(self.train.storage(self.op.outputs[i]))
+        return self._at(self.train, self.op.outputs[i], grad=True)
 
     def zero_dy(self, i: int = 0) -> bool:
         return (self.op.name, "zero:" + self.train.storage(self.op.outputs[i])) in self.train.accumulate

@@ -20,6 +20,8 @@ class Value:
     view_of: str | None = None    # a view shares the storage of this value (no copy)
     fold: int = 1                 # rows per sample: inside TimeDistributed, the T timesteps
                                   # are folded into the batch and `shape` excludes them
+    slice_offset: int | None = None  # set when this value lives inside each row of `view_of`
+                                     # (a concatenation its producer writes into directly)
 
     @property
     def size(self) -> int:
@@ -117,7 +119,8 @@ class Graph:
         for v in self.values.values():
             if v.view_of:
                 fold = f" on n*{v.fold} rows" if v.fold > 1 else ""
-                lines.append(f"  {v.name}{v.shape} = view({v.view_of}){fold}")
+                where = f" at column {v.slice_offset}" if v.slice_offset is not None else ""
+                lines.append(f"  {v.name}{v.shape} = view({v.view_of}){where}{fold}")
         for loss in self.losses:
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
                          f"{' fused ' + loss.fused if loss.fused else ''}")

@@ -18,7 +18,7 @@ import numpy as np
 from kcc.build import build_shared_library, default_toolchain
 from kcc.codegen import render
 from kcc.graph.ir import Graph
-from kcc.passes import fuse, plan_memory
+from kcc.passes import optimize, plan_memory
 
 _PKG = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ class NativeModel:
     def __init__(self, graph: Graph, what: str):
         _runtime = runtime_module()
         t0 = time.perf_counter()
-        self.graph = fuse(graph)
+        self.graph = optimize(graph)
         predict, train = plan_memory(self.graph)
         self.source = render(self.graph, predict, train)
         if os.environ.get("KCC_DEBUG"):

@@ -2,6 +2,8 @@
 //
 //   forward:  z = x W (GEMM), then y = act(z + b) in one pass over the rows while hot
 //   backward: dz = dy * act'(y) in place, db (+)= sum_rows dz, then the two GEMMs
+// `ld` is the distance between rows (d unless the rows sit in a wider buffer, e.g. a slice
+// of a concatenation the Dense writes into directly).
 #ifndef KCC_OPS_DENSE_H
 #define KCC_OPS_DENSE_H
 
@@ -13,17 +15,21 @@ namespace dense {
 
 // y: (n, d) holds z on entry; bias may be null.
 template <class Act>
-inline void bias_act(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d) {
+inline void bias_act(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d,
+                     int64_t ld = 0) {
+    ld = ld ? ld : d;
     for (int64_t i = 0; i < n; ++i) {
-        float* KCC_RESTRICT row = y + i * d;
+        float* KCC_RESTRICT row = y + i * ld;
         if (bias) for (int64_t j = 0; j < d; ++j) row[j] = Act::f(row[j] + bias[j]);
         else      for (int64_t j = 0; j < d; ++j) row[j] = Act::f(row[j]);
     }
 }
 
-inline void bias_softmax(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d) {
+inline void bias_softmax(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d,
+                         int64_t ld = 0) {
+    ld = ld ? ld : d;
     for (int64_t i = 0; i < n; ++i) {
-        float* row = y + i * d;
+        float* row = y + i * ld;
         if (bias) for (int64_t j = 0; j < d; ++j) row[j] += bias[j];
         act::softmax_row(row, row, d);
     }
@@ -31,20 +37,28 @@ inline void bias_softmax(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, 
 
 // dz = dy * act'(y), in place over dy.
 template <class Act>
-inline void act_backward(float* KCC_RESTRICT dy, const float* KCC_RESTRICT y, int64_t n, int64_t d) {
-    for (int64_t i = 0; i < n * d; ++i) dy[i] *= Act::df(y[i]);
+inline void act_backward(float* KCC_RESTRICT dy, const float* KCC_RESTRICT y, int64_t n, int64_t d,
+                         int64_t ld = 0) {
+    if (!ld || ld == d) {
+        for (int64_t i = 0; i < n * d; ++i) dy[i] *= Act::df(y[i]);
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < d; ++j) dy[i * ld + j] *= Act::df(y[i * ld + j]);
 }
 
-inline void softmax_backward(float* dy, const float* y, int64_t n, int64_t d) {
-    for (int64_t i = 0; i < n; ++i) act::softmax_row_backward(dy + i * d, dy + i * d, y + i * d, d);
+inline void softmax_backward(float* dy, const float* y, int64_t n, int64_t d, int64_t ld = 0) {
+    ld = ld ? ld : d;
+    for (int64_t i = 0; i < n; ++i) act::softmax_row_backward(dy + i * ld, dy + i * ld, y + i * ld, d);
 }
 
 // db = sum over rows of dz (or += when `accumulate`).
 inline void bias_grad(float* KCC_RESTRICT db, const float* KCC_RESTRICT dz, int64_t n, int64_t d,
-                      bool accumulate) {
+                      bool accumulate, int64_t ld = 0) {
+    ld = ld ? ld : d;
     if (!accumulate) for (int64_t j = 0; j < d; ++j) db[j] = 0.0f;
     for (int64_t i = 0; i < n; ++i) {
-        const float* KCC_RESTRICT row = dz + i * d;
+        const float* KCC_RESTRICT row = dz + i * ld;
         for (int64_t j = 0; j < d; ++j) db[j] += row[j];
     }
 }
