@@ -152,6 +152,13 @@ class Model(Trainer, Layer):
                                  f"incompatible with the model: expected shape {want.shape} "
                                  f"({want.dtype}), received shape {t.shape} ({t.dtype}).")
 
+    def _propagate_layout(self, inputs, outputs):
+        """A model called as a layer gives its outputs the layouts of its own outputs."""
+        for t, inner in zip(outputs, self.outputs):
+            layout = getattr(inner, "_kcc_layout", None)
+            if layout is not None:
+                t._kcc_layout = layout
+
     def compute_output_shape(self, input_shape):
         batch = (input_shape[0] if self._multi_input else input_shape)[0]
         shapes = [(batch,) + t.shape[1:] for t in self.outputs]

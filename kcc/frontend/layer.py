@@ -127,7 +127,18 @@ class Layer:
         outputs = [KerasTensor(tuple(s), d, f"{base}:{i}" if several else base)
                    for i, (s, d) in enumerate(zip(shapes, dtypes))]
         Node(self, tensors, outputs, arguments=kwargs)
+        self._propagate_layout(tensors, outputs)
         return outputs if several else outputs[0]
+
+    def _propagate_layout(self, inputs, outputs):
+        """Image layout (channels first/last, see kcc/layers/image_layout.py) flows through
+        layers that keep the rank, so a bare pooling layer after Activation, Dropout or a
+        merge still knows which axis is channels. Image layers set their own afterwards."""
+        layout = getattr(inputs[0], "_kcc_layout", None)
+        if layout is not None:
+            for t in outputs:
+                if len(t.shape) == len(inputs[0].shape):
+                    t._kcc_layout = layout
 
     def _collect_inputs(self, inputs):
         """The input tensors as a list, or a TypeError/ValueError saying what was wrong."""

@@ -1,6 +1,7 @@
 """kcc.layers: the layers of the Keras functional API (`from kcc.layers import Input, Dense`)."""
 from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
+from kcc.layers.convolutional import Conv2D, Convolution2D
 from kcc.layers.dense import Dense
 from kcc.layers.dropout import Dropout
 from kcc.layers.embedding import Embedding
@@ -8,13 +9,20 @@ from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, 
                               Subtract)
 from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum, merge, minimum,
                                         multiply, subtract)
+from kcc.layers.padding import ZeroPadding2D
+from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
+                                GlobalAvgPool2D, GlobalMaxPool2D, GlobalMaxPooling2D,
+                                MaxPool2D, MaxPooling2D)
 from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
 from kcc.layers.reshape import Flatten, Reshape
 from kcc.layers.wrappers import TimeDistributed
 
 __all__ = [
-    "Activation", "Add", "Average", "Concatenate", "Dense", "Dot", "Dropout", "Embedding",
+    "Activation", "Add", "Average", "Concatenate", "Conv2D", "Convolution2D", "Dense", "Dot",
+    "Dropout", "Embedding",
     "Flatten", "GRU", "Input", "InputLayer", "InputSpec", "LSTM", "Layer", "Maximum", "Minimum",
     "Multiply", "Reshape", "SimpleRNN", "Subtract", "TimeDistributed", "add", "average", "concatenate", "dot",
     "maximum", "merge", "minimum", "multiply", "subtract",
+    "AveragePooling2D", "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D",
+    "GlobalMaxPool2D", "GlobalMaxPooling2D", "MaxPool2D", "MaxPooling2D", "ZeroPadding2D",
 ]

@@ -6,7 +6,9 @@ _DATA_FORMATS = (None, "channels_last", "channels_first")
 
 
 class Flatten(Layer):
-    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...), keeping memory order."""
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...), keeping memory order, as Keras 1 and
+    Keras 3's default do; only an explicit data_format='channels_first' reorders, to Keras 3's
+    channels-last order (DESIGN.md, "Keras compatibility rules")."""
 
     def __init__(self, data_format=None, **kwargs):
         if data_format not in _DATA_FORMATS:
@@ -26,12 +28,14 @@ class Flatten(Layer):
 
     def lower(self, g, inputs):
         (x,) = inputs
+        size = num_elements(x.shape)
         if self.data_format == "channels_first" and len(x.shape) >= 2:
-            # Keras 3 moves channels last before flattening: a transpose, not a view.
-            raise NotImplementedError(f"Layer {self.name}: Flatten(data_format='channels_first') "
-                                      "reorders its input, which kcc cannot compile yet; "
-                                      "drop data_format to flatten in memory order.")
-        return [g.view(x, (num_elements(x.shape),))]
+            # Keras 3 moves channels last before flattening, (C, H, W) -> (H, W, C): a
+            # transpose of each sample read as (C, H*W); only a view when one side is 1.
+            c, rest = x.shape[0], size // x.shape[0]
+            if c > 1 and rest > 1:
+                return [g.op("transpose", [x], (size,), attrs={"rows": c, "cols": rest})]
+        return [g.view(x, (size,))]
 
 
 class Reshape(Layer):

@@ -13,7 +13,8 @@ from kcc.graph.ir import Graph
 # activation that each loss can absorb into its gradient
 _FUSABLE = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
             "binary_crossentropy": "sigmoid"}
-_HAS_ACTIVATION = {"dense", "activation"}
+_HAS_ACTIVATION = {"dense", "conv2d", "activation"}   # families with an activation epilogue
+_EPILOGUE = {"dense", "conv2d"}                         # ... that can absorb an Activation
 
 
 def _fold_activations(g: Graph) -> None:
@@ -22,10 +23,10 @@ def _fold_activations(g: Graph) -> None:
             continue
         src = g.values[op.inputs[0]]
         prod = next((p for p in g.ops if p.name == src.producer), None)
-        if (prod is None or prod.family != "dense" or prod.attrs.get("activation") != "linear"
+        if (prod is None or prod.family not in _EPILOGUE or prod.attrs.get("activation") != "linear"
                 or len(g.consumers(src.name)) != 1 or src.name in g.outputs):
             continue
-        # the dense now writes the activation's output value itself
+        # the producer now writes the activation's output value itself
         out = op.outputs[0]
         prod.attrs["activation"] = op.attrs["activation"]
         prod.outputs = [out]

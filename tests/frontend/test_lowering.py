@@ -1,7 +1,6 @@
 """Layer.lower(g, inputs) against a fake builder that records what layers ask for."""
 from dataclasses import dataclass
 
-import pytest
 
 from kcc.layers import Activation, Dense, Dropout, Flatten, Input, Reshape
 from kcc.models import Model
@@ -71,8 +70,9 @@ def test_flatten_and_reshape_are_views():
     (shaped,) = Reshape((-1, 10)).lower(g, [x])
     assert flat.shape == (60,) and shaped.shape == (6, 10)
     assert g.calls == [("view", x, (60,)), ("view", x, (6, 10))]
-    with pytest.raises(NotImplementedError, match="channels_first"):
-        Flatten(data_format="channels_first").lower(g, [x])
+    # Keras 3's channels_first Flatten reorders (C, H, W) to (H, W, C): a transpose op
+    Flatten(data_format="channels_first").lower(g, [x])
+    assert g.calls[-1] == ("op", "transpose", [x], (60,), [], {"rows": 3, "cols": 20})
 
 
 def test_nested_model_lowering_inlines_its_layers():

@@ -268,9 +268,25 @@ def test_several_nodes_layer_output_is_ill_defined():
     assert lstm.input_shape == (None, 140, 256)
     assert lstm.output_shape == (None, 32)
     assert lstm.get_input_shape_at(1) == (None, 140, 256)
-    # The guide's next block (one Convolution2D applied to (3, 32, 32) and (3, 64, 64)
-    # inputs, then get_input_shape_at) needs Convolution2D, which is a later issue; it is
-    # left out here until that layer exists.
+
+
+def test_layer_node_block_with_convolution2d_as_written():
+    from kcc.layers import Input, Convolution2D
+
+    a = Input(shape=(3, 32, 32))
+    b = Input(shape=(3, 64, 64))
+
+    conv = Convolution2D(16, 3, 3, border_mode='same')
+    conved_a = conv(a)
+
+    # only one input so far, the following will work:
+    assert conv.input_shape == (None, 3, 32, 32)
+
+    conved_b = conv(b)
+    # now the `.input_shape` property wouldn't work, but this does:
+    assert conv.get_input_shape_at(0) == (None, 3, 32, 32)
+    assert conv.get_input_shape_at(1) == (None, 3, 64, 64)
+    assert conved_a.shape == (None, 16, 32, 32) and conved_b.shape == (None, 16, 64, 64)
 
 
 def test_calling_a_built_layer_on_another_shape_names_layer_call_and_shapes():

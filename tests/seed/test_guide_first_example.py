@@ -5,7 +5,9 @@ import numpy as np
 def test_first_example_runs_as_written():
     from kcc.layers import Input, Dense
     from kcc.models import Model
+    from kcc.utils import set_random_seed
 
+    set_random_seed(0)                    # not in the guide: makes the training check repeatable
     rng = np.random.default_rng(0)
     data = rng.standard_normal((200, 784)).astype(np.float32)
     # a learnable signal: the class is the argmax of the first 10 features

@@ -1,0 +1,182 @@
+// kcc/ops/pool.h: 2D max and average pooling over windows, per sample.
+//
+// A sample is an image of H x W pixels and C channels, stored channels-last (H, W, C) or
+// channels-first (C, H, W): the template argument CL picks the index map. Output pixel
+// (oh, ow) reads the window of KH x KW input pixels starting at (oh * SH - PT, ow * SW - PL),
+// clipped to the image: padding ('same') is never read, so
+//
+//   max:  y = the max over the window's pixels inside the image
+//         dx[the FIRST pixel holding the max, in row-major window order] += dy
+//   avg:  y = the mean over the window's pixels inside the image (Keras's 'same' average
+//         divides by that count, not by KH * KW)
+//         dx[every pixel inside the window] += dy / count
+//
+// Every window holds at least one pixel of the image ('valid' windows lie inside it; a
+// 'same' window starts at most KH - 1 rows before it and never after its last row).
+// Global pooling is the window (KH, KW) = (H, W) with one output pixel.
+//
+// Max pooling keeps nothing for backward: it finds the argmax again from x, with the same
+// comparison as the forward (strict >, so ties and NaNs resolve the same way both times).
+// Backward writes dx (= or += per `accumulate`, decided by the memory plan), never dy.
+#ifndef KCC_OPS_POOL_H
+#define KCC_OPS_POOL_H
+
+#include <stdint.h>
+#include <string.h>
+#include "kcc/common.h"
+
+namespace kcc {
+namespace pool {
+
+struct Geom {
+    int64_t H, W, C;      // input image
+    int64_t OH, OW;       // output image (same C)
+    int64_t KH, KW;       // window
+    int64_t SH, SW;       // strides
+    int64_t PT, PL;       // padding before the first row / column ('same'), else 0
+    KCC_HD int64_t in_size() const { return H * W * C; }
+    KCC_HD int64_t out_size() const { return OH * OW * C; }
+};
+
+// Offset of (h, w, c) in one sample of `rows` x `cols` pixels.
+template <bool CL>
+KCC_HD int64_t at(int64_t h, int64_t w, int64_t c, int64_t rows, int64_t cols, int64_t C) {
+    return CL ? (h * cols + w) * C + c : (c * rows + h) * cols + w;
+}
+
+// The window of output pixel (oh, ow), clipped to the image: rows [h0, h1), cols [w0, w1).
+struct Window { int64_t h0, h1, w0, w1; };
+
+KCC_HD Window window(const Geom& g, int64_t oh, int64_t ow) {
+    const int64_t h = oh * g.SH - g.PT, w = ow * g.SW - g.PL;
+    Window r;
+    r.h0 = h < 0 ? 0 : h;
+    r.w0 = w < 0 ? 0 : w;
+    r.h1 = h + g.KH > g.H ? g.H : h + g.KH;
+    r.w1 = w + g.KW > g.W ? g.W : w + g.KW;
+    return r;
+}
+
+// Offset in the sample of the first pixel of window `r` holding its max in channel c.
+template <bool CL>
+KCC_HD int64_t argmax(const float* x, const Geom& g, const Window& r, int64_t c) {
+    int64_t best = at<CL>(r.h0, r.w0, c, g.H, g.W, g.C);
+    float m = x[best];
+    for (int64_t h = r.h0; h < r.h1; ++h)
+        for (int64_t w = r.w0; w < r.w1; ++w) {
+            const int64_t k = at<CL>(h, w, c, g.H, g.W, g.C);
+            if (x[k] > m) { m = x[k]; best = k; }
+        }
+    return best;
+}
+
+// ---- forward ------------------------------------------------------------------------------
+template <bool CL>
+inline void max_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int64_t n,
+                        const Geom& g) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float* xs = x + i * g.in_size();
+        float* ys = y + i * g.out_size();
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const Window r = window(g, oh, ow);
+                if (CL) {        // a row of C channels at a time, in the same order as argmax
+                    float* KCC_RESTRICT yp = ys + (oh * g.OW + ow) * g.C;
+                    memcpy(yp, xs + at<true>(r.h0, r.w0, 0, g.H, g.W, g.C), sizeof(float) * g.C);
+                    for (int64_t h = r.h0; h < r.h1; ++h)
+                        for (int64_t w = r.w0; w < r.w1; ++w) {
+                            const float* KCC_RESTRICT xp = xs + at<true>(h, w, 0, g.H, g.W, g.C);
+                            for (int64_t c = 0; c < g.C; ++c) yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
+                        }
+                } else {
+                    for (int64_t c = 0; c < g.C; ++c)
+                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = xs[argmax<false>(xs, g, r, c)];
+                }
+            }
+    }
+}
+
+template <bool CL>
+inline void avg_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int64_t n,
+                        const Geom& g) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float* xs = x + i * g.in_size();
+        float* ys = y + i * g.out_size();
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const Window r = window(g, oh, ow);
+                const float scale = 1.0f / (float)((r.h1 - r.h0) * (r.w1 - r.w0));
+                if (CL) {
+                    float* KCC_RESTRICT yp = ys + (oh * g.OW + ow) * g.C;
+                    memset(yp, 0, sizeof(float) * g.C);
+                    for (int64_t h = r.h0; h < r.h1; ++h)
+                        for (int64_t w = r.w0; w < r.w1; ++w) {
+                            const float* KCC_RESTRICT xp = xs + at<true>(h, w, 0, g.H, g.W, g.C);
+                            for (int64_t c = 0; c < g.C; ++c) yp[c] += xp[c];
+                        }
+                    for (int64_t c = 0; c < g.C; ++c) yp[c] *= scale;
+                } else {
+                    for (int64_t c = 0; c < g.C; ++c) {
+                        float s = 0.0f;
+                        for (int64_t h = r.h0; h < r.h1; ++h)
+                            for (int64_t w = r.w0; w < r.w1; ++w)
+                                s += xs[at<false>(h, w, c, g.H, g.W, g.C)];
+                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = s * scale;
+                    }
+                }
+            }
+    }
+}
+
+// ---- backward -----------------------------------------------------------------------------
+template <bool CL>
+inline void max_backward(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy,
+                         const float* KCC_RESTRICT x, int64_t n, const Geom& g, bool accumulate) {
+    if (!accumulate) memset(dx, 0, sizeof(float) * n * g.in_size());
+    for (int64_t i = 0; i < n; ++i) {
+        const float* xs = x + i * g.in_size();
+        float* dxs = dx + i * g.in_size();
+        const float* dys = dy + i * g.out_size();
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const Window r = window(g, oh, ow);
+                for (int64_t c = 0; c < g.C; ++c)
+                    dxs[argmax<CL>(xs, g, r, c)] += dys[at<CL>(oh, ow, c, g.OH, g.OW, g.C)];
+            }
+    }
+}
+
+template <bool CL>
+inline void avg_backward(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy, int64_t n,
+                         const Geom& g, bool accumulate) {
+    if (!accumulate) memset(dx, 0, sizeof(float) * n * g.in_size());
+    for (int64_t i = 0; i < n; ++i) {
+        float* dxs = dx + i * g.in_size();
+        const float* dys = dy + i * g.out_size();
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const Window r = window(g, oh, ow);
+                const float scale = 1.0f / (float)((r.h1 - r.h0) * (r.w1 - r.w0));
+                if (CL) {
+                    const float* KCC_RESTRICT dyp = dys + (oh * g.OW + ow) * g.C;
+                    for (int64_t h = r.h0; h < r.h1; ++h)
+                        for (int64_t w = r.w0; w < r.w1; ++w) {
+                            float* KCC_RESTRICT dxp = dxs + at<true>(h, w, 0, g.H, g.W, g.C);
+                            for (int64_t c = 0; c < g.C; ++c) dxp[c] += dyp[c] * scale;
+                        }
+                } else {
+                    for (int64_t c = 0; c < g.C; ++c) {
+                        const float d = dys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] * scale;
+                        for (int64_t h = r.h0; h < r.h1; ++h)
+                            for (int64_t w = r.w0; w < r.w1; ++w)
+                                dxs[at<false>(h, w, c, g.H, g.W, g.C)] += d;
+                    }
+                }
+            }
+    }
+}
+
+}  // namespace pool
+}  // namespace kcc
+
+#endif  // KCC_OPS_POOL_H
