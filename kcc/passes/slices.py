@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from kcc.graph.ir import Graph
 
-# Families whose templates honour `io.y_stride()` for their output (and its gradient).
-STRIDED_OUTPUT = {"dense", "recurrent"}
+# Families whose templates honour `io.y_sample_stride()` for their output (and gradient).
+STRIDED_OUTPUT = {"dense", "recurrent", "conv2d"}
 
 
 def _one_row_per_sample(g: Graph, value) -> bool:
+    """Whether the producer writes each sample's output as one block it can place anywhere
+    (its template takes a per-sample stride)."""
     prod = next(p for p in g.ops if p.name == value.producer)
     if prod.family == "dense":
         return len(value.shape) == 1          # a (T, N) output is T rows per sample
+    if prod.family == "conv2d":               # (F, Ho, Wo) per sample, no batch-wide softmax
+        return (prod.attrs.get("data_format") == "channels_first"
+                and prod.attrs.get("activation") != "softmax")
     return True                               # recurrent: the whole (T, U) block per sample
 
 

@@ -90,3 +90,35 @@ def test_sequences_concatenated_along_time_write_whole_blocks(monkeypatch):
     g2 = m2._native.gradients(m2._x(x), m2._y(y))[1]
     for k in g1:
         np.testing.assert_allclose(g1[k], g2[k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+def test_inception_towers_write_their_channels_in_place(monkeypatch):
+    """The guide's inception pattern (channels_first convs concatenated on channels), small."""
+    from kcc.layers import Convolution2D, Flatten, MaxPooling2D, merge
+
+    def model():
+        kcc.utils.clear_session()
+        kcc.utils.set_random_seed(4)
+        img = Input(shape=(3, 6, 6))
+        t1 = Convolution2D(4, 1, 1, border_mode='same', activation='relu')(img)
+        t1 = Convolution2D(4, 3, 3, border_mode='same', activation='relu')(t1)
+        t2 = Convolution2D(2, 1, 1, border_mode='same', activation='relu')(img)
+        t3 = MaxPooling2D((3, 3), strides=(1, 1), border_mode='same')(img)
+        t3 = Convolution2D(3, 1, 1, border_mode='same')(t3)
+        out = merge([t1, t2, t3], mode='concat', concat_axis=1)
+        m = Model(img, Dense(2, activation="softmax")(Flatten()(out)))
+        m.compile("sgd", "categorical_crossentropy")
+        return m
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 3, 6, 6)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 5)]
+    m1 = model()
+    assert next(op for op in m1._native.graph.ops if op.family == "concat").attrs["in_place"] == [0, 1, 2]
+    g1 = m1._native.gradients(m1._x(x), m1._y(y))[1]
+    monkeypatch.setattr(slices, "STRIDED_OUTPUT", set())
+    m2 = model()
+    np.testing.assert_allclose(m1.predict(x), m2.predict(x), rtol=1e-6, atol=1e-7)
+    g2 = m2._native.gradients(m2._x(x), m2._y(y))[1]
+    for k in g1:
+        np.testing.assert_allclose(g1[k], g2[k], rtol=1e-5, atol=1e-7, err_msg=k)

@@ -149,11 +149,13 @@ inline void bias_act_cf(float* KCC_RESTRICT y, const float* KCC_RESTRICT b, int6
 
 // db[f] (+)= sum over samples and pixels of dz (n, F, HW).
 inline void bias_grad_cf(float* KCC_RESTRICT db, const float* KCC_RESTRICT dz, int64_t n,
-                         int64_t F, int64_t HW, bool accumulate) {
+                         int64_t F, int64_t HW, bool accumulate, int64_t sample_stride = 0) {
+    // sample_stride: floats between samples (wider than F * HW when dz is a slice of a concat)
+    sample_stride = sample_stride ? sample_stride : F * HW;
     if (!accumulate) for (int64_t f = 0; f < F; ++f) db[f] = 0.0f;
     for (int64_t s = 0; s < n; ++s)
         for (int64_t f = 0; f < F; ++f) {
-            const float* KCC_RESTRICT row = dz + (s * F + f) * HW;
+            const float* KCC_RESTRICT row = dz + s * sample_stride + f * HW;
             float acc = 0.0f;
             for (int64_t p = 0; p < HW; ++p) acc += row[p];
             db[f] += acc;
