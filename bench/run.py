@@ -28,11 +28,16 @@ import common
 import w1_mlp
 import w2_headline
 import w3_tweets
+import w4_digits
+import w5_inception
+import w6_vqa
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-WORKLOADS = {"W1": w1_mlp, "W2": w2_headline, "W3": w3_tweets}
-PEERS = {"kcc": "peers.kcc_native", "torch": "peers.torch_eager"}
-MODES = {"kcc": "native", "torch": "eager"}
+WORKLOADS = {"W1": w1_mlp, "W2": w2_headline, "W3": w3_tweets, "W4": w4_digits,
+             "W5": w5_inception, "W6": w6_vqa}
+PEERS = {"kcc": "peers.kcc_native", "torch": "peers.torch_eager",
+         "torch-cl": "peers.torch_eager_cl"}   # torch-cl: image workloads (W4-W6) only
+MODES = {"kcc": "native", "torch": "eager", "torch-cl": "eager-cl"}
 BUILD_SAMPLES = 3
 BUSY_CPU = 0.2  # share of all cores busy just before a child, above which we warn
 

@@ -14,24 +14,35 @@ def setup():
     return {"version": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def run_task(workload, name, task, repeats):
+def run_task(workload, name, task, repeats, channels_last=False):
+    """channels_last: convs and 4-d inputs in torch's channels_last memory format
+    (mode 'eager-cl', peers/torch_eager_cl.py; only image workloads take it)."""
+    mode = "eager-cl" if channels_last else MODE
+    build = (lambda: workload.build_torch(channels_last=True)) if channels_last \
+        else workload.build_torch
     if name.startswith("train"):
-        return _train(workload, name, task, repeats)
-    return _infer(workload, name, task, repeats)
+        return _train(workload, name, task, repeats, build, mode, channels_last)
+    return _infer(workload, name, task, repeats, build, mode, channels_last)
+
+
+def _tensor(a, channels_last):
+    import torch
+    t = torch.from_numpy(a)
+    if channels_last and t.dim() == 4:
+        t = t.contiguous(memory_format=torch.channels_last)
+    return t
 
 
 def _as_list(a):
     return list(a) if isinstance(a, (list, tuple)) else [a]
 
 
-def _train(workload, name, task, repeats):
-    import torch
-
-    model, optimizer = workload.build_torch()
+def _train(workload, name, task, repeats, build, mode, channels_last):
+    model, optimizer = build()
     model.train()
     xs, ys = workload.train_data(task)
-    xs = [torch.from_numpy(a) for a in workload.torch_arrays(_as_list(xs))]
-    ys = [torch.from_numpy(a) for a in _as_list(ys)]
+    xs = [_tensor(a, channels_last) for a in workload.torch_arrays(_as_list(xs))]
+    ys = [_tensor(a, False) for a in _as_list(ys)]
     bs = task.batch_size
     batches = [([x[i:i + bs] for x in xs], [y[i:i + bs] for y in ys])   # views
                for i in range(0, task.n, bs)]
@@ -45,22 +56,29 @@ def _train(workload, name, task, repeats):
 
     warmup_s, times = common.time_epochs(epoch, repeats)
     samples = [task.n / t for t in times]
-    return common.record(workload.NAME, name, FRAMEWORK, MODE,
+    return common.record(workload.NAME, name, FRAMEWORK, mode,
                          round(task.n / common.median(times), 1), task.unit,
                          [round(s, 1) for s in samples],
                          batch_size=bs, n=task.n, warmup_s=round(warmup_s, 4))
 
 
-def _infer(workload, name, task, repeats):
+def _infer(workload, name, task, repeats, build, mode, channels_last):
     import torch
 
-    model, _ = workload.build_torch()
+    model, _ = build()
     model.eval()
-    x = torch.from_numpy(workload.infer_data(task))
+    data = workload.infer_data(task)
+    if hasattr(workload, "torch_infer"):  # any number of inputs; the workload says the output
+        xs = [_tensor(a, channels_last) for a in workload.torch_arrays(_as_list(data))]
 
-    def call():
-        return torch.softmax(model(x), dim=-1)  # the model's output is the softmax
+        def call():
+            return workload.torch_infer(model, xs)
+    else:  # one float input, softmax output (W1)
+        x = torch.from_numpy(data)
+
+        def call():
+            return torch.softmax(model(x), dim=-1)  # the model's output is the softmax
 
     with torch.inference_mode():
         lat = common.time_calls(call, task.warmup, task.calls_per_repeat * repeats)
-    return common.infer_record(workload.NAME, name, FRAMEWORK, MODE, task, lat, repeats)
+    return common.infer_record(workload.NAME, name, FRAMEWORK, mode, task, lat, repeats)
