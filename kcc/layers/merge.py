@@ -27,6 +27,19 @@ def _operands(g, inputs):
     return unique, slots
 
 
+def check_not_layers(inputs, where):
+    """A merge takes tensors. The guide's residual block passes `Convolution2D(...)` itself,
+    a layer never called: say so, and how to fix it, instead of failing somewhere deeper."""
+    if not isinstance(inputs, (list, tuple)):
+        return
+    for i, t in enumerate(inputs):
+        if isinstance(t, Layer):
+            kind = type(t).__name__
+            raise TypeError(f"{where} received a layer ({t.name}), not a tensor, as input {i}: "
+                            f"call the layer on a tensor first, e.g. y = {kind}(...)(x), then "
+                            f"merge the tensors it returns.")
+
+
 def _batch(shapes):
     return next((s[0] for s in shapes if s[0] is not None), None)
 
@@ -40,6 +53,7 @@ class _Merge(Layer):
         if not isinstance(inputs, (list, tuple)):
             raise ValueError(f"A merge layer should be called on a list of inputs. Layer "
                              f"{self.name} ({kind}) received: {inputs!r}")
+        check_not_layers(inputs, f"Layer {self.name} ({kind})")
         for i, t in enumerate(inputs):
             if isinstance(t, KerasTensor) and t.dtype != "float32":
                 raise ValueError(f"Layer {self.name} ({kind}) merges float32 tensors; input {i} "

@@ -8,38 +8,46 @@ concat_axis=-1, dot_axes=-1, name=None)`, whose layers are named merge_1, merge_
 from kcc.frontend import naming
 from kcc.layers.args import unsupported
 from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
-                              Subtract)
+                              Subtract, check_not_layers)
 
 
 def concatenate(inputs, axis=-1, **kwargs):
+    check_not_layers(inputs, "concatenate()")
     return Concatenate(axis=axis, **kwargs)(inputs)
 
 
 def add(inputs, **kwargs):
+    check_not_layers(inputs, "add()")
     return Add(**kwargs)(inputs)
 
 
 def subtract(inputs, **kwargs):
+    check_not_layers(inputs, "subtract()")
     return Subtract(**kwargs)(inputs)
 
 
 def multiply(inputs, **kwargs):
+    check_not_layers(inputs, "multiply()")
     return Multiply(**kwargs)(inputs)
 
 
 def average(inputs, **kwargs):
+    check_not_layers(inputs, "average()")
     return Average(**kwargs)(inputs)
 
 
 def maximum(inputs, **kwargs):
+    check_not_layers(inputs, "maximum()")
     return Maximum(**kwargs)(inputs)
 
 
 def minimum(inputs, **kwargs):
+    check_not_layers(inputs, "minimum()")
     return Minimum(**kwargs)(inputs)
 
 
 def dot(inputs, axes, normalize=False, **kwargs):
+    check_not_layers(inputs, "dot()")
     return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
 
 
@@ -50,6 +58,7 @@ _VALID = ("sum", "mul", "concat", "ave", "cos", "dot", "max")
 def merge(inputs, mode="sum", concat_axis=-1, dot_axes=-1, output_shape=None, output_mask=None,
           arguments=None, node_indices=None, tensor_indices=None, name=None):
     """Keras 1's merge of a list of tensors."""
+    check_not_layers(inputs, "merge()")
     if callable(mode):
         raise NotImplementedError("merge(mode=<a function>) is not supported by kcc: use one of "
                                   f"the modes {list(_VALID)} (or a merge layer such as Add).")
