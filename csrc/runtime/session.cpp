@@ -162,13 +162,16 @@ void Session::ensure_capacity(int64_t rows) {
     for (size_t i = 0; i < tg_row_bytes_.size(); ++i) staging_y_[i].resize((size_t)(rows * tg_row_bytes_[i]));
 }
 
-// One owner of the cores at a time: our threads split each batch by rows and every
-// GEMM inside runs on its caller's thread. (BLAS threads waking for the small GEMMs of
-// a batch slice cost more than they save; measured in DESIGN.md.)
-void Session::single_threaded_blas() {
-    if (blas_set_threads_ && blas_threads_now_ != 1) {
-        blas_set_threads_(1);
-        blas_threads_now_ = 1;
+// One owner of the cores at a time. When our threads split a batch by rows, every GEMM
+// runs single-threaded inside its thread (BLAS threads waking for the small GEMMs of a
+// batch slice cost more than they save: measured in DESIGN.md). A batch too small to
+// split (batch 1 inference) runs on our one thread, and BLAS may thread its big GEMMs
+// (OpenBLAS keeps small ones on one thread by itself).
+void Session::blas_threads_for(int parts) {
+    const int want = parts > 1 ? 1 : threads_;
+    if (blas_set_threads_ && blas_threads_now_ != want) {
+        blas_set_threads_(want);
+        blas_threads_now_ = want;
     }
 }
 
@@ -224,7 +227,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
     if (!info_->trainable) throw std::logic_error("model was not compiled for training");
     if ((int32_t)weights_.size() != info_->n_weights) throw std::logic_error("weights not bound");
     ensure_capacity(std::min(batch_size, n));
-    single_threaded_blas();
+    blas_threads_for(parts_for(batch_size));
     FlushDenormals ftz;
 
     std::vector<int64_t> order;
@@ -273,7 +276,7 @@ EpochResult Session::gradients(const std::vector<HostArray>& x, const std::vecto
                                int64_t n, uint64_t seed) {
     if (!info_->trainable) throw std::logic_error("model was not compiled for training");
     ensure_capacity(n);
-    single_threaded_blas();
+    blas_threads_for(parts_for(n));
     FlushDenormals ftz;
     EpochResult res;
     res.sums.assign((size_t)info_->n_stats, 0.0);
@@ -288,7 +291,7 @@ EpochResult Session::gradients(const std::vector<HostArray>& x, const std::vecto
 EpochResult Session::test(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
                           int64_t n, int64_t batch_size) {
     ensure_capacity(std::min(batch_size, n));
-    single_threaded_blas();
+    blas_threads_for(parts_for(std::min(batch_size, n)));
     FlushDenormals ftz;
     EpochResult res;
     res.sums.assign((size_t)info_->n_stats, 0.0);
@@ -319,7 +322,7 @@ EpochResult Session::test(const std::vector<HostArray>& x, const std::vector<Hos
 void Session::predict(const std::vector<HostArray>& x, const std::vector<float*>& out, int64_t n,
                       int64_t batch_size) {
     ensure_capacity(std::min(batch_size, n));
-    single_threaded_blas();
+    blas_threads_for(parts_for(std::min(batch_size, n)));
     FlushDenormals ftz;
     for (int64_t begin = 0; begin < n; begin += batch_size) {
         const int64_t rows = std::min(batch_size, n - begin);

@@ -80,7 +80,7 @@ private:
 
     void ensure_capacity(int64_t rows);
     int parts_for(int64_t rows) const;
-    void single_threaded_blas();
+    void blas_threads_for(int parts);
     KccRun make_run(int shard);
     // Forward + backward of `rows` gathered rows on `parts_for(rows)` threads, each into its
     // shard's gradients; with `reduce` they are then summed into grads_ (else the update
