@@ -7,6 +7,7 @@ y[p] = sum_{i,j} x_padded[p*stride + (i, j)*dilation] . kernel[i, j], with Keras
 padding (total = max((out-1)*stride + (k-1)*dilation + 1 - in, 0), the extra one after).
 """
 import numpy as np
+from numerics_ref import numeric_grad  # central differences, shared by the tests
 import pytest
 
 import kcc
@@ -60,22 +61,6 @@ def randomize(model, rng):
         v.assign(value.astype(np.float32))
         params[v.path] = value.astype(np.float32).astype(np.float64)
     return params
-
-
-def numeric_grad(f, params, h=1e-6):
-    grads = {}
-    for key, w in params.items():
-        g = np.zeros_like(w)
-        for i in np.ndindex(w.shape):
-            old = w[i]
-            w[i] = old + h
-            up = f(params)
-            w[i] = old - h
-            down = f(params)
-            w[i] = old
-            g[i] = (up - down) / (2 * h)
-        grads[key] = g
-    return grads
 
 
 def check_gradients(model, x, y, forward, rtol=2e-3):

@@ -10,6 +10,7 @@ input tensor's layout > the global default (DESIGN.md). Errors name the layer.
 The references here are shared with test_padding.py and test_flatten_image_order.py.
 """
 import numpy as np
+from numerics_ref import numeric_grad  # central differences, shared by the tests
 import pytest
 
 import kcc
@@ -92,22 +93,6 @@ def dense(p, name, x):
 
 def mse(pred, y):
     return float(np.mean((pred - y) ** 2))
-
-
-def numeric_grad(f, params, h=1e-6):
-    grads = {}
-    for key, w in params.items():
-        g = np.zeros_like(w)
-        for i in np.ndindex(w.shape):
-            old = w[i]
-            w[i] = old + h
-            up = f(params)
-            w[i] = old - h
-            down = f(params)
-            w[i] = old
-            g[i] = (up - down) / (2 * h)
-        grads[key] = g
-    return grads
 
 
 def randomize(model, rng):

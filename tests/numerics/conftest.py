@@ -1,17 +1,14 @@
 """Shared setup for the numerics tests.
 
-- The float64 numpy references live in `numerics_ref.py` next to this file; its folder
-  goes on sys.path so every test file can `import numerics_ref` (there is no package).
+- The float64 numpy references live in `numerics_ref.py` next to this file; tests/conftest.py
+  puts this folder on sys.path so every test file can `import numerics_ref`.
 - Compiled models go to a cache of this test session's own, so the tests build and load
   exactly the code of this checkout and leave the user's cache alone.
 - Auto names restart for every test (`dense_1`, ...), so weight paths are predictable.
 """
 import os
-import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="session", autouse=True)
