@@ -13,9 +13,36 @@ import statistics
 import sys
 import time
 
+from dataclasses import dataclass
+
 import numpy as np
 
 SEED = 0
+
+
+# ---------------------------------------------------------------- tasks and shared rules
+
+@dataclass(frozen=True)
+class Train:
+    """Training throughput: samples/s over one epoch of `n` samples."""
+    batch_size: int
+    n: int
+    unit: str = "samples/s"
+
+
+@dataclass(frozen=True)
+class Infer:
+    """Inference latency of one call on a batch (a workload may report samples/s)."""
+    batch_size: int
+    warmup: int            # calls before timing
+    calls_per_repeat: int  # timed calls = calls_per_repeat * repeats
+    unit: str = "ms"
+
+
+# Every workload trains with RMSprop(lr=0.001) at Keras' defaults (bench-workloads.md).
+LEARNING_RATE = 1e-3
+RHO = 0.9          # Keras' RMSprop rho == torch's alpha
+EPSILON = 1e-7     # Keras' RMSprop epsilon
 
 
 # ---------------------------------------------------------------- data

@@ -4,33 +4,12 @@ One builder per framework, the data, and the task list. The peers in peers/ run
 the tasks; they know nothing about this model beyond what is here.
 """
 
-from dataclasses import dataclass
-
 import common
+from common import Train, Infer, LEARNING_RATE, RHO, EPSILON
 
 NAME = "W1"
 FEATURES = 784
 CLASSES = 10
-LEARNING_RATE = 1e-3
-RHO = 0.9          # Keras' RMSprop rho == torch's alpha
-EPSILON = 1e-7     # Keras' RMSprop epsilon
-
-
-@dataclass(frozen=True)
-class Train:
-    """Training throughput: samples/s over one epoch of `n` samples."""
-    batch_size: int
-    n: int
-    unit: str = "samples/s"
-
-
-@dataclass(frozen=True)
-class Infer:
-    """Inference latency of one call on a batch; b1024 is reported as samples/s."""
-    batch_size: int
-    warmup: int            # calls before timing
-    calls_per_repeat: int  # timed calls = calls_per_repeat * repeats
-    unit: str = "ms"
 
 
 TASKS = {

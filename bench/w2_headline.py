@@ -4,22 +4,13 @@ main_input (100 ids in [0, 10000)) -> Embedding(10000, 512) -> LSTM(32) -> aux D
 concat(LSTM, aux_input (5,)) -> 3 x Dense(64, relu) -> main Dense(1, sigmoid);
 binary crossentropy on both outputs (same labels), loss weights 1.0 / 0.2, RMSprop.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
 import common
+from common import Train, LEARNING_RATE, RHO, EPSILON
 
 NAME = "W2"
 VOCAB, LENGTH, EMBED, UNITS, AUX = 10000, 100, 512, 32, 5
-LEARNING_RATE, RHO, EPSILON = 1e-3, 0.9, 1e-7
-
-
-@dataclass(frozen=True)
-class Train:
-    batch_size: int
-    n: int
-    unit: str = "samples/s"
 
 
 TASKS = {"train_b32": Train(batch_size=32, n=2048)}

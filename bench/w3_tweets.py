@@ -3,22 +3,13 @@
 tweet_a, tweet_b: (140, 256) float32 -> one shared LSTM(64) -> concat (128,) -> Dense(1, sigmoid);
 binary crossentropy, RMSprop.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
 import common
+from common import Train, LEARNING_RATE, RHO, EPSILON
 
 NAME = "W3"
 STEPS, CHARS, UNITS = 140, 256, 64
-LEARNING_RATE, RHO, EPSILON = 1e-3, 0.9, 1e-7
-
-
-@dataclass(frozen=True)
-class Train:
-    batch_size: int
-    n: int
-    unit: str = "samples/s"
 
 
 TASKS = {"train_b32": Train(batch_size=32, n=1024)}

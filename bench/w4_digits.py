@@ -4,23 +4,14 @@ vision: Input((1, 27, 27)) channels_first -> Conv2D(64, 3x3) -> Conv2D(64, 3x3) 
         -> MaxPooling2D(2) -> Flatten (7744,); one vision Model called on both digits;
 concat (15488,) -> Dense(1, sigmoid); binary crossentropy, RMSprop.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
 import common
+from common import Train, LEARNING_RATE, RHO, EPSILON
 
 NAME = "W4"
 SHAPE = (1, 27, 27)
 FILTERS = 64
-LEARNING_RATE, RHO, EPSILON = 1e-3, 0.9, 1e-7
-
-
-@dataclass(frozen=True)
-class Train:
-    batch_size: int
-    n: int
-    unit: str = "samples/s"
 
 
 TASKS = {"train_b32": Train(batch_size=32, n=1024)}

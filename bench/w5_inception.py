@@ -6,20 +6,11 @@ tower_2 = Conv2D(64, 1x1, same, relu) -> Conv2D(64, 5x5, same, relu)
 tower_3 = MaxPooling2D(3x3, stride 1, same) -> Conv2D(64, 1x1, same, relu)
 output = concat on channels -> (192, 256, 256)
 """
-from dataclasses import dataclass
-
 import common
+from common import Infer
 
 NAME = "W5"
 SHAPE = (3, 256, 256)
-
-
-@dataclass(frozen=True)
-class Infer:
-    batch_size: int
-    warmup: int            # calls before timing
-    calls_per_repeat: int  # timed calls = calls_per_repeat * repeats
-    unit: str = "ms"
 
 
 TASKS = {"infer_b1": Infer(batch_size=1, warmup=3, calls_per_repeat=6)}

@@ -5,21 +5,12 @@ vision Sequential on (3, 224, 224): 2 x Conv2D(64) -> pool -> 2 x Conv2D(128) ->
 question: 100 ids in [0, 10000) -> Embedding(10000, 256) -> LSTM(256);
 output = Dense(1000, softmax)(concat[question, image]) (160256 -> 1000).
 """
-from dataclasses import dataclass
-
 import common
+from common import Infer
 
 NAME = "W6"
 SHAPE = (3, 224, 224)
 VOCAB, LENGTH, EMBED, UNITS, ANSWERS = 10000, 100, 256, 256, 1000
-
-
-@dataclass(frozen=True)
-class Infer:
-    batch_size: int
-    warmup: int            # calls before timing
-    calls_per_repeat: int  # timed calls = calls_per_repeat * repeats
-    unit: str = "ms"
 
 
 TASKS = {"infer_b1": Infer(batch_size=1, warmup=2, calls_per_repeat=4)}
