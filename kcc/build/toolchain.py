@@ -158,3 +158,43 @@ def _host_cpu(compiler: str) -> str:
         capture_output=True, text=True, timeout=60,
     )
     return proc.stdout
+
+
+# nvcc flags for generated CUDA units. --extended-lambda: templates write kernels as
+# __device__ lambdas (kcc/cuda/launch.cuh). No fast-math: results must match the CPU
+# unit within float tolerance, and our own fast_exp is already used where it matters.
+CUDA_FLAGS = ("-O3", "-std=c++17", "--extended-lambda", "-Xcompiler=-fPIC,-fno-math-errno",
+              "-DNDEBUG")
+
+
+def find_nvcc() -> str | None:
+    """nvcc: `$KCC_NVCC`, else `$CUDA_HOME/bin/nvcc`, else on PATH, else /usr/local/cuda."""
+    candidates = [os.environ.get("KCC_NVCC", "")]
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        if os.environ.get(var):
+            candidates.append(os.path.join(os.environ[var], "bin", "nvcc"))
+    candidates += [shutil.which("nvcc") or "", "/usr/local/cuda/bin/nvcc"]
+    for c in candidates:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return os.path.realpath(c)
+    return None
+
+
+def cuda_toolchain(arch: str) -> Toolchain:
+    """nvcc for one GPU architecture, e.g. "sm_90" (SASS for it plus its PTX)."""
+    nvcc = find_nvcc()
+    if nvcc is None:
+        raise BuildError(
+            "device='cuda' needs the CUDA compiler nvcc, which was not found: looked at "
+            "$KCC_NVCC, $CUDA_HOME/bin, PATH and /usr/local/cuda/bin. Install the CUDA "
+            "toolkit, or set KCC_NVCC to nvcc's path."
+        )
+    arch_flag = f"-arch={arch}"
+    return Toolchain(
+        name="nvcc", compiler=nvcc,
+        cxxflags=CUDA_FLAGS + (arch_flag,),
+        ldflags=("-shared", arch_flag),
+        source_exts=(".cu",),
+        depfile=False,
+        rpath_prefix="-Xlinker=-rpath,",
+    )

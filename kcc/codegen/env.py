@@ -67,10 +67,15 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def family(name: str):
-    """The macros of one op-family template (`templates/layers/<name>.cpp.j2`)."""
+# Template file ending per backend: layers/<family>.cpp.j2 and layers/<family>.cu.j2.
+EXT = {"cpu": "cpp", "cuda": "cu"}
+
+
+def family(name: str, backend: str = "cpu"):
+    """The macros of one op-family template (`templates/layers/<name>.<ext>.j2`)."""
     env = environment()
     try:
-        return env.get_template(f"layers/{name}.cpp.j2").module
+        return env.get_template(f"layers/{name}.{EXT[backend]}.j2").module
     except jinja2.TemplateNotFound:
-        raise NotImplementedError(f"kcc has no code template for op family '{name}'") from None
+        where = "" if backend == "cpu" else f" on {backend}"
+        raise NotImplementedError(f"kcc has no code template for op family '{name}'{where}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from kcc.codegen.env import environment, family
+from kcc.codegen.env import EXT, environment, family
 from kcc.codegen.io import OpIO, declarations, grad_name
 from kcc.graph.ir import Graph
 from kcc.passes.plan import ALIGN, IDENTITY_IN_INFERENCE, Plan, plan_predict, workspace_offsets
@@ -52,12 +52,13 @@ def stat_names(g: Graph) -> list[str]:
     return names
 
 
-def render(g: Graph, predict: Plan, train: Plan | None) -> str:
+def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") -> str:
+    """The source of one model unit: C++ (backend "cpu") or CUDA (backend "cuda")."""
     test = plan_predict(g, outputs_external=False) if train else None
     opt = g.optimizer
     n_slots = len(opt.slots) if opt is not None else 0
     lay = layout(g, n_slots)
-    fams = {op.family: family(op.family) for op in g.ops}
+    fams = {op.family: family(op.family, backend) for op in g.ops}
     for k, op in enumerate(g.ops):
         if op.family == "dropout":
             # Each dropout draws its own stream. The salt is the op's position, not its
@@ -76,5 +77,6 @@ def render(g: Graph, predict: Plan, train: Plan | None) -> str:
         align=_align, headers=headers,
         arena_per_sample=max(p.arena_per_sample for p in (predict, train, test) if p is not None),
         workspace_size=workspace_offsets(g)[1],
+        cuda=backend == "cuda",
     )
-    return environment().get_template("module/model.cpp.j2").render(**ctx)
+    return environment().get_template(f"module/model.{EXT[backend]}.j2").render(**ctx)

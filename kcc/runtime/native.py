@@ -43,7 +43,7 @@ def headers_digest() -> str:
     """Part of the cache key: a header change must rebuild every model."""
     h = hashlib.sha256()
     root = include_dir()
-    for p in sorted(root.rglob("*.h")):
+    for p in sorted(list(root.rglob("*.h")) + list(root.rglob("*.cuh"))):
         h.update(p.relative_to(root).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
@@ -81,6 +81,8 @@ class NativeModel:
         t0 = time.perf_counter()
         self.graph = optimize(graph)
         predict, train = plan_memory(self.graph)
+        self.plans = (predict, train)
+        self.what = what
         self.source = render(self.graph, predict, train)
         if os.environ.get("KCC_DEBUG"):
             debug(self.graph.dump())

@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define KCC_ABI_VERSION 1
+#define KCC_ABI_VERSION 2
 #define KCC_MAX_RANK 8
 
 enum KccDtype { KCC_FLOAT32 = 0, KCC_INT32 = 1 };
@@ -56,6 +56,16 @@ typedef struct KccModelInfo {
     int32_t trainable;              // 1 when train functions are present
 } KccModelInfo;
 
+// What changes from one training step to the next, for CUDA units: it lives in device
+// memory and kernels read it there, so a step captured once as a CUDA graph replays
+// with the current values (CPU units read KccRun's own step/seed/row_offset).
+typedef struct KccStepState {
+    int64_t step;                 // optimizer iteration, 1-based: the update about to run
+    uint64_t seed;                // dropout stream
+    int64_t row_offset;           // global index of the batch's row 0 (dropout stream)
+    int64_t cursor;               // first row of the next batch in the epoch's order (driver's)
+} KccStepState;
+
 typedef struct KccRun {
     float* const* weights;        // n_weights pointers: the layers' own buffers
     float* grads;                 // grads_size floats
@@ -73,6 +83,10 @@ typedef struct KccRun {
     int64_t batch_total;          // rows the loss averages over (>= n when a batch is split)
     const float* const* grad_shards;  // more gradient buffers (other threads' batch slices),
     int32_t n_grad_shards;            // same layout as grads: the update uses their sum
+    // CUDA units only (null for CPU units). Every pointer above is then a device pointer,
+    // except `weights`, `inputs`, `targets` and `outputs`, host arrays of device pointers.
+    void* stream;                     // the cudaStream_t every kernel of the step goes on
+    const KccStepState* state;        // device memory: step, seed, row_offset
 } KccRun;
 
 // Exported by every generated unit.

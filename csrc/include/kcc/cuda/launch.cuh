@@ -1,0 +1,68 @@
+// kcc/cuda/launch.cuh: how generated CUDA code launches its element-wise and row-wise work.
+//
+// Most ops are "for every element (or row) i, do the math in kcc/ops/<x>.h": a template
+// writes that body once, as a __device__ lambda, and `each` / `each_row` launch it. The
+// math itself is shared with the CPU templates through the KCC_HD functions of ops/*.h.
+// Needs nvcc --extended-lambda (kcc's CUDA toolchain passes it).
+#ifndef KCC_CUDA_LAUNCH_CUH
+#define KCC_CUDA_LAUNCH_CUH
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+namespace kcc {
+namespace cuda {
+
+constexpr int kThreads = 256;
+// Enough blocks to fill an H200 (132 SMs) several times over; the grid-stride loop covers
+// the rest, so one launch shape serves every size.
+constexpr int64_t kMaxBlocks = 132 * 32;
+
+template <class F>
+__global__ void __launch_bounds__(kThreads) each_kernel(int64_t count, F f) {
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride) f(i);
+}
+
+inline int blocks_for(int64_t count) {
+    const int64_t b = (count + kThreads - 1) / kThreads;
+    return (int)(b < kMaxBlocks ? b : kMaxBlocks);
+}
+
+// f(i) for i in [0, count), one thread per index.
+template <class F>
+inline void each(cudaStream_t stream, int64_t count, F f) {
+    if (count <= 0) return;
+    each_kernel<<<blocks_for(count), kThreads, 0, stream>>>(count, f);
+}
+
+// Same launch, read as "one thread per row": for row-wise math (softmax, losses) whose
+// rows are short (a few classes); wide rows want a block per row instead.
+template <class F>
+inline void each_row(cudaStream_t stream, int64_t rows, F f) { each(stream, rows, f); }
+
+// out[j] (+)= sum over rows r of in[r * ld + j], j < d: bias gradients. One thread per
+// column walks the rows, so a warp reads 32 consecutive floats of a row at a time.
+__global__ void __launch_bounds__(kThreads) column_sum_kernel(float* out, const float* in, int64_t rows,
+                                                              int64_t d, int64_t ld, bool accumulate) {
+    const int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= d) return;
+    float s = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) s += in[r * ld + j];
+    out[j] = accumulate ? out[j] + s : s;
+}
+
+inline void column_sum(cudaStream_t stream, float* out, const float* in, int64_t rows, int64_t d,
+                       int64_t ld, bool accumulate) {
+    if (d <= 0) return;
+    column_sum_kernel<<<(int)((d + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+        out, in, rows, d, ld ? ld : d, accumulate);
+}
+
+// atomicAdd on doubles (native since sm_60): stats accumulate in double like the CPU's.
+__device__ __forceinline__ void add_stat(double* s, double v) { atomicAdd(s, v); }
+
+}  // namespace cuda
+}  // namespace kcc
+
+#endif  // KCC_CUDA_LAUNCH_CUH

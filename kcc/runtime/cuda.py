@@ -1,0 +1,100 @@
+"""The CUDA backend: build a model's generated .cu unit with nvcc and drive it on a GPU.
+
+Split like the CPU path (kcc/runtime/native.py): the generated unit has the same C ABI
+(kcc/model_abi.h) with device pointers; the driver that owns device memory, the data,
+and the CUDA graphs is csrc/cuda/session.cu, built once per machine into the kcc cache
+and loaded with ctypes (the pip-installed kcc._runtime never links CUDA, so a machine
+without it installs and runs the CPU path as before).
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import glob
+import os
+import re
+
+from kcc.build import BuildError, build_shared_library
+from kcc.build.toolchain import cuda_toolchain, find_nvcc
+
+# Architecture the CI compile check targets when no GPU is visible: Hopper, the GPU the
+# project measures on.
+DEFAULT_ARCH = "sm_90"
+
+
+class CudaUnavailable(RuntimeError):
+    """device='cuda' was asked for on a machine that cannot run it (no GPU, no runtime)."""
+
+
+@functools.lru_cache(maxsize=1)
+def cudart() -> ctypes.CDLL:
+    """The CUDA runtime library, from the toolkit nvcc belongs to (or the loader's path)."""
+    names = []
+    nvcc = find_nvcc()
+    if nvcc:
+        root = os.path.dirname(os.path.dirname(nvcc))
+        for lib in ("lib64", "lib", "targets/x86_64-linux/lib"):
+            names += sorted(glob.glob(os.path.join(root, lib, "libcudart.so*")))
+    names += ["libcudart.so", "libcudart.so.13", "libcudart.so.12"]
+    errors = []
+    for name in names:
+        try:
+            return ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+        except OSError as e:
+            errors.append(str(e))
+    raise CudaUnavailable("device='cuda' needs the CUDA runtime (libcudart), which could not be "
+                          "loaded: " + "; ".join(errors[-2:]))
+
+
+def _cuda_error(lib, code: int) -> str:
+    lib.cudaGetErrorString.restype = ctypes.c_char_p
+    return f"{lib.cudaGetErrorString(code).decode(errors='replace')} (cudaError {code})"
+
+
+@functools.lru_cache(maxsize=1)
+def visible_gpu() -> tuple[str, str]:
+    """(name, "sm_XY") of GPU 0, or CudaUnavailable saying why there is none."""
+    lib = cudart()
+    count = ctypes.c_int(0)
+    err = lib.cudaGetDeviceCount(ctypes.byref(count))
+    if err != 0 or count.value == 0:
+        why = _cuda_error(lib, err) if err else "the CUDA runtime reports 0 devices"
+        raise CudaUnavailable(f"device='cuda' was requested, but no CUDA GPU is visible: {why}. "
+                              f"Use device='cpu' (the default) on this machine")
+    major, minor = ctypes.c_int(0), ctypes.c_int(0)
+    lib.cudaDeviceGetAttribute(ctypes.byref(major), 75, 0)   # cudaDevAttrComputeCapabilityMajor
+    lib.cudaDeviceGetAttribute(ctypes.byref(minor), 76, 0)   # cudaDevAttrComputeCapabilityMinor
+    return f"compute capability {major.value}.{minor.value}", f"sm_{major.value}{minor.value}"
+
+
+def target_arch() -> str:
+    """`KCC_CUDA_ARCH` ("sm_90", "90" or "9.0"), else the visible GPU's."""
+    env = os.environ.get("KCC_CUDA_ARCH", "").strip()
+    if env:
+        m = re.fullmatch(r"(?:sm_|compute_)?(\d)\.?(\d+)", env)
+        if not m:
+            raise ValueError(f"KCC_CUDA_ARCH={env!r} is not a GPU architecture; expected e.g. "
+                             f"'sm_90', '90' or '9.0'")
+        return f"sm_{m.group(1)}{m.group(2)}"
+    return visible_gpu()[1]
+
+
+def build_unit(source: str, what: str, arch: str, include_dir: str, extra_key: str):
+    """nvcc the generated unit into the cache; returns the library path."""
+    return build_shared_library({"model.cu": source}, include_dirs=[include_dir], library_dirs=[],
+                                libraries=[], rpaths=[], toolchain=cuda_toolchain(arch),
+                                extra_key=extra_key, what=what)
+
+
+__all__ = ["CudaUnavailable", "DEFAULT_ARCH", "build_unit", "target_arch", "visible_gpu", "BuildError"]
+
+
+def compile_only(native, arch: str = DEFAULT_ARCH):
+    """Render the CUDA unit of an already compiled (CPU) model and build it with nvcc,
+    without a GPU: what CI runs for every model the tests build. `native` is a
+    NativeModel (model._native). Returns the library path."""
+    from kcc.codegen import render
+    from kcc.runtime.native import headers_digest, include_dir
+    predict, train = native.plans
+    source = render(native.graph, predict, train, backend="cuda")
+    return build_unit(source, f"{native.what} (CUDA)", arch, str(include_dir()), headers_digest())

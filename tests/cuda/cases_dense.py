@@ -1,0 +1,68 @@
+"""CUDA cases: Dense with every activation, Activation layers, Dropout, each optimizer."""
+import numpy as np
+
+from kcc import optimizers
+from kcc.layers import Activation, Dense, Dropout, Input
+from kcc.models import Model
+
+
+def _onehot(rng, n, k):
+    return np.eye(k, dtype=np.float32)[rng.integers(0, k, n)]
+
+
+def mlp_softmax(rng):
+    x = Input(shape=(20,))
+    h = Dense(32, activation="relu")(x)
+    h = Dense(16, activation="tanh")(h)
+    y = Dense(5, activation="softmax")(h)
+    return dict(model=Model(x, y), x=[rng.standard_normal((7, 20)).astype(np.float32)],
+                y=[_onehot(rng, 7, 5)], loss="categorical_crossentropy",
+                optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])
+
+
+def activations_unfused(rng):
+    x = Input(shape=(12,))
+    h = Dense(24)(x)
+    for act in ("sigmoid", "hard_sigmoid", "softplus", "elu", "relu", "tanh"):
+        h = Activation(act)(h)
+    h = Dense(6)(h)
+    y = Activation("softmax")(h)
+    return dict(model=Model(x, y), x=[rng.standard_normal((9, 12)).astype(np.float32)],
+                y=[_onehot(rng, 9, 6)], loss="categorical_crossentropy",
+                optimizer=optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True), metrics=[])
+
+
+def dropout_sigmoid_bce(rng):
+    x = Input(shape=(10,))
+    h = Dense(40, activation="relu")(x)
+    h = Dropout(0.3)(h)
+    y = Dense(3, activation="sigmoid")(h)
+    return dict(model=Model(x, y), x=[rng.standard_normal((8, 10)).astype(np.float32)],
+                y=[(rng.random((8, 3)) > 0.5).astype(np.float32)], loss="binary_crossentropy",
+                optimizer=optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
+                metrics=["binary_accuracy"])
+
+
+def two_outputs_mse_mae(rng):
+    x = Input(shape=(6,))
+    h = Dense(8, activation="elu")(x)
+    a = Dense(2, name="out_a")(h)
+    b = Dense(3, activation="softplus", name="out_b")(h)
+    return dict(model=Model(x, [a, b]), x=[rng.standard_normal((5, 6)).astype(np.float32)],
+                y=[rng.standard_normal((5, 2)).astype(np.float32),
+                   rng.random((5, 3)).astype(np.float32)],
+                loss=["mse", "mae"], optimizer=optimizers.Adagrad(learning_rate=0.05),
+                metrics=["mae"])
+
+
+def sparse_ce_amsgrad(rng):
+    x = Input(shape=(16,))
+    y = Dense(7, activation="softmax")(Dense(16, activation="relu")(x))
+    return dict(model=Model(x, y), x=[rng.standard_normal((6, 16)).astype(np.float32)],
+                y=[rng.integers(0, 7, (6,)).astype(np.int32)], loss="sparse_categorical_crossentropy",
+                optimizer=optimizers.Adam(learning_rate=0.01, amsgrad=True),
+                metrics=["sparse_categorical_accuracy"])
+
+
+CASES = {f.__name__: f for f in (mlp_softmax, activations_unfused, dropout_sigmoid_bce,
+                                  two_outputs_mse_mae, sparse_ce_amsgrad)}
