@@ -187,8 +187,9 @@ def _ratio(kcc, torch):
     return f"{torch['value'] / kcc['value']:.2f}x"
 
 
-def table(records, baseline=("torch", "eager")):
-    """Markdown table: one row per (workload, task), kcc next to the baseline."""
+def table(records, baseline=("torch", "eager"), ours=("kcc", "native")):
+    """Markdown table: one row per (workload, task), kcc (`ours`: native, or cuda) next
+    to the baseline. Rows neither side ran are left out."""
     by_key = {}
     order = []
     for r in records:
@@ -199,14 +200,16 @@ def table(records, baseline=("torch", "eager")):
         by_key[key][(r["framework"], r["mode"])] = r
     base_name = f"{baseline[0]} {baseline[1]}"
     lines = [
-        f"| workload | task | unit | kcc native | {base_name} "
+        f"| workload | task | unit | kcc {ours[1]} | {base_name} "
         f"| kcc vs {baseline[0]} (>1 = kcc faster) |",
         "| --- | --- | --- | ---: | ---: | ---: |",
     ]
     for key in order:
         runs = by_key[key]
-        kcc = runs.get(("kcc", "native"))
+        kcc = runs.get(ours)
         base = runs.get(baseline)
+        if kcc is None and base is None:
+            continue
         unit = (kcc or base or next(iter(runs.values())))["unit"]
         lines.append(f"| {key[0]} | {key[1]} | {unit} | {_fmt(kcc)} | {_fmt(base)} "
                      f"| {_ratio(kcc, base)} |")

@@ -36,8 +36,10 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = {"W1": w1_mlp, "W2": w2_headline, "W3": w3_tweets, "W4": w4_digits,
              "W5": w5_inception, "W6": w6_vqa}
 PEERS = {"kcc": "peers.kcc_native", "torch": "peers.torch_eager",
-         "torch-cl": "peers.torch_eager_cl"}   # torch-cl: image workloads (W4-W6) only
-MODES = {"kcc": "native", "torch": "eager", "torch-cl": "eager-cl"}
+         "torch-cl": "peers.torch_eager_cl",    # torch-cl: image workloads (W4-W6) only
+         "kcc-cuda": "peers.kcc_cuda", "torch-cuda": "peers.torch_cuda"}   # on a GPU (bench/gpu.sh)
+MODES = {"kcc": "native", "torch": "eager", "torch-cl": "eager-cl", "kcc-cuda": "cuda",
+         "torch-cuda": "cuda-eager"}
 BUILD_SAMPLES = 3
 BUSY_CPU = 0.2  # share of all cores busy just before a child, above which we warn
 
@@ -193,6 +195,9 @@ def parent_main(args):
                f"child logs: {log_path}")
     print()
     print(common.table(all_records))
+    if any(r["mode"] in ("cuda", "cuda-eager") for r in all_records):
+        print()
+        print(common.table(all_records, baseline=("torch", "cuda-eager"), ours=("kcc", "cuda")))
     return 0
 
 
@@ -216,7 +221,11 @@ def main(argv=None):
     p.add_argument("--result-file", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.report:
-        print(common.table(common.read_jsonl(args.report)))
+        recs = common.read_jsonl(args.report)
+        print(common.table(recs))
+        if any(r["mode"] in ("cuda", "cuda-eager") for r in recs):
+            print()
+            print(common.table(recs, baseline=("torch", "cuda-eager"), ours=("kcc", "cuda")))
         return 0
     if args.child:
         return child_main(args)

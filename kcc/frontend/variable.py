@@ -18,6 +18,24 @@ def aligned_empty(shape, dtype=np.float32, alignment=ALIGNMENT):
     return raw[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
+# Counts writes to weight buffers from the host (assign, set_weights, load_weights, a
+# device backend copying trained values back). A device backend compares it with the
+# value at its last sync to know whether its device copy is stale: one global counter,
+# because layers are shared between models and one write can touch any of them.
+_host_generation = 0
+
+
+def host_generation() -> int:
+    return _host_generation
+
+
+def bump_host_generation() -> int:
+    """Record a host-side write to some weight buffer; returns the new generation."""
+    global _host_generation
+    _host_generation += 1
+    return _host_generation
+
+
 class Variable:
     dtype = "float32"
 
@@ -68,6 +86,7 @@ class Variable:
     def assign(self, array):
         """Copy `array` into the buffer in place (the data pointer never changes)."""
         np.copyto(self.value, self.check_value(array), casting="unsafe")
+        bump_host_generation()
 
     def numpy(self):
         return self.value.copy()
@@ -92,3 +111,4 @@ def assign_all(variables, arrays, owner, hint=""):
     checked = [v.check_value(a) for v, a in zip(variables, arrays)]
     for v, a in zip(variables, checked):
         np.copyto(v.value, a, casting="unsafe")
+    bump_host_generation()

@@ -76,24 +76,37 @@ def default_threads() -> int:
 
 
 class NativeModel:
-    def __init__(self, graph: Graph, what: str):
-        _runtime = runtime_module()
+    """device: "cpu" (C++ unit, kcc._runtime.Session) or "cuda" (CUDA unit, the driver
+    of kcc/runtime/cuda.py). Both sessions have the same methods."""
+
+    def __init__(self, graph: Graph, what: str, device: str = "cpu"):
         t0 = time.perf_counter()
+        self.device = device
+        if device == "cuda":
+            from kcc.runtime import cuda
+            cuda.visible_gpu()          # fail before building when no GPU can run the result
+            arch = cuda.target_arch()
+        else:
+            _runtime = runtime_module()
         self.graph = optimize(graph)
         predict, train = plan_memory(self.graph)
         self.plans = (predict, train)
         self.what = what
-        self.source = render(self.graph, predict, train)
+        self.source = render(self.graph, predict, train, backend=device)
         if os.environ.get("KCC_DEBUG"):
             debug(self.graph.dump())
-        b = blas()
-        tc = default_toolchain()
-        tc = dataclasses.replace(tc, cxxflags=tuple(tc.cxxflags) + tuple(f"-D{d}" for d in b["defines"]))
-        self.library = build_shared_library(
-            {"model.cpp": self.source}, include_dirs=[str(include_dir())] + b["include_dirs"],
-            library_dirs=b["library_dirs"], libraries=b["libraries"], rpaths=b["rpaths"],
-            toolchain=tc, extra_key=headers_digest(), what=what)
-        self.session = _runtime.Session(str(self.library))
+        if device == "cuda":
+            self.library = cuda.build_unit(self.source, what, arch, str(include_dir()), headers_digest())
+            self.session = cuda.CudaSession(self.library, arch)
+        else:
+            b = blas()
+            tc = default_toolchain()
+            tc = dataclasses.replace(tc, cxxflags=tuple(tc.cxxflags) + tuple(f"-D{d}" for d in b["defines"]))
+            self.library = build_shared_library(
+                {"model.cpp": self.source}, include_dirs=[str(include_dir())] + b["include_dirs"],
+                library_dirs=b["library_dirs"], libraries=b["libraries"], rpaths=b["rpaths"],
+                toolchain=tc, extra_key=headers_digest(), what=what)
+            self.session = _runtime.Session(str(self.library))
         self.info = self.session.info
         # per-sample output shapes, computed once: predict runs per call at batch 1
         self._out_shapes = [tuple(o["shape"]) for o in self.info["outputs"]]
@@ -109,6 +122,12 @@ class NativeModel:
     def stat_names(self) -> list[str]:
         return list(self.info["stat_names"])
 
+    def begin_call(self):
+        """A fit/evaluate/predict call starts: a device session re-uploads its data."""
+        forget = getattr(self.session, "forget_data", None)
+        if forget is not None:
+            forget()
+
     def predict(self, xs: list[np.ndarray], n: int, batch_size: int) -> list[np.ndarray]:
         outs = [np.empty((n,) + s, np.float32) for s in self._out_shapes]
         if n:
@@ -118,6 +137,7 @@ class NativeModel:
     def gradients(self, xs: list[np.ndarray], ys: list[np.ndarray], seed: int = 0):
         """Loss-gradient of every weight for one batch holding all rows, no update.
         Returns (stat sums, {weight name: gradient array shaped like the weight})."""
+        self.begin_call()
         sums, grads = self.session.gradients(xs, ys, len(xs[0]), seed)
         out = {}
         for w, gr in zip(self.graph.weights, grads):

@@ -29,6 +29,7 @@ from safetensors import safe_open
 
 from kcc.frontend.functional import Model
 from kcc.frontend.layer import Layer
+from kcc.frontend.variable import bump_host_generation
 
 FORMAT = "kcc-weights"
 VERSION = "1"
@@ -108,6 +109,7 @@ def load_weights(model, path) -> None:
         loaded = [(weight, f.get_tensor(key)) for key, weight in plan]
     for weight, array in loaded:
         np.copyto(weight.value, array, casting="same_kind")
+    bump_host_generation()   # device copies of these weights are now stale
 
 
 def _weighted_layers(model):

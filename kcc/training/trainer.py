@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kcc import backend
 from kcc import losses as losses_module
 from kcc.graph.ir import Loss, OptimizerSpec
 from kcc.graph.trace import lower
@@ -44,12 +45,15 @@ class Trainer:
     stop_training = False
 
     # -- compile -----------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
-        """Resolve the training configuration, generate the model's C++ and build it."""
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, device=None,
+                **kwargs):
+        """Resolve the training configuration, generate the model's C++ (or, with
+        device='cuda', CUDA) and build it. device=None uses kcc.backend.device()."""
         kwargs.pop("sample_weight_mode", None)  # Keras 1/2: only None is supported anyway
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}. "
-                            f"Accepted: optimizer, loss, metrics, loss_weights")
+                            f"Accepted: optimizer, loss, metrics, loss_weights, device")
+        device = backend.device() if device is None else backend.canonical_device(device)
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
         cfg = resolve_compile(optimizer, loss, metrics, loss_weights, self.output_names, out_shapes)
         graph = lower(self)
@@ -66,7 +70,7 @@ class Trainer:
             graph.losses.append(Loss(name, kind, float(cfg.loss_weights[i]), tuple(shape), dtype,
                                      metric_list, index=i))
         graph.optimizer = _optimizer_spec(cfg.optimizer)
-        self._native = NativeModel(graph, what=f"model '{self.name}'")
+        self._native = NativeModel(graph, what=f"model '{self.name}'", device=device)
         self._compile_config = cfg
         self.optimizer = cfg.optimizer
         self.loss = loss
@@ -87,7 +91,8 @@ class Trainer:
         if self._native is not None:
             return self._native
         if self._predict_native is None:     # Keras predicts without compile()
-            self._predict_native = NativeModel(lower(self), what=f"model '{self.name}' (predict)")
+            self._predict_native = NativeModel(lower(self), what=f"model '{self.name}' (predict)",
+                                               device=backend.device())
         return self._predict_native
 
     # -- data ----------------------------------------------------------------------------
@@ -150,6 +155,7 @@ class Trainer:
                              f"integer. Received: epochs={epochs!r}")
         bs = data.batch_size(batch_size)
         xs, ys, n = self._xy(x, y)
+        native.begin_call()
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -219,6 +225,7 @@ class Trainer:
         xs, ys, n = self._xy(x, y)
         if n == 0:
             raise ValueError("evaluate() received no samples")
+        native.begin_call()
         sums, seen = native.session.test(xs, ys, n, bs)
         if verbose:
             bar = Progbar(n, verbose=verbose, unit_name="sample")
@@ -231,6 +238,7 @@ class Trainer:
         native = self._native_for_predict()
         bs = data.batch_size(batch_size)
         xs = self._x(x, native=native)
+        native.begin_call()
         outs = native.predict(xs, len(xs[0]), bs)
         return outs[0] if len(outs) == 1 else outs
 
@@ -238,12 +246,14 @@ class Trainer:
         native = self._native_for_predict()
         xs = self._x(x, native=native)
         n = len(xs[0])
+        native.begin_call()
         outs = native.predict(xs, n, max(n, 1))
         return outs[0] if len(outs) == 1 else outs
 
     def train_on_batch(self, x, y):
         native = self._require_compiled("training it")
         xs, ys, n = self._xy(x, y)
+        native.begin_call()
         self._sync_hparams()
         sums, seen, _ = native.session.train_epoch(xs, ys, n, max(n, 1), False, kcc_random.native_seed(),
                                                    None, False, 0.0)
@@ -253,6 +263,7 @@ class Trainer:
     def test_on_batch(self, x, y):
         native = self._require_compiled("evaluating it")
         xs, ys, n = self._xy(x, y)
+        native.begin_call()
         sums, seen = native.session.test(xs, ys, n, max(n, 1))
         return self._result(sums, seen)
 

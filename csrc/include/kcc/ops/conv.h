@@ -10,6 +10,10 @@
 //   channels_first: cols (K, P)   one row per (i, j, c) tap      y (F, P)  = W^T . cols
 // im2col fills a band's cols from x (zeros where the window hangs over the padding);
 // col2im is its adjoint: it scatter-adds a cols gradient back into dx.
+// The CPU moves whole rows (move_cf / move_cl); the CUDA unit computes one element per
+// thread with the KCC_HD functions below (tap: one im2col element; gather: col2im for one
+// element of dx, summing instead of scattering so no two threads write one float). Both
+// take their indices from in_row / in_col.
 #ifndef KCC_OPS_CONV_H
 #define KCC_OPS_CONV_H
 
@@ -28,6 +32,11 @@ struct Geometry {
     int64_t DH, DW;         // dilation
     int64_t PT, PL;         // padding before (after is whatever Ho, Wo imply)
 };
+
+// The input row (column) that output row oh (column ow) reads at kernel tap i (j): in the
+// padding when outside [0, H) ([0, W)).
+KCC_HD int64_t in_row(const Geometry& g, int64_t oh, int64_t i) { return oh * g.SH - g.PT + i * g.DH; }
+KCC_HD int64_t in_col(const Geometry& g, int64_t ow, int64_t j) { return ow * g.SW - g.PL + j * g.DW; }
 
 // The output columns [lo, hi) whose input column ow*S - P + t falls inside [0, W).
 inline void valid_range(int64_t t, int64_t P, int64_t S, int64_t W, int64_t Wo, int64_t* lo,
@@ -51,13 +60,13 @@ inline void move_cf(float* x, float* cols, const Geometry& g, int64_t r0, int64_
     for (int64_t j = 0; j < g.KW; ++j) {
         int64_t lo, hi;
         valid_range(j * g.DW, g.PL, g.SW, g.W, g.Wo, &lo, &hi);
-        const int64_t shift = j * g.DW - g.PL;       // input col = ow*SW + shift
+        const int64_t shift = in_col(g, 0, j);       // input col = ow*SW + shift
         for (int64_t c = 0; c < g.C; ++c) {
             float* KCC_RESTRICT row = cols + ((i * g.KW + j) * g.C + c) * P;
             float* KCC_RESTRICT xc = x + c * g.H * g.W;
             for (int64_t oh = r0; oh < r1; ++oh) {
                 float* KCC_RESTRICT d = row + (oh - r0) * g.Wo;
-                const int64_t ih = oh * g.SH - g.PT + i * g.DH;
+                const int64_t ih = in_row(g, oh, i);
                 if (ih < 0 || ih >= g.H) {
                     if (!Add) memset(d, 0, sizeof(float) * g.Wo);
                     continue;
@@ -94,13 +103,13 @@ inline void move_cl(float* x, float* cols, const Geometry& g, int64_t r0, int64_
     for (int64_t oh = r0; oh < r1; ++oh)
     for (int64_t ow = 0; ow < g.Wo; ++ow) {
         float* KCC_RESTRICT d = cols + ((oh - r0) * g.Wo + ow) * K;
-        const int64_t iw0 = ow * g.SW - g.PL;
+        const int64_t iw0 = in_col(g, ow, 0);
         // dilation 1 and the window inside the image: the KW taps of a kernel row are
         // KW*C consecutive floats of x
         const bool inside = g.DW == 1 && iw0 >= 0 && iw0 + g.KW <= g.W;
         for (int64_t i = 0; i < g.KH; ++i) {
             float* KCC_RESTRICT di = d + i * g.KW * C;
-            const int64_t ih = oh * g.SH - g.PT + i * g.DH;
+            const int64_t ih = in_row(g, oh, i);
             if (ih < 0 || ih >= g.H) {
                 if (!Add) memset(di, 0, sizeof(float) * g.KW * C);
                 continue;
@@ -113,7 +122,7 @@ inline void move_cl(float* x, float* cols, const Geometry& g, int64_t r0, int64_
                 continue;
             }
             for (int64_t j = 0; j < g.KW; ++j) {
-                const int64_t iw = iw0 + j * g.DW;
+                const int64_t iw = in_col(g, ow, j);
                 float* KCC_RESTRICT dj = di + j * C;
                 if (iw < 0 || iw >= g.W) {
                     if (!Add) memset(dj, 0, sizeof(float) * C);
@@ -132,6 +141,66 @@ inline void im2col_cl(float* cols, const float* x, const Geometry& g, int64_t r0
 }
 inline void col2im_cl(float* dx, const float* cols, const Geometry& g, int64_t r0, int64_t r1) {
     move_cl<true>(dx, const_cast<float*>(cols), g, r0, r1);
+}
+
+// ---- one element at a time (the CUDA kernels) --------------------------------------------
+// A band's cols hold P = (r1 - r0) * Wo pixels, p = (oh - r0) * Wo + ow, and K taps,
+// k = (i * KW + j) * C + c: channels_last (P, K), channels_first (K, P).
+
+// Offset of (c, h, w) in one sample of x.
+template <bool CL>
+KCC_HD int64_t x_at(const Geometry& g, int64_t c, int64_t h, int64_t w) {
+    return CL ? (h * g.W + w) * g.C + c : (c * g.H + h) * g.W + w;
+}
+
+// Offset of (pixel p, tap k) in a band's cols of P pixels.
+template <bool CL>
+KCC_HD int64_t col_at(const Geometry& g, int64_t P, int64_t p, int64_t k) {
+    return CL ? p * (g.KH * g.KW * g.C) + k : k * P + p;
+}
+
+// One im2col element: x at tap k of output pixel (oh, ow), 0 in the padding.
+template <bool CL>
+KCC_HD float tap(const float* x, const Geometry& g, int64_t oh, int64_t ow, int64_t k) {
+    const int64_t c = k % g.C, i = k / g.C / g.KW, j = k / g.C % g.KW;
+    const int64_t h = in_row(g, oh, i), w = in_col(g, ow, j);
+    return (h < 0 || h >= g.H || w < 0 || w >= g.W) ? 0.0f : x[x_at<CL>(g, c, h, w)];
+}
+
+// The output row (column) o in [lo, hi) whose tap t reads input row (column) h, i.e.
+// o*S - P + t*D == h, or -1 when there is none (the inverse of in_row / in_col).
+KCC_HD int64_t reader(int64_t h, int64_t t, int64_t P, int64_t S, int64_t D, int64_t lo, int64_t hi) {
+    const int64_t num = h + P - t * D;
+    if (num < 0 || num % S != 0) return -1;
+    const int64_t o = num / S;
+    return o >= lo && o < hi ? o : -1;
+}
+
+// col2im for one element (c, h, w) of dx: the sum of the band's cols gradient over every
+// (tap, output pixel of rows [r0, r1)) that reads it, taps in (i, j) order.
+template <bool CL>
+KCC_HD float gather(const float* cols, const Geometry& g, int64_t r0, int64_t r1, int64_t c,
+                    int64_t h, int64_t w) {
+    const int64_t P = (r1 - r0) * g.Wo;
+    float s = 0.0f;
+    for (int64_t i = 0; i < g.KH; ++i) {
+        const int64_t oh = reader(h, i, g.PT, g.SH, g.DH, r0, r1);
+        if (oh < 0) continue;
+        for (int64_t j = 0; j < g.KW; ++j) {
+            const int64_t ow = reader(w, j, g.PL, g.SW, g.DW, 0, g.Wo);
+            if (ow < 0) continue;
+            s += cols[col_at<CL>(g, P, (oh - r0) * g.Wo + ow, (i * g.KW + j) * g.C + c)];
+        }
+    }
+    return s;
+}
+
+// The input rows [*lo, *hi) that output rows [r0, r1) read (clipped to the image).
+KCC_HD void rows_read(const Geometry& g, int64_t r0, int64_t r1, int64_t* lo, int64_t* hi) {
+    const int64_t a = in_row(g, r0, 0), b = in_row(g, r1 - 1, g.KH - 1) + 1;
+    *lo = a < 0 ? 0 : a;
+    *hi = b > g.H ? g.H : b;
+    if (*hi < *lo) *hi = *lo;
 }
 
 // ---- channels_first epilogues (channels_last reuses kcc::dense, rows = pixels) ---------------

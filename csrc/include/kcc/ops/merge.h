@@ -37,25 +37,19 @@ inline void copy_rows(float* KCC_RESTRICT dst, int64_t dst_stride, const float* 
     }
 }
 
-// ---- element-wise: forward --------------------------------------------------------------
-inline void sum(float* KCC_RESTRICT y, const float* const* xs, int k, int64_t size, float scale) {
-    for (int64_t e = 0; e < size; ++e) {
-        float s = xs[0][e];
-        for (int i = 1; i < k; ++i) s += xs[i][e];
-        y[e] = s * scale;
-    }
+// ---- element-wise: per-element math, shared by the CPU loops below and CUDA kernels --
+// Element e of each merge and of operand i's gradient (before = / +=), given the operand
+// pointers xs.
+KCC_HD float sum_at(const float* const* xs, int k, int64_t e, float scale) {
+    float s = xs[0][e];
+    for (int i = 1; i < k; ++i) s += xs[i][e];
+    return s * scale;
 }
 
-inline void subtract(float* KCC_RESTRICT y, const float* a, const float* b, int64_t size) {
-    for (int64_t e = 0; e < size; ++e) y[e] = a[e] - b[e];
-}
-
-inline void product(float* KCC_RESTRICT y, const float* const* xs, int k, int64_t size) {
-    for (int64_t e = 0; e < size; ++e) {
-        float p = xs[0][e];
-        for (int i = 1; i < k; ++i) p *= xs[i][e];
-        y[e] = p;
-    }
+KCC_HD float product_at(const float* const* xs, int k, int64_t e) {
+    float p = xs[0][e];
+    for (int i = 1; i < k; ++i) p *= xs[i][e];
+    return p;
 }
 
 struct Greater { static KCC_HD bool better(float a, float b) { return a > b; } };
@@ -69,6 +63,32 @@ KCC_HD int winner(const float* const* xs, int k, int64_t e) {
     for (int i = 1; i < k; ++i)
         if (Cmp::better(xs[i][e], m)) { m = xs[i][e]; w = i; }
     return w;
+}
+
+// dy_e times the product of the operands other than i: no division, exact at zeros.
+KCC_HD float grad_product_at(float dy_e, const float* const* xs, int k, int i, int64_t e) {
+    float g = dy_e;
+    for (int j = 0; j < k; ++j) if (j != i) g *= xs[j][e];
+    return g;
+}
+
+// dy_e when operand i is the first holding the extreme at e, else 0.
+template <class Cmp>
+KCC_HD float grad_select_at(float dy_e, const float* const* xs, int k, int i, int64_t e) {
+    return winner<Cmp>(xs, k, e) == i ? dy_e : 0.0f;
+}
+
+// ---- element-wise: forward --------------------------------------------------------------
+inline void sum(float* KCC_RESTRICT y, const float* const* xs, int k, int64_t size, float scale) {
+    for (int64_t e = 0; e < size; ++e) y[e] = sum_at(xs, k, e, scale);
+}
+
+inline void subtract(float* KCC_RESTRICT y, const float* a, const float* b, int64_t size) {
+    for (int64_t e = 0; e < size; ++e) y[e] = a[e] - b[e];
+}
+
+inline void product(float* KCC_RESTRICT y, const float* const* xs, int k, int64_t size) {
+    for (int64_t e = 0; e < size; ++e) y[e] = product_at(xs, k, e);
 }
 
 template <class Cmp>
@@ -86,8 +106,7 @@ inline void grad_scale(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy, int
 inline void grad_product(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy,
                          const float* const* xs, int k, int i, int64_t size, bool accumulate) {
     for (int64_t e = 0; e < size; ++e) {
-        float g = dy[e];            // product of the others: no division, exact at zeros
-        for (int j = 0; j < k; ++j) if (j != i) g *= xs[j][e];
+        const float g = grad_product_at(dy[e], xs, k, i, e);
         dx[e] = accumulate ? dx[e] + g : g;
     }
 }
@@ -96,18 +115,21 @@ template <class Cmp>
 inline void grad_select(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy,
                         const float* const* xs, int k, int i, int64_t size, bool accumulate) {
     for (int64_t e = 0; e < size; ++e) {
-        const float g = winner<Cmp>(xs, k, e) == i ? dy[e] : 0.0f;
+        const float g = grad_select_at<Cmp>(dy[e], xs, k, i, e);
         dx[e] = accumulate ? dx[e] + g : g;
     }
 }
 
 // ---- dot of two (rows, d) operands -> (rows, 1) ------------------------------------------
+// sum_j a[j] b[j] over one row (per row on the CPU, per thread on CUDA)
+KCC_HD float dot_row(const float* a, const float* b, int64_t d) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; ++j) s += a[j] * b[j];
+    return s;
+}
+
 inline void dot(float* KCC_RESTRICT y, const float* a, const float* b, int64_t rows, int64_t d) {
-    for (int64_t r = 0; r < rows; ++r) {
-        float s = 0.0f;
-        for (int64_t j = 0; j < d; ++j) s += a[r * d + j] * b[r * d + j];
-        y[r] = s;
-    }
+    for (int64_t r = 0; r < rows; ++r) y[r] = dot_row(a + r * d, b + r * d, d);
 }
 
 // dx[r, :] (+)= dy[r] * other[r, :]

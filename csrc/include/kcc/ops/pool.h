@@ -70,6 +70,59 @@ KCC_HD int64_t argmax(const float* x, const Geom& g, const Window& r, int64_t c)
     return best;
 }
 
+// 1 / the number of pixels of window r: the average's scale.
+KCC_HD float window_scale(const Window& r) { return 1.0f / (float)((r.h1 - r.h0) * (r.w1 - r.w0)); }
+
+// The mean of window r in channel c: summed in row-major window order, then scaled.
+template <bool CL>
+KCC_HD float window_mean(const float* x, const Geom& g, const Window& r, int64_t c) {
+    float s = 0.0f;
+    for (int64_t h = r.h0; h < r.h1; ++h)
+        for (int64_t w = r.w0; w < r.w1; ++w) s += x[at<CL>(h, w, c, g.H, g.W, g.C)];
+    return s * window_scale(r);
+}
+
+// ---- one element at a time (the CUDA kernels) --------------------------------------------
+
+// The inverse of at<CL>: (h, w, c) of offset o in a sample of rows x cols pixels.
+template <bool CL>
+KCC_HD void coords(int64_t o, int64_t rows, int64_t cols, int64_t C, int64_t* h, int64_t* w,
+                   int64_t* c) {
+    if (CL) { *c = o % C; *w = o / C % cols; *h = o / C / cols; }
+    else    { *w = o % cols; *h = o / cols % rows; *c = o / cols / rows; }
+}
+
+// The output rows (or columns) [*lo, *hi) whose window, starting at o*S - P and K long,
+// covers input row h (clipping a window to the image never uncovers an image pixel).
+KCC_HD void covering(int64_t h, int64_t P, int64_t K, int64_t S, int64_t O, int64_t* lo,
+                     int64_t* hi) {
+    const int64_t a = h + P - K + 1, b = h + P;      // need a <= o*S <= b
+    const int64_t l = a <= 0 ? 0 : (a + S - 1) / S, e = b < 0 ? 0 : b / S + 1;
+    *lo = l < O ? l : O;
+    *hi = e < O ? e : O;
+    if (*hi < *lo) *hi = *lo;
+}
+
+// Backward as a gather, for one element (h, w, c) of dx: `acc` (0, or dx's old value) plus
+// the dy of every window it gets gradient from, in the (oh, ow) order the CPU's scatter adds
+// them. Max: the windows whose argmax it is; average: every window covering it, scaled.
+template <bool CL, bool Max>
+KCC_HD float gather(const float* x, const float* dy, const Geom& g, int64_t h, int64_t w,
+                    int64_t c, float acc) {
+    int64_t oh0, oh1, ow0, ow1;
+    covering(h, g.PT, g.KH, g.SH, g.OH, &oh0, &oh1);
+    covering(w, g.PL, g.KW, g.SW, g.OW, &ow0, &ow1);
+    const int64_t k = at<CL>(h, w, c, g.H, g.W, g.C);
+    for (int64_t oh = oh0; oh < oh1; ++oh)
+        for (int64_t ow = ow0; ow < ow1; ++ow) {
+            const Window r = window(g, oh, ow);
+            const float d = dy[at<CL>(oh, ow, c, g.OH, g.OW, g.C)];
+            if (Max) { if (argmax<CL>(x, g, r, c) == k) acc += d; }
+            else     acc += d * window_scale(r);
+        }
+    return acc;
+}
+
 // ---- forward ------------------------------------------------------------------------------
 template <bool CL>
 inline void max_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int64_t n,
@@ -105,8 +158,8 @@ inline void avg_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int6
         for (int64_t oh = 0; oh < g.OH; ++oh)
             for (int64_t ow = 0; ow < g.OW; ++ow) {
                 const Window r = window(g, oh, ow);
-                const float scale = 1.0f / (float)((r.h1 - r.h0) * (r.w1 - r.w0));
                 if (CL) {
+                    const float scale = window_scale(r);
                     float* KCC_RESTRICT yp = ys + (oh * g.OW + ow) * g.C;
                     memset(yp, 0, sizeof(float) * g.C);
                     for (int64_t h = r.h0; h < r.h1; ++h)
@@ -116,13 +169,8 @@ inline void avg_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int6
                         }
                     for (int64_t c = 0; c < g.C; ++c) yp[c] *= scale;
                 } else {
-                    for (int64_t c = 0; c < g.C; ++c) {
-                        float s = 0.0f;
-                        for (int64_t h = r.h0; h < r.h1; ++h)
-                            for (int64_t w = r.w0; w < r.w1; ++w)
-                                s += xs[at<false>(h, w, c, g.H, g.W, g.C)];
-                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = s * scale;
-                    }
+                    for (int64_t c = 0; c < g.C; ++c)
+                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = window_mean<false>(xs, g, r, c);
                 }
             }
     }
@@ -156,7 +204,7 @@ inline void avg_backward(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy, i
         for (int64_t oh = 0; oh < g.OH; ++oh)
             for (int64_t ow = 0; ow < g.OW; ++ow) {
                 const Window r = window(g, oh, ow);
-                const float scale = 1.0f / (float)((r.h1 - r.h0) * (r.w1 - r.w0));
+                const float scale = window_scale(r);
                 if (CL) {
                     const float* KCC_RESTRICT dyp = dys + (oh * g.OW + ow) * g.C;
                     for (int64_t h = r.h0; h < r.h1; ++h)

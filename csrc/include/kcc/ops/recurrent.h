@@ -57,134 +57,176 @@ KCC_HD void lstm_unit_backward(float& i, float& f, float& g, float& o, float c_p
     o = d_o * RA::df(o);
 }
 
+// Row functions come in pairs: `<name>_at(..., j)` is the work of one unit j of the row (what
+// one CUDA thread does, templates/layers/recurrent.cu.j2), `<name>(...)` loops it over the U
+// units (the CPU). A unit j owns z[j], z[U + j], ... (every gate slice at j) and the j-th
+// element of c / h / q / rh / dh / dc, so the units of a row are independent.
+// The `_at` parameters carry no KCC_RESTRICT on purpose: once inlined, a callee's restrict
+// scope replaces the row's, and GCC then no longer vectorizes the row loop (4x slower).
+
 // z: (G = 4U) one row of x W + h_prev R, in place -> activations.
+template <class A, class RA>
+KCC_HD void lstm_row_at(float* z, const float* b, const float* c_prev, float* c, float* h,
+                        int64_t U, int64_t j) {
+    float zi = z[j] + at(b, j), zf = z[U + j] + at(b, U + j);
+    float zg = z[2 * U + j] + at(b, 2 * U + j), zo = z[3 * U + j] + at(b, 3 * U + j);
+    lstm_unit<A, RA>(zi, zf, zg, zo, at(c_prev, j), c[j], h[j]);
+    z[j] = zi; z[U + j] = zf; z[2 * U + j] = zg; z[3 * U + j] = zo;
+}
 template <class A, class RA>
 KCC_HD void lstm_row(float* KCC_RESTRICT z, const float* KCC_RESTRICT b,
                      const float* KCC_RESTRICT c_prev, float* KCC_RESTRICT c,
                      float* KCC_RESTRICT h, int64_t U) {
-    for (int64_t j = 0; j < U; ++j) {
-        float zi = z[j] + at(b, j), zf = z[U + j] + at(b, U + j);
-        float zg = z[2 * U + j] + at(b, 2 * U + j), zo = z[3 * U + j] + at(b, 3 * U + j);
-        lstm_unit<A, RA>(zi, zf, zg, zo, at(c_prev, j), c[j], h[j]);
-        z[j] = zi; z[U + j] = zf; z[2 * U + j] = zg; z[3 * U + j] = zo;
-    }
+    for (int64_t j = 0; j < U; ++j) lstm_row_at<A, RA>(z, b, c_prev, c, h, U, j);
 }
 
 // dh: (U) on entry the gradient from step t+1 (dy, when not null, is added); dc likewise,
 // on exit the gradient for c_prev. z: activations in, pre-activation gradients out.
 template <class A, class RA>
+KCC_HD void lstm_row_backward_at(float* z, const float* c_prev, const float* c, const float* dh,
+                                 const float* dy, float* dc, int64_t U, int64_t j) {
+    float i = z[j], f = z[U + j], g = z[2 * U + j], o = z[3 * U + j];
+    lstm_unit_backward<A, RA>(i, f, g, o, at(c_prev, j), c[j], dh[j] + at(dy, j), dc[j]);
+    z[j] = i; z[U + j] = f; z[2 * U + j] = g; z[3 * U + j] = o;
+}
+template <class A, class RA>
 KCC_HD void lstm_row_backward(float* KCC_RESTRICT z, const float* KCC_RESTRICT c_prev,
                               const float* KCC_RESTRICT c, const float* KCC_RESTRICT dh,
                               const float* KCC_RESTRICT dy, float* KCC_RESTRICT dc, int64_t U) {
-    for (int64_t j = 0; j < U; ++j) {
-        float i = z[j], f = z[U + j], g = z[2 * U + j], o = z[3 * U + j];
-        lstm_unit_backward<A, RA>(i, f, g, o, at(c_prev, j), c[j], dh[j] + at(dy, j), dc[j]);
-        z[j] = i; z[U + j] = f; z[2 * U + j] = g; z[3 * U + j] = o;
-    }
+    for (int64_t j = 0; j < U; ++j) lstm_row_backward_at<A, RA>(z, c_prev, c, dh, dy, dc, U, j);
 }
 
 // ---- GRU, reset_after (Keras 3) ------------------------------------------------------------
 // z: (3U) row of x W, in place -> activations z r hh. q: (3U) row of h_prev R (ignored when
 // h_prev is null), in place -> h_prev R + b_rec (the backward needs q_h).
 template <class A, class RA>
+KCC_HD void gru_row_at(float* z, float* q, const float* b_in, const float* b_rec,
+                       const float* h_prev, float* h, int64_t U, int64_t j) {
+    const float qz = (h_prev ? q[j] : 0.0f) + at(b_rec, j);
+    const float qr = (h_prev ? q[U + j] : 0.0f) + at(b_rec, U + j);
+    const float qh = (h_prev ? q[2 * U + j] : 0.0f) + at(b_rec, 2 * U + j);
+    q[j] = qz; q[U + j] = qr; q[2 * U + j] = qh;
+    const float zz = RA::f(z[j] + at(b_in, j) + qz);
+    const float r = RA::f(z[U + j] + at(b_in, U + j) + qr);
+    const float hh = A::f(z[2 * U + j] + at(b_in, 2 * U + j) + r * qh);
+    const float hp = at(h_prev, j);
+    h[j] = zz * hp + (1.0f - zz) * hh;
+    z[j] = zz; z[U + j] = r; z[2 * U + j] = hh;
+}
+template <class A, class RA>
 KCC_HD void gru_row(float* KCC_RESTRICT z, float* KCC_RESTRICT q, const float* KCC_RESTRICT b_in,
                     const float* KCC_RESTRICT b_rec, const float* KCC_RESTRICT h_prev,
                     float* KCC_RESTRICT h, int64_t U) {
-    for (int64_t j = 0; j < 3 * U; ++j) q[j] = (h_prev ? q[j] : 0.0f) + at(b_rec, j);
-    for (int64_t j = 0; j < U; ++j) {
-        const float zz = RA::f(z[j] + at(b_in, j) + q[j]);
-        const float r = RA::f(z[U + j] + at(b_in, U + j) + q[U + j]);
-        const float hh = A::f(z[2 * U + j] + at(b_in, 2 * U + j) + r * q[2 * U + j]);
-        const float hp = at(h_prev, j);
-        h[j] = zz * hp + (1.0f - zz) * hh;
-        z[j] = zz; z[U + j] = r; z[2 * U + j] = hh;
-    }
+    for (int64_t j = 0; j < U; ++j) gru_row_at<A, RA>(z, q, b_in, b_rec, h_prev, h, U, j);
 }
 
 // z: activations in, d(x-side pre-activations) out. q: saved q in, d(q) out (the gradient
 // of h_prev R + b_rec). dh: gradient from step t+1, in place -> its direct part for h_prev
 // (dh z); the caller adds d(q) R^T.
 template <class A, class RA>
+KCC_HD void gru_row_backward_at(float* z, float* q, const float* h_prev, float* dh,
+                                const float* dy, int64_t U, int64_t j) {
+    const float zz = z[j], r = z[U + j], hh = z[2 * U + j], hp = at(h_prev, j);
+    const float d = dh[j] + at(dy, j);
+    const float dz = d * (hp - hh) * RA::df(zz);
+    const float dhh = d * (1.0f - zz) * A::df(hh);
+    const float dr = dhh * q[2 * U + j] * RA::df(r);
+    dh[j] = d * zz;
+    z[j] = dz; z[U + j] = dr; z[2 * U + j] = dhh;
+    q[j] = dz; q[U + j] = dr; q[2 * U + j] = dhh * r;
+}
+template <class A, class RA>
 KCC_HD void gru_row_backward(float* KCC_RESTRICT z, float* KCC_RESTRICT q,
                              const float* KCC_RESTRICT h_prev, float* KCC_RESTRICT dh,
                              const float* KCC_RESTRICT dy, int64_t U) {
-    for (int64_t j = 0; j < U; ++j) {
-        const float zz = z[j], r = z[U + j], hh = z[2 * U + j], hp = at(h_prev, j);
-        const float d = dh[j] + at(dy, j);
-        const float dz = d * (hp - hh) * RA::df(zz);
-        const float dhh = d * (1.0f - zz) * A::df(hh);
-        const float dr = dhh * q[2 * U + j] * RA::df(r);
-        dh[j] = d * zz;
-        z[j] = dz; z[U + j] = dr; z[2 * U + j] = dhh;
-        q[j] = dz; q[U + j] = dr; q[2 * U + j] = dhh * r;
-    }
+    for (int64_t j = 0; j < U; ++j) gru_row_backward_at<A, RA>(z, q, h_prev, dh, dy, U, j);
 }
 
 // ---- GRU, reset_before (Keras 2's reset_after=False) ---------------------------------------
 // Two halves around the GEMM (r h_prev) R_h. First: z[0:2U] holds x W + h_prev R_zr,
 // -> z, r activations; rh = r h_prev (zero at step 0).
 template <class RA>
+KCC_HD void gru_before_row_gates_at(float* z, const float* b, const float* h_prev, float* rh,
+                                    int64_t U, int64_t j) {
+    z[j] = RA::f(z[j] + at(b, j));
+    const float r = RA::f(z[U + j] + at(b, U + j));
+    z[U + j] = r;
+    rh[j] = r * at(h_prev, j);
+}
+template <class RA>
 KCC_HD void gru_before_row_gates(float* KCC_RESTRICT z, const float* KCC_RESTRICT b,
                                  const float* KCC_RESTRICT h_prev, float* KCC_RESTRICT rh,
                                  int64_t U) {
-    for (int64_t j = 0; j < U; ++j) {
-        z[j] = RA::f(z[j] + at(b, j));
-        const float r = RA::f(z[U + j] + at(b, U + j));
-        z[U + j] = r;
-        rh[j] = r * at(h_prev, j);
-    }
+    for (int64_t j = 0; j < U; ++j) gru_before_row_gates_at<RA>(z, b, h_prev, rh, U, j);
 }
 // Second: z[2U:3U] holds x_h + rh R_h -> hh; h = z h_prev + (1 - z) hh.
+template <class A>
+KCC_HD void gru_before_row_state_at(float* z, const float* b, const float* h_prev, float* h,
+                                    int64_t U, int64_t j) {
+    const float hh = A::f(z[2 * U + j] + at(b, 2 * U + j));
+    const float zz = z[j];
+    h[j] = zz * at(h_prev, j) + (1.0f - zz) * hh;
+    z[2 * U + j] = hh;
+}
 template <class A>
 KCC_HD void gru_before_row_state(float* KCC_RESTRICT z, const float* KCC_RESTRICT b,
                                  const float* KCC_RESTRICT h_prev, float* KCC_RESTRICT h,
                                  int64_t U) {
-    for (int64_t j = 0; j < U; ++j) {
-        const float hh = A::f(z[2 * U + j] + at(b, 2 * U + j));
-        const float zz = z[j];
-        h[j] = zz * at(h_prev, j) + (1.0f - zz) * hh;
-        z[2 * U + j] = hh;
-    }
+    for (int64_t j = 0; j < U; ++j) gru_before_row_state_at<A>(z, b, h_prev, h, U, j);
 }
 // Backward, first half: dz, dhh (pre-activation) into z; dh -> its direct part dh z.
 // The caller then computes drh = dhh R_h^T.
 template <class A, class RA>
+KCC_HD void gru_before_row_backward_state_at(float* z, const float* h_prev, float* dh,
+                                             const float* dy, int64_t U, int64_t j) {
+    const float zz = z[j], hh = z[2 * U + j];
+    const float d = dh[j] + at(dy, j);
+    z[j] = d * (at(h_prev, j) - hh) * RA::df(zz);
+    z[2 * U + j] = d * (1.0f - zz) * A::df(hh);
+    dh[j] = d * zz;
+}
+template <class A, class RA>
 KCC_HD void gru_before_row_backward_state(float* KCC_RESTRICT z, const float* KCC_RESTRICT h_prev,
                                           float* KCC_RESTRICT dh, const float* KCC_RESTRICT dy,
                                           int64_t U) {
-    for (int64_t j = 0; j < U; ++j) {
-        const float zz = z[j], hh = z[2 * U + j];
-        const float d = dh[j] + at(dy, j);
-        z[j] = d * (at(h_prev, j) - hh) * RA::df(zz);
-        z[2 * U + j] = d * (1.0f - zz) * A::df(hh);
-        dh[j] = d * zz;
-    }
+    for (int64_t j = 0; j < U; ++j) gru_before_row_backward_state_at<A, RA>(z, h_prev, dh, dy, U, j);
 }
 // Second half: dr from drh (null at step 0: r did not matter), dh += drh r.
+template <class RA>
+KCC_HD void gru_before_row_backward_gates_at(float* z, const float* h_prev, const float* drh,
+                                             float* dh, int64_t U, int64_t j) {
+    const float r = z[U + j];
+    if (!h_prev) { z[U + j] = 0.0f; return; }
+    z[U + j] = drh[j] * h_prev[j] * RA::df(r);
+    dh[j] += drh[j] * r;
+}
 template <class RA>
 KCC_HD void gru_before_row_backward_gates(float* KCC_RESTRICT z, const float* KCC_RESTRICT h_prev,
                                           const float* KCC_RESTRICT drh, float* KCC_RESTRICT dh,
                                           int64_t U) {
-    for (int64_t j = 0; j < U; ++j) {
-        const float r = z[U + j];
-        if (!h_prev) { z[U + j] = 0.0f; continue; }
-        z[U + j] = drh[j] * h_prev[j] * RA::df(r);
-        dh[j] += drh[j] * r;
-    }
+    for (int64_t j = 0; j < U; ++j) gru_before_row_backward_gates_at<RA>(z, h_prev, drh, dh, U, j);
 }
 
 // ---- SimpleRNN -----------------------------------------------------------------------------
 // z: (U) x W + h_prev R, in place -> h = A(z + b), which is also written to `h`.
 template <class A>
+KCC_HD void simple_row_at(float* z, const float* b, float* h, int64_t j) {
+    h[j] = z[j] = A::f(z[j] + at(b, j));
+}
+template <class A>
 KCC_HD void simple_row(float* KCC_RESTRICT z, const float* KCC_RESTRICT b,
                        float* KCC_RESTRICT h, int64_t U) {
-    for (int64_t j = 0; j < U; ++j) h[j] = z[j] = A::f(z[j] + at(b, j));
+    for (int64_t j = 0; j < U; ++j) simple_row_at<A>(z, b, h, j);
 }
 // z: the state h in, the pre-activation gradient out.
 template <class A>
+KCC_HD void simple_row_backward_at(float* z, const float* dh, const float* dy, int64_t j) {
+    z[j] = (dh[j] + at(dy, j)) * A::df(z[j]);
+}
+template <class A>
 KCC_HD void simple_row_backward(float* KCC_RESTRICT z, const float* KCC_RESTRICT dh,
                                 const float* KCC_RESTRICT dy, int64_t U) {
-    for (int64_t j = 0; j < U; ++j) z[j] = (dh[j] + at(dy, j)) * A::df(z[j]);
+    for (int64_t j = 0; j < U; ++j) simple_row_backward_at<A>(z, dh, dy, j);
 }
 
 }  // namespace rnn

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The GPU check (issue 7), one command on a machine with an NVIDIA GPU, nvcc and PyTorch:
+#   bench/gpu.sh            results under $OUT (default bench/out/gpu)
+# 1. installs kcc (wheels the machine lacks may be carried in .whl/),
+# 2. runs the CUDA tests (tests/cuda: every case's CUDA unit against the CPU unit),
+# 3. runs the GPU benchmark: kcc device='cuda' against PyTorch CUDA eager, same run.
+# Sized to end within 8 minutes; each step has its own time limit so one hang cannot
+# eat the others.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/out/gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+export KCC_CACHE_DIR=${KCC_CACHE_DIR:-$(mktemp -d /tmp/kcc-gpu-cache-XXXX)}
+PY=${PYTHON:-python3}
+t0=$SECONDS
+say() { echo "[gpu.sh +$((SECONDS - t0))s] $*" | tee -a "$OUT/steps.log"; }
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
+nvcc --version | tail -1 >> "$OUT/gpu.txt" 2>&1
+if compgen -G ".whl/*.whl" > /dev/null; then
+    say "installing carried wheels"
+    $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/kcc-site .whl/*.whl
+    export PYTHONPATH=/tmp/kcc-site${PYTHONPATH:+:$PYTHONPATH}
+fi
+say "installing kcc"
+timeout 300 $PY -m pip install -q --no-build-isolation --no-deps --no-index . > "$OUT/install.log" 2>&1 \
+    || { say "install failed"; tail -30 "$OUT/install.log"; exit 1; }
+cd /tmp   # import the installed kcc, not the checkout
+REPO=$OLDPWD
+XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n 8" || echo "")
+say "CUDA tests"
+timeout 330 $PY -m pytest -q $XDIST -rs -p no:cacheprovider --import-mode=importlib \
+    -o "markers=cuda: GPU" "$REPO/tests/cuda" > "$OUT/tests.log" 2>&1
+echo "pytest exit $?" >> "$OUT/tests.log"
+tail -40 "$OUT/tests.log"
+say "GPU benchmark"
+timeout 240 $PY "$REPO/bench/run.py" --workloads W1,W2,W3,W4 --frameworks kcc-cuda,torch-cuda \
+    --tasks train_b32,train_b256,infer_b1 --repeats 5 --timeout 150 \
+    --out "$OUT/results.jsonl" > "$OUT/bench.log" 2>&1
+echo "bench exit $?" >> "$OUT/bench.log"
+tail -25 "$OUT/bench.log"
+say "done"

@@ -1,0 +1,117 @@
+"""CUDA cases: LSTM, GRU (reset_after and not), SimpleRNN; last state or whole sequence,
+go_backwards, stacks, frozen and bias-free layers, sequences one step long, TimeDistributed
+Dense after a sequence, and two RNNs written side by side into one concatenation."""
+import numpy as np
+
+from kcc import optimizers
+from kcc.layers import GRU, LSTM, Concatenate, Dense, Input, SimpleRNN, TimeDistributed
+from kcc.models import Model
+
+
+def _onehot(rng, n, k):
+    return np.eye(k, dtype=np.float32)[rng.integers(0, k, n)]
+
+
+def _seq(rng, n, t, d):
+    return rng.standard_normal((n, t, d)).astype(np.float32)
+
+
+def lstm_last_softmax(rng):
+    x = Input(shape=(5, 3))
+    h = LSTM(8)(x)
+    y = Dense(4, activation="softmax")(h)
+    return dict(model=Model(x, y), x=[_seq(rng, 6, 5, 3)], y=[_onehot(rng, 6, 4)],
+                loss="categorical_crossentropy", optimizer=optimizers.Adam(learning_rate=0.01),
+                metrics=["accuracy"])
+
+
+def lstm_seq_backwards_time_distributed(rng):
+    # Dense before the LSTM: the LSTM's dx is needed; TimeDistributed Dense after it
+    x = Input(shape=(4, 5))
+    h = TimeDistributed(Dense(6, activation="tanh"))(x)
+    h = LSTM(7, return_sequences=True, go_backwards=True, recurrent_activation="hard_sigmoid")(h)
+    y = TimeDistributed(Dense(2))(h)
+    return dict(model=Model(x, y), x=[_seq(rng, 5, 4, 5)],
+                y=[rng.standard_normal((5, 4, 2)).astype(np.float32)], loss="mse",
+                optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9), metrics=["mae"])
+
+
+def gru_stacked_reset_after(rng):
+    x = Input(shape=(6, 4))
+    h = GRU(7, return_sequences=True)(x)
+    h = GRU(5, go_backwards=True)(h)
+    y = Dense(3)(h)
+    return dict(model=Model(x, y), x=[_seq(rng, 4, 6, 4)],
+                y=[rng.standard_normal((4, 3)).astype(np.float32)], loss="mse",
+                optimizer=optimizers.RMSprop(learning_rate=0.01), metrics=[])
+
+
+def gru_reset_before_seq_backwards(rng):
+    x = Input(shape=(5, 3))
+    h = GRU(6, reset_after=False, return_sequences=True, go_backwards=True)(x)
+    h = GRU(4, reset_after=False)(h)
+    y = Dense(1, activation="sigmoid")(h)
+    return dict(model=Model(x, y), x=[_seq(rng, 7, 5, 3)],
+                y=[(rng.random((7, 1)) > 0.5).astype(np.float32)], loss="binary_crossentropy",
+                optimizer=optimizers.Adam(learning_rate=0.01), metrics=["binary_accuracy"])
+
+
+def gru_no_bias_frozen(rng):
+    # use_bias=False (b, b_rec null); the first layer frozen (no dW / dR / db, only dx)
+    x = Input(shape=(4, 3))
+    first = GRU(5, use_bias=False, return_sequences=True, recurrent_activation="hard_sigmoid")
+    h = first(x)
+    h = GRU(4, reset_after=False, use_bias=False, return_sequences=True)(h)
+    h = LSTM(3)(h)
+    first.trainable = False
+    y = Dense(2)(h)
+    return dict(model=Model(x, y), x=[_seq(rng, 3, 4, 3)],
+                y=[rng.standard_normal((3, 2)).astype(np.float32)], loss="mse",
+                optimizer=optimizers.SGD(learning_rate=0.1), metrics=[])
+
+
+def simple_rnn_stacked(rng):
+    x = Input(shape=(6, 4))
+    h = SimpleRNN(8, activation="relu", return_sequences=True)(x)
+    h = SimpleRNN(5, go_backwards=True, use_bias=False, return_sequences=True)(h)
+    h = SimpleRNN(4)(h)
+    y = Dense(3, activation="softmax")(h)
+    return dict(model=Model(x, y), x=[_seq(rng, 5, 6, 4)], y=[_onehot(rng, 5, 3)],
+                loss="categorical_crossentropy", optimizer=optimizers.Adagrad(learning_rate=0.05),
+                metrics=["accuracy"])
+
+
+def one_step_sequences(rng):
+    # T = 1: the first step is also the last (zeroing and output in one kernel)
+    x = Input(shape=(1, 4))
+    a = GRU(3, reset_after=False, return_sequences=True)(x)
+    b = LSTM(3, go_backwards=True)(a)
+    c = SimpleRNN(3)(GRU(3, return_sequences=True)(x))
+    y = Dense(2)(Concatenate()([b, c]))
+    return dict(model=Model(x, y), x=[_seq(rng, 4, 1, 4)],
+                y=[rng.standard_normal((4, 2)).astype(np.float32)], loss="mse",
+                optimizer=optimizers.Adam(learning_rate=0.01), metrics=[])
+
+
+def rnns_into_concat(rng):
+    # two RNNs on one Dense output (its dy accumulates), each writing a slice of a concat
+    # (y rows wider than the layer's own output), sequences and last states
+    x = Input(shape=(5, 3))
+    e = TimeDistributed(Dense(4))(x)
+    f = LSTM(5, return_sequences=True)(e)
+    b = GRU(3, return_sequences=True, go_backwards=True)(e)
+    h = Concatenate()([f, b])
+    s = SimpleRNN(4)(h)
+    g = GRU(2, reset_after=False)(h)
+    y = Dense(3, activation="softmax")(Concatenate()([s, g]))
+    return dict(model=Model(x, y), x=[_seq(rng, 6, 5, 3)], y=[_onehot(rng, 6, 3)],
+                loss="categorical_crossentropy",
+                optimizer=optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
+                metrics=["accuracy"])
+
+
+# "recurrent_" prefix: `pytest tests/cuda -k recurrent` selects these
+CASES = {"recurrent_" + f.__name__: f for f in (lstm_last_softmax, lstm_seq_backwards_time_distributed,
+                                  gru_stacked_reset_after, gru_reset_before_seq_backwards,
+                                  gru_no_bias_frozen, simple_rnn_stacked, one_step_sequences,
+                                  rnns_into_concat)}

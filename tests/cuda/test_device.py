@@ -1,0 +1,88 @@
+"""device= on compile(): bad values, machines without CUDA, and (on a GPU) fit, weight
+sync and CPU/GPU interchange."""
+import numpy as np
+import pytest
+
+import kcc
+from gpu import gpu_reason, needs_gpu
+from kcc.layers import Dense, Input
+from kcc.models import Model
+
+
+def _mlp():
+    x = Input(shape=(8,))
+    return Model(x, Dense(3, activation="softmax")(Dense(16, activation="relu")(x)))
+
+
+@pytest.mark.parametrize("bad", ["tpu", "cuda:1", "", 3, None.__class__])
+def test_bad_device_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="Invalid device .*expected 'cpu' or 'cuda'"):
+        _mlp().compile(optimizer="sgd", loss="categorical_crossentropy", device=bad)
+
+
+def test_set_device_validates():
+    with pytest.raises(ValueError, match="Invalid device"):
+        kcc.backend.set_device("metal")
+    assert kcc.backend.device() in ("cpu", "cuda")
+
+
+@pytest.mark.skipif(not gpu_reason(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    from kcc.runtime.cuda import CudaUnavailable
+    from kcc.build import BuildError
+    with pytest.raises((CudaUnavailable, BuildError), match="device='cuda'"):
+        _mlp().compile(optimizer="sgd", loss="categorical_crossentropy", device="cuda")
+
+
+def _data(n=512, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 3))
+    y = np.eye(3, dtype=np.float32)[np.argmax(x @ w, axis=1)]
+    return x, y
+
+
+@pytest.mark.cuda
+@needs_gpu()
+def test_fit_on_gpu_reduces_the_loss_and_cpu_predicts_the_same(tmp_path):
+    kcc.utils.set_random_seed(0)
+    x, y = _data()
+    model = _mlp()
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"], device="cuda")
+    hist = model.fit(x, y, batch_size=32, epochs=5, verbose=0, validation_split=0.2)
+    loss = hist.history["loss"]
+    assert loss[-1] < 0.7 * loss[0], loss
+    assert "val_loss" in hist.history
+    gpu_pred = model.predict(x)
+    path = tmp_path / "w.safetensors"
+    model.save_weights(path)                      # device weights were copied back
+    cpu_model = _mlp()
+    cpu_model.load_weights(path)
+    np.testing.assert_allclose(cpu_model.predict(x), gpu_pred, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.cuda
+@needs_gpu()
+def test_set_weights_reaches_the_device():
+    x, _ = _data(16)
+    model = _mlp()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", device="cuda")
+    before = model.predict(x)
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    after = model.predict(x)
+    np.testing.assert_allclose(after, np.full_like(before, 1.0 / 3.0), rtol=1e-6)
+
+
+@pytest.mark.cuda
+@needs_gpu()
+def test_gpu_fit_is_seeded():
+    x, y = _data(256, seed=1)
+    runs = []
+    for _ in range(2):
+        kcc.utils.set_random_seed(3)
+        model = _mlp()
+        model.compile(optimizer="rmsprop", loss="categorical_crossentropy", device="cuda")
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        runs.append(model.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -1,0 +1,51 @@
+"""On a GPU: every CUDA case predicts, computes gradients and trains one step like the CPU
+unit (1e-4 relative), from the same weights and the same seed (dropout masks included)."""
+import numpy as np
+import pytest
+
+import kcc
+from cases import all_cases
+from gpu import needs_gpu
+
+CASES = all_cases()
+pytestmark = [pytest.mark.cuda, needs_gpu()]
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def _close(a, b, what):
+    np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=RTOL,
+                               atol=ATOL * max(1.0, float(np.abs(b).max()) if np.size(b) else 1.0),
+                               err_msg=what)
+
+
+def _run(case, device, initial):
+    model = case["model"]
+    model.set_weights(initial)
+    model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"], device=device)
+    pred = model.predict(case["x"], batch_size=len(case["x"][0]))
+    preds = pred if isinstance(pred, list) else [pred]
+    kcc.utils.set_random_seed(7)
+    sums, grads = model._native.gradients(case["x"], case["y"], seed=11)
+    kcc.utils.set_random_seed(7)
+    logs = model.train_on_batch(case["x"], case["y"])
+    after = [w.copy() for w in model.get_weights()]
+    ev = model.evaluate(case["x"], case["y"], batch_size=2, verbose=0)
+    return preds, sums, grads, logs, after, ev
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cuda_matches_cpu(name):
+    case = CASES[name](np.random.default_rng(0))
+    initial = [w.copy() for w in case["model"].get_weights()]
+    cpu = _run(case, "cpu", initial)
+    gpu = _run(case, "cuda", initial)
+    for k, (a, b) in enumerate(zip(gpu[0], cpu[0])):
+        _close(a, b, f"{name}: predict output {k}")
+    _close(gpu[1], cpu[1], f"{name}: loss and metrics of the gradient pass")
+    assert set(gpu[2]) == set(cpu[2])
+    for w in cpu[2]:
+        _close(gpu[2][w], cpu[2][w], f"{name}: gradient of {w}")
+    _close(np.atleast_1d(gpu[3]), np.atleast_1d(cpu[3]), f"{name}: train_on_batch logs")
+    for k, (a, b) in enumerate(zip(gpu[4], cpu[4])):
+        _close(a, b, f"{name}: weight {k} after one step")
+    _close(np.atleast_1d(gpu[5]), np.atleast_1d(cpu[5]), f"{name}: evaluate")
