@@ -180,6 +180,22 @@ def find_nvcc() -> str | None:
     return None
 
 
+def cuda_lib_dir() -> str | None:
+    """The toolkit's library folder (libcudart.so): next to nvcc's bin/, else under
+    $CUDA_HOME or /usr/local/cuda (nvcc on PATH may be a wrapper script elsewhere)."""
+    roots = []
+    nvcc = find_nvcc()
+    if nvcc:
+        roots.append(os.path.dirname(os.path.dirname(nvcc)))
+    roots += [os.environ.get(v, "") for v in ("CUDA_HOME", "CUDA_PATH")] + ["/usr/local/cuda"]
+    for root in filter(None, roots):
+        for sub in ("lib64", "lib", os.path.join("targets", "x86_64-linux", "lib")):
+            d = os.path.join(root, sub)
+            if os.path.isdir(d) and any(f.startswith("libcudart.so") for f in os.listdir(d)):
+                return d
+    return None
+
+
 def cuda_toolchain(arch: str) -> Toolchain:
     """nvcc for one GPU architecture, e.g. "sm_90" (SASS for it plus its PTX)."""
     nvcc = find_nvcc()
@@ -193,7 +209,9 @@ def cuda_toolchain(arch: str) -> Toolchain:
     return Toolchain(
         name="nvcc", compiler=nvcc,
         cxxflags=CUDA_FLAGS + (arch_flag,),
-        ldflags=("-shared", arch_flag),
+        # One shared libcudart for the driver and every model unit in the process (a static
+        # copy per library would give each its own runtime state).
+        ldflags=("-shared", arch_flag, "-cudart", "shared"),
         source_exts=(".cu",),
         depfile=False,
         rpath_prefix="-Xlinker=-rpath,",

@@ -15,7 +15,7 @@ import os
 import re
 
 from kcc.build import BuildError, build_shared_library
-from kcc.build.toolchain import cuda_toolchain, find_nvcc
+from kcc.build.toolchain import cuda_lib_dir, cuda_toolchain, find_nvcc
 
 # Architecture the CI compile check targets when no GPU is visible: Hopper, the GPU the
 # project measures on.
@@ -30,11 +30,9 @@ class CudaUnavailable(RuntimeError):
 def cudart() -> ctypes.CDLL:
     """The CUDA runtime library, from the toolkit nvcc belongs to (or the loader's path)."""
     names = []
-    nvcc = find_nvcc()
-    if nvcc:
-        root = os.path.dirname(os.path.dirname(nvcc))
-        for lib in ("lib64", "lib", "targets/x86_64-linux/lib"):
-            names += sorted(glob.glob(os.path.join(root, lib, "libcudart.so*")))
+    libdir = cuda_lib_dir()
+    if libdir:
+        names += sorted(glob.glob(os.path.join(libdir, "libcudart.so*")))
     names += ["libcudart.so", "libcudart.so.13", "libcudart.so.12"]
     errors = []
     for name in names:
@@ -81,8 +79,10 @@ def target_arch() -> str:
 
 def build_unit(source: str, what: str, arch: str, include_dir: str, extra_key: str):
     """nvcc the generated unit into the cache; returns the library path."""
-    return build_shared_library({"model.cu": source}, include_dirs=[include_dir], library_dirs=[],
-                                libraries=[], rpaths=[], toolchain=cuda_toolchain(arch),
+    libdir = cuda_lib_dir()
+    return build_shared_library({"model.cu": source}, include_dirs=[include_dir],
+                                library_dirs=[libdir] if libdir else [], libraries=[],
+                                rpaths=[libdir] if libdir else [], toolchain=cuda_toolchain(arch),
                                 extra_key=extra_key, what=what)
 
 
@@ -145,8 +145,10 @@ def driver(arch: str) -> ctypes.CDLL:
     """The CUDA driver library for `arch`, built into the cache on first use."""
     from kcc.runtime.native import headers_digest, include_dir
     cudart()   # load libcudart globally first, with a clear error if it is missing
+    libdir = cuda_lib_dir()
     path = build_shared_library({"session.cu": _driver_source()}, include_dirs=[str(include_dir())],
-                                library_dirs=[], libraries=["dl"], rpaths=[],
+                                library_dirs=[libdir] if libdir else [], libraries=["dl"],
+                                rpaths=[libdir] if libdir else [],
                                 toolchain=cuda_toolchain(arch), extra_key=headers_digest(),
                                 what="kcc's CUDA driver")
     lib = ctypes.CDLL(str(path))

@@ -116,11 +116,12 @@ inline void gemm_t(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha,
         gemm_tiles<32, 32, TA, TB>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
 }
 
-// The CPU's kcc::gemm signature, plus the stream and an optional epilogue.
-template <class Epi = Identity>
-inline void gemm(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                 int64_t ldc, Epi epi = Epi()) {
+// C = epi(alpha op(A) op(B) + beta C), the CPU's kcc::gemm with the transposes as template
+// arguments: a call site instantiates only the kernels it uses (each costs nvcc seconds).
+template <bool TA, bool TB, class Epi = Identity>
+inline void gemm(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                 Epi epi = Epi()) {
     if (K <= 0) {   // C = epi(beta C): no product to add
         each(s, M * N, [=] __device__(int64_t i) {
             const int64_t m = i / N, n = i % N;
@@ -128,10 +129,18 @@ inline void gemm(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t
         });
         return;
     }
-    if (!ta && !tb) gemm_t<false, false>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
-    else if (!ta && tb) gemm_t<false, true>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
-    else if (ta && !tb) gemm_t<true, false>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
-    else gemm_t<true, true>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+    gemm_t<TA, TB>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+}
+
+// Transposes chosen at run time: instantiates all four forms. Prefer gemm<TA, TB>.
+template <class Epi = Identity>
+inline void gemm(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc, Epi epi = Epi()) {
+    if (!ta && !tb) gemm<false, false>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+    else if (!ta && tb) gemm<false, true>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+    else if (ta && !tb) gemm<true, false>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+    else gemm<true, true>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
 }
 
 }  // namespace cuda
