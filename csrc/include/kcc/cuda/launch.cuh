@@ -36,6 +36,35 @@ inline void each(cudaStream_t stream, int64_t count, F f) {
     each_kernel<<<blocks_for(count), kThreads, 0, stream>>>(count, f);
 }
 
+// f(i, k) for k in [0, groups) and i in [0, count): one launch over several buffers of
+// different sizes (blockIdx.y picks the buffer; f returns early past its own size). The
+// optimizer updates every weight this way in a single kernel.
+template <class F>
+__global__ void __launch_bounds__(kThreads) each_group_kernel(int64_t count, F f) {
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride)
+        f(i, (int)blockIdx.y);
+}
+
+template <class F>
+inline void each_group(cudaStream_t stream, int64_t count, int groups, F f) {
+    if (count <= 0 || groups <= 0) return;
+    each_group_kernel<<<dim3((unsigned)blocks_for(count), (unsigned)groups), kThreads, 0, stream>>>(count, f);
+}
+
+// One weight as the fused optimizer kernel sees it: the weight, its gradient, its first
+// optimizer slot (slot j at s + j * stride), its size.
+struct WeightSegment {
+    float* p;
+    const float* g;
+    float* s;
+    int64_t n, stride;
+};
+template <int N>
+struct WeightSegments {   // passed by value: kernel parameters, read from constant memory
+    WeightSegment w[N];
+};
+
 // Same launch, read as "one thread per row": for row-wise math (softmax, losses) whose
 // rows are short (a few classes); wide rows want a block per row instead.
 template <class F>
