@@ -132,17 +132,6 @@ inline void gemm(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha, c
     gemm_t<TA, TB>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
 }
 
-// Transposes chosen at run time: instantiates all four forms. Prefer gemm<TA, TB>.
-template <class Epi = Identity>
-inline void gemm(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                 int64_t ldc, Epi epi = Epi()) {
-    if (!ta && !tb) gemm<false, false>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
-    else if (!ta && tb) gemm<false, true>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
-    else if (ta && !tb) gemm<true, false>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
-    else gemm<true, true>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
-}
-
 }  // namespace cuda
 }  // namespace kcc
 
