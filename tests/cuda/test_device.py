@@ -48,7 +48,8 @@ def test_fit_on_gpu_reduces_the_loss_and_cpu_predicts_the_same(tmp_path):
     kcc.utils.set_random_seed(0)
     x, y = _data()
     model = _mlp()
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"], device="cuda")
+    model.compile(optimizer=kcc.optimizers.Adam(learning_rate=0.01), loss="categorical_crossentropy",
+                  metrics=["accuracy"], device="cuda")
     hist = model.fit(x, y, batch_size=32, epochs=5, verbose=0, validation_split=0.2)
     loss = hist.history["loss"]
     assert loss[-1] < 0.7 * loss[0], loss
