@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check (issue 7), one command on a machine with an NVIDIA GPU, nvcc and PyTorch:
 #   bench/gpu.sh            results under $OUT (default bench/out/gpu)
+#   KCC_GPU_TESTS="conv or gemm" KCC_GPU_WORKLOADS=W4 bench/gpu.sh    a subset, for a re-check
 # 1. installs kcc (wheels the machine lacks may be carried in .whl/),
 # 2. runs the CUDA tests (tests/cuda: every case's CUDA unit against the CPU unit),
 # 3. runs the GPU benchmark: kcc device='cuda' against PyTorch CUDA eager, same run.
@@ -33,11 +34,11 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 $PY -c "import kcc, kcc._runtime, scipy_openblas32" || { say "kcc does not import"; exit 1; }
 XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n 8" || echo "")
 say "CUDA tests"
-timeout 300 $PY -m pytest -q $XDIST -rfs tests/cuda > "$OUT/tests.log" 2>&1
+timeout 300 $PY -m pytest -q $XDIST -rfs tests/cuda ${KCC_GPU_TESTS:+-k "$KCC_GPU_TESTS"} > "$OUT/tests.log" 2>&1
 echo "pytest exit $?" >> "$OUT/tests.log"
 tail -40 "$OUT/tests.log"
 say "GPU benchmark"
-timeout 200 $PY bench/run.py --workloads W1,W2,W3,W4 --frameworks kcc-cuda,torch-cuda \
+timeout 200 $PY bench/run.py --workloads "${KCC_GPU_WORKLOADS:-W1,W2,W3,W4}" --frameworks kcc-cuda,torch-cuda \
     --tasks train_b32,train_b256,infer_b1 --repeats 3 --timeout 120 \
     --out "$OUT/results.jsonl" > "$OUT/bench.log" 2>&1
 echo "bench exit $?" >> "$OUT/bench.log"

@@ -52,6 +52,19 @@ def stat_names(g: Graph) -> list[str]:
     return names
 
 
+def batch_scratch(g: Graph, fams: dict, training: bool) -> int:
+    """Floats per batch row of scratch the CUDA unit needs beyond the memory plan: a
+    template may define `scratch_per_sample(op, training)` (conv: a whole batch's im2col,
+    so one GEMM covers the batch instead of a launch per sample and band). Ops run one at
+    a time, so they share one region, after the planned arena rows ("SCR")."""
+    need = 0
+    for op in g.ops:
+        fn = getattr(fams[op.family], "scratch_per_sample", None)
+        if fn is not None:
+            need = max(need, int(str(fn(op, training)).strip() or 0))
+    return _align(need)
+
+
 def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") -> str:
     """The source of one model unit: C++ (backend "cpu") or CUDA (backend "cuda")."""
     test = plan_predict(g, outputs_external=False) if train else None
@@ -67,6 +80,8 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
             op.attrs["salt"] = zlib.crc32(f"dropout:{k}".encode())
     headers = sorted({h for f in fams.values() for h in f.headers} | {"activations"}
                      | ({"losses", "optimizers"} if train else set()))
+    base_arena = max(p.arena_per_sample for p in (predict, train, test) if p is not None)
+    scratch = batch_scratch(g, fams, train is not None) if backend == "cuda" else 0
     ctx = dict(
         g=g, predict=predict, train=train, test=test, layout=lay, opt=opt, n_slots=n_slots,
         families=fams, stat_names=stat_names(g) if train else [],
@@ -75,7 +90,7 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
         grad_name=grad_name,
         inference_ops=[op for op in g.ops if op.family not in IDENTITY_IN_INFERENCE],
         align=_align, headers=headers,
-        arena_per_sample=max(p.arena_per_sample for p in (predict, train, test) if p is not None),
+        arena_per_sample=base_arena + scratch, scratch_per_sample=scratch,
         workspace_size=workspace_offsets(g)[1],
         cuda=backend == "cuda",
     )

@@ -23,6 +23,22 @@ static void call(int epi, int64_t M, int64_t N, int64_t K, float alpha, const fl
                                   kcc::cuda::BiasAct<kcc::act::Tanh>{bias});
 }
 
+extern "C" int run_gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, const float* A, int64_t sA,
+                                const float* B, int64_t sB, float* C, int64_t sC) {
+    // A shared (sA = 0) or per matrix, op(A) = A^T stored K x M; B N x K transposed; C M x N
+    float *dA, *dB, *dC;
+    const int64_t a = sA ? batch * sA : K * M, b = batch * sB, c = batch * sC;
+    cudaMalloc(&dA, a * 4); cudaMalloc(&dB, b * 4); cudaMalloc(&dC, c * 4);
+    cudaMemcpy(dA, A, a * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dB, B, b * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dC, C, c * 4, cudaMemcpyHostToDevice);
+    kcc::cuda::gemm_batched<true, true>(0, batch, M, N, K, 1.0f, dA, M, sA, dB, K, sB, 1.0f, dC, N, sC);
+    int err = (int)cudaDeviceSynchronize();
+    cudaMemcpy(C, dC, c * 4, cudaMemcpyDeviceToHost);
+    cudaFree(dA); cudaFree(dB); cudaFree(dC);
+    return err;
+}
+
 extern "C" int run_gemm(int ta, int tb, int epi, int64_t M, int64_t N, int64_t K, float alpha,
                         const float* A, int64_t a_size, int64_t lda, const float* B, int64_t b_size,
                         int64_t ldb, float beta, float* C, int64_t c_size, int64_t ldc, const float* bias) {
@@ -54,6 +70,8 @@ def harness():
     i32, i64, f32, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_float, ctypes.POINTER(ctypes.c_float)
     lib.run_gemm.argtypes = [i32, i32, i32, i64, i64, i64, f32, ptr, i64, i64, ptr, i64, i64, f32, ptr,
                              i64, i64, ptr]
+    lib.run_gemm_batched.restype = ctypes.c_int
+    lib.run_gemm_batched.argtypes = [i64, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64]
     return lib
 
 
@@ -86,3 +104,17 @@ def test_gemm_matches_numpy(harness, M, N, K, ta, tb, epi):
     assert err == 0
     np.testing.assert_allclose(out[:, :N], want, rtol=1e-4, atol=1e-4 * max(1, K ** 0.5))
     np.testing.assert_array_equal(out[:, N:], C[:, N:])   # the padding is never written
+
+
+@pytest.mark.parametrize("shared_a", [True, False])
+def test_batched_gemm_matches_numpy(harness, shared_a):
+    rng = np.random.default_rng(5)
+    batch, M, N, K = 5, 70, 45, 33
+    A = rng.standard_normal(((1 if shared_a else batch), K, M)).astype(np.float32)
+    B = rng.standard_normal((batch, N, K)).astype(np.float32)
+    C = rng.standard_normal((batch, M, N)).astype(np.float32)
+    want = np.stack([A[0 if shared_a else z].T.astype(np.float64) @ B[z].T + C[z] for z in range(batch)])
+    out = C.copy()
+    f = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+    assert harness.run_gemm_batched(batch, M, N, K, f(A), 0 if shared_a else K * M, f(B), N * K, f(out), M * N) == 0
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)

@@ -36,12 +36,16 @@ struct BiasAct {
 template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, class Epi>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_kernel(int64_t M, int64_t N, int64_t K, float alpha, const float* __restrict__ A, int64_t lda,
-            const float* __restrict__ B, int64_t ldb, float beta, float* C, int64_t ldc, Epi epi) {
+            int64_t sA, const float* __restrict__ B, int64_t ldb, int64_t sB, float beta, float* C,
+            int64_t ldc, int64_t sC, Epi epi) {
     constexpr int TX = BN / TN, TY = BM / TM, NT = TX * TY;
     static_assert((BM * BK) % NT == 0 && (BK * BN) % NT == 0, "tile loads must divide evenly");
     __shared__ float As[BK][BM + 1];   // As[k][m] = op(A)[m][k]; +1 pads away bank conflicts
     __shared__ float Bs[BK][BN];       // Bs[k][n] = op(B)[k][n]
 
+    A += blockIdx.z * sA;   // batched: matrix z of each operand, sA/sB/sC floats apart
+    B += blockIdx.z * sB;
+    C += blockIdx.z * sC;
     const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
     const int64_t m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
     float acc[TM][TN] = {};
@@ -94,26 +98,37 @@ gemm_kernel(int64_t M, int64_t N, int64_t K, float alpha, const float* __restric
 }
 
 template <int BM, int BN, bool TA, bool TB, class Epi>
-inline void gemm_tiles(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                       int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                       Epi epi) {
+inline void gemm_tiles(cudaStream_t s, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float* A, int64_t lda, int64_t sA, const float* B, int64_t ldb, int64_t sB,
+                       float beta, float* C, int64_t ldc, int64_t sC, Epi epi) {
     constexpr int BK = 16, TM = 4, TN = 4;
-    const dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM));
-    gemm_kernel<BM, BN, BK, TM, TN, TA, TB, Epi>
-        <<<grid, (BM / TM) * (BN / TN), 0, s>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+    const dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM), (unsigned)batch);
+    gemm_kernel<BM, BN, BK, TM, TN, TA, TB, Epi><<<grid, (BM / TM) * (BN / TN), 0, s>>>(
+        M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, epi);
 }
 
-// Picks the tile: 64 x 64 when that still gives every SM work, else 32 x 32 so small
-// problems (a batch of 32 rows) spread over more blocks.
-template <bool TA, bool TB, class Epi>
-inline void gemm_t(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, Epi epi) {
-    if (M <= 0 || N <= 0) return;
-    const int64_t big_tiles = ((M + 63) / 64) * ((N + 63) / 64);
+// `batch` independent products C_z = epi(alpha op(A_z) op(B_z) + beta C_z), z < batch, with
+// A_z = A + z sA (likewise B, C; a stride of 0 shares one operand): one launch for all.
+// The tile: 64 x 64 when that still gives every SM work, else 32 x 32 so small problems
+// (a batch of 32 rows) spread over more blocks.
+template <bool TA, bool TB, class Epi = Identity>
+inline void gemm_batched(cudaStream_t s, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float* A, int64_t lda, int64_t sA, const float* B, int64_t ldb, int64_t sB,
+                         float beta, float* C, int64_t ldc, int64_t sC, Epi epi = Epi()) {
+    if (M <= 0 || N <= 0 || batch <= 0) return;
+    if (K <= 0) {   // C = epi(beta C): no product to add
+        each(s, batch * M * N, [=] __device__(int64_t i) {
+            const int64_t z = i / (M * N), m = i / N % M, n = i % N;
+            float* c = C + z * sC + m * ldc + n;
+            *c = epi(n, beta != 0.0f ? beta * *c : 0.0f);
+        });
+        return;
+    }
+    const int64_t big_tiles = ((M + 63) / 64) * ((N + 63) / 64) * batch;
     if (big_tiles >= 132)
-        gemm_tiles<64, 64, TA, TB>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+        gemm_tiles<64, 64, TA, TB>(s, batch, M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, epi);
     else
-        gemm_tiles<32, 32, TA, TB>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+        gemm_tiles<32, 32, TA, TB>(s, batch, M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, epi);
 }
 
 // C = epi(alpha op(A) op(B) + beta C), the CPU's kcc::gemm with the transposes as template
@@ -122,14 +137,7 @@ template <bool TA, bool TB, class Epi = Identity>
 inline void gemm(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
                  Epi epi = Epi()) {
-    if (K <= 0) {   // C = epi(beta C): no product to add
-        each(s, M * N, [=] __device__(int64_t i) {
-            const int64_t m = i / N, n = i % N;
-            C[m * ldc + n] = epi(n, beta != 0.0f ? beta * C[m * ldc + n] : 0.0f);
-        });
-        return;
-    }
-    gemm_t<TA, TB>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+    gemm_batched<TA, TB>(s, 1, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, epi);
 }
 
 }  // namespace cuda

@@ -180,8 +180,10 @@ KCC_HD int64_t reader(int64_t h, int64_t t, int64_t P, int64_t S, int64_t D, int
 // (tap, output pixel of rows [r0, r1)) that reads it, taps in (i, j) order.
 template <bool CL>
 KCC_HD float gather(const float* cols, const Geometry& g, int64_t r0, int64_t r1, int64_t c,
-                    int64_t h, int64_t w) {
-    const int64_t P = (r1 - r0) * g.Wo;
+                    int64_t h, int64_t w, int64_t ld = 0) {
+    // ld: distance between two taps' rows of channels-first cols (default: the band's P
+    // pixels; the CUDA unit lays a whole batch's cols side by side, ld = n * P)
+    const int64_t P = ld ? ld : (r1 - r0) * g.Wo;
     float s = 0.0f;
     for (int64_t i = 0; i < g.KH; ++i) {
         const int64_t oh = reader(h, i, g.PT, g.SH, g.DH, r0, r1);
