@@ -204,6 +204,9 @@ void Session::gradients_step(const std::vector<const void*>& in, const std::vect
         run.seed = seed;
         run.row_offset = lo;
         run.batch_total = rows;     // every shard's loss is a share of the whole batch mean
+        // the same values where a CUDA unit reads them (host-emulated units, kcc/cuda/runtime.cuh)
+        const KccStepState state{run.step, run.seed, run.row_offset, 0};
+        run.state = &state;
         forward_backward_(&run, hi - lo);
     });
     if (reduce && parts > 1) {      // grads_ += the other shards', slice by slice
@@ -254,6 +257,8 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
         for (int k = 1; k < parts; ++k) shards.push_back(shards_[k].grads.data());
         KccRun run = make_run(0);
         run.step = step_ + 1;
+        const KccStepState state{run.step, seed, 0, 0};
+        run.state = &state;
         run.grad_shards = shards.data();
         run.n_grad_shards = (int32_t)shards.size();
         pool_->run(parts, [&](int k) { apply_gradients_(&run, k, parts); });

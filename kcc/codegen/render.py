@@ -61,7 +61,8 @@ def batch_scratch(g: Graph, fams: dict, training: bool) -> int:
     for op in g.ops:
         fn = getattr(fams[op.family], "scratch_per_sample", None)
         if fn is not None:
-            need = max(need, int(str(fn(op, training)).strip() or 0))
+            # per batch row: an op folded over T timesteps runs on n * T rows
+            need = max(need, int(str(fn(op, training)).strip() or 0) * op.fold)
     return _align(need)
 
 

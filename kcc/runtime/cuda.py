@@ -99,6 +99,26 @@ def compile_only(native, arch: str = DEFAULT_ARCH):
     return build_unit(source, f"{native.what} (CUDA)", arch, str(include_dir()), headers_digest())
 
 
+def emulated_unit(native):
+    """The CUDA unit of a compiled (CPU) model, built for the HOST with -DKCC_CUDA_EMULATE
+    (kcc/cuda/runtime.cuh): kernels become loops, so the CPU runtime (kcc._runtime.Session,
+    one thread) can run it and tests compare it with the C++ unit where there is no GPU.
+    Returns the library path."""
+    import dataclasses
+
+    from kcc.build import default_toolchain
+    from kcc.codegen import render
+    from kcc.runtime.native import headers_digest, include_dir
+    predict, train = native.plans
+    source = render(native.graph, predict, train, backend="cuda")
+    tc = default_toolchain()
+    tc = dataclasses.replace(tc, cxxflags=tuple(f for f in tc.cxxflags if f != "-O3")
+                             + ("-O1", "-DKCC_CUDA_EMULATE"))
+    return build_shared_library({"model_emulated.cpp": source}, include_dirs=[str(include_dir())],
+                                library_dirs=[], libraries=[], rpaths=[], toolchain=tc,
+                                extra_key=headers_digest(), what=f"{native.what} (CUDA, emulated)")
+
+
 # ---- the driver ---------------------------------------------------------------------------
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,8 +10,10 @@ from kcc.models import Model
 
 
 def _mlp():
+    # fixed layer names: a second copy loads the first one's weights file by name
     x = Input(shape=(8,))
-    return Model(x, Dense(3, activation="softmax")(Dense(16, activation="relu")(x)))
+    h = Dense(16, activation="relu", name="hidden")(x)
+    return Model(x, Dense(3, activation="softmax", name="probs")(h))
 
 
 @pytest.mark.parametrize("bad", ["tpu", "cuda:1", "", 3, None.__class__])

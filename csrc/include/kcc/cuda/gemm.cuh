@@ -12,9 +12,9 @@
 #ifndef KCC_CUDA_GEMM_CUH
 #define KCC_CUDA_GEMM_CUH
 
-#include <cuda_runtime.h>
 #include <stdint.h>
 #include "kcc/cuda/launch.cuh"
+#include "kcc/cuda/runtime.cuh"
 
 namespace kcc {
 namespace cuda {
@@ -33,6 +33,26 @@ struct BiasAct {
     }
 };
 
+#ifdef KCC_CUDA_EMULATE
+// Host emulation (kcc/cuda/runtime.cuh): the same contract, as plain loops.
+template <bool TA, bool TB, class Epi = Identity>
+inline void gemm_batched(cudaStream_t, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float* A, int64_t lda, int64_t sA, const float* B, int64_t ldb, int64_t sB,
+                         float beta, float* C, int64_t ldc, int64_t sC, Epi epi = Epi()) {
+    for (int64_t z = 0; z < batch; ++z)
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+                float acc = 0.0f;
+                for (int64_t k = 0; k < K; ++k)
+                    acc += (TA ? A[z * sA + k * lda + m] : A[z * sA + m * lda + k]) *
+                           (TB ? B[z * sB + n * ldb + k] : B[z * sB + k * ldb + n]);
+                float* c = C + z * sC + m * ldc + n;
+                float v = alpha * acc;
+                if (beta != 0.0f) v += beta * *c;
+                *c = epi(n, v);
+            }
+}
+#else
 template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, class Epi>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_kernel(int64_t M, int64_t N, int64_t K, float alpha, const float* __restrict__ A, int64_t lda,
@@ -130,6 +150,8 @@ inline void gemm_batched(cudaStream_t s, int64_t batch, int64_t M, int64_t N, in
     else
         gemm_tiles<32, 32, TA, TB>(s, batch, M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, epi);
 }
+
+#endif  // KCC_CUDA_EMULATE
 
 // C = epi(alpha op(A) op(B) + beta C), the CPU's kcc::gemm with the transposes as template
 // arguments: a call site instantiates only the kernels it uses (each costs nvcc seconds).

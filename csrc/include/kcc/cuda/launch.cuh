@@ -7,13 +7,60 @@
 #ifndef KCC_CUDA_LAUNCH_CUH
 #define KCC_CUDA_LAUNCH_CUH
 
-#include <cuda_runtime.h>
 #include <stdint.h>
+#include "kcc/cuda/runtime.cuh"
 
 namespace kcc {
 namespace cuda {
 
 constexpr int kThreads = 256;
+
+// One weight as the fused optimizer kernel sees it: the weight, its gradient, its first
+// optimizer slot (slot j at s + j * stride), its size.
+struct WeightSegment {
+    float* p;
+    const float* g;
+    float* s;
+    int64_t n, stride;
+};
+template <int N>
+struct WeightSegments {   // passed by value: kernel parameters, read from constant memory
+    WeightSegment w[N];
+};
+
+#ifdef KCC_CUDA_EMULATE
+// Host emulation (kcc/cuda/runtime.cuh): each launch is a loop, in index order.
+template <class F>
+inline void each(cudaStream_t, int64_t count, F f) {
+    for (int64_t i = 0; i < count; ++i) f(i);
+}
+template <class F>
+inline void each_group(cudaStream_t, int64_t count, int groups, F f) {
+    for (int k = 0; k < groups; ++k)
+        for (int64_t i = 0; i < count; ++i) f(i, k);
+}
+template <class F>
+inline void each_row(cudaStream_t s, int64_t rows, F f) { each(s, rows, f); }
+inline void column_sum(cudaStream_t, float* out, const float* in, int64_t rows, int64_t d, int64_t ld,
+                       bool accumulate) {
+    ld = ld ? ld : d;
+    for (int64_t j = 0; j < d; ++j) {
+        float s = 0.0f;
+        for (int64_t r = 0; r < rows; ++r) s += in[r * ld + j];
+        out[j] = accumulate ? out[j] + s : s;
+    }
+}
+inline void channel_sum(cudaStream_t, float* out, const float* in, int64_t channels, int64_t n,
+                        int64_t hw, int64_t ld, bool accumulate) {
+    for (int64_t f = 0; f < channels; ++f) {
+        float s = 0.0f;
+        for (int64_t e = 0; e < n * hw; ++e) s += in[e / hw * ld + f * hw + e % hw];
+        out[f] = accumulate ? out[f] + s : s;
+    }
+}
+inline void add_stat(double* s, double v) { *s += v; }
+inline void atomic_add(float* p, float v) { *p += v; }
+#else
 // Enough blocks to fill an H200 (132 SMs) several times over; the grid-stride loop covers
 // the rest, so one launch shape serves every size.
 constexpr int64_t kMaxBlocks = 132 * 32;
@@ -52,19 +99,6 @@ inline void each_group(cudaStream_t stream, int64_t count, int groups, F f) {
     each_group_kernel<<<dim3((unsigned)blocks_for(count), (unsigned)groups), kThreads, 0, stream>>>(count, f);
 }
 
-// One weight as the fused optimizer kernel sees it: the weight, its gradient, its first
-// optimizer slot (slot j at s + j * stride), its size.
-struct WeightSegment {
-    float* p;
-    const float* g;
-    float* s;
-    int64_t n, stride;
-};
-template <int N>
-struct WeightSegments {   // passed by value: kernel parameters, read from constant memory
-    WeightSegment w[N];
-};
-
 // Same launch, read as "one thread per row": for row-wise math (softmax, losses) whose
 // rows are short (a few classes); wide rows want a block per row instead.
 template <class F>
@@ -88,8 +122,36 @@ inline void column_sum(cudaStream_t stream, float* out, const float* in, int64_t
         out, in, rows, d, ld ? ld : d, accumulate);
 }
 
+// out[f] (+)= sum over samples i < n and pixels p < hw of in[i * ld + f * hw + p]: the bias
+// gradient of a channels-first conv. One block per channel, each thread a strided partial
+// sum, then a fixed-shape tree reduction (deterministic).
+__global__ void __launch_bounds__(kThreads) channel_sum_kernel(float* out, const float* in, int64_t n,
+                                                               int64_t hw, int64_t ld, bool accumulate) {
+    __shared__ float part[kThreads];
+    const int64_t f = blockIdx.x;
+    float acc = 0.0f;
+    for (int64_t e = threadIdx.x; e < n * hw; e += kThreads) acc += in[e / hw * ld + f * hw + e % hw];
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int w = kThreads / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[f] = accumulate ? out[f] + part[0] : part[0];
+}
+
+inline void channel_sum(cudaStream_t stream, float* out, const float* in, int64_t channels, int64_t n,
+                        int64_t hw, int64_t ld, bool accumulate) {
+    if (channels <= 0) return;
+    channel_sum_kernel<<<(unsigned)channels, kThreads, 0, stream>>>(out, in, n, hw, ld, accumulate);
+}
+
 // atomicAdd on doubles (native since sm_60): stats accumulate in double like the CPU's.
 __device__ __forceinline__ void add_stat(double* s, double v) { atomicAdd(s, v); }
+__device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
+#endif  // KCC_CUDA_EMULATE
+
+
 
 }  // namespace cuda
 }  // namespace kcc

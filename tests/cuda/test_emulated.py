@@ -1,0 +1,84 @@
+"""Every CUDA case's generated unit, built for the host (-DKCC_CUDA_EMULATE: kernels become
+loops, see kcc/cuda/runtime.cuh) and run by the CPU runtime, matches the C++ unit: predict,
+loss and metrics, every weight gradient, one optimizer step, evaluate. No GPU needed, so CI
+checks the CUDA templates' index math, strides, scratch sizes and accumulate-or-overwrite
+decisions on every change. (Races and speed need the GPU: test_parity.py.)"""
+import concurrent.futures
+import os
+
+import numpy as np
+import pytest
+
+from cases import all_cases
+from kcc.runtime.native import runtime_module
+
+CASES = all_cases()
+RTOL, ATOL = 1e-4, 1e-5
+
+
+@pytest.fixture(scope="module")
+def built():
+    """name -> (case, CPU NativeModel, emulated library path or the exception)."""
+    from kcc.runtime.cuda import emulated_unit
+    cases = {}
+    for name, make in CASES.items():
+        case = make(np.random.default_rng(0))
+        model = case["model"]
+        model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"])
+        cases[name] = (case, model._native)
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
+        futures = {name: pool.submit(emulated_unit, native) for name, (_, native) in cases.items()}
+        return {name: (*cases[name], f.exception() or f.result()) for name, f in futures.items()}
+
+
+def _close(a, b, what):
+    b = np.asarray(b, np.float64)
+    np.testing.assert_allclose(np.asarray(a, np.float64), b, rtol=RTOL,
+                               atol=ATOL * max(1.0, float(np.abs(b).max()) if b.size else 1.0),
+                               err_msg=what)
+
+
+def _session(lib, weights, hparams, threads):
+    s = runtime_module().Session(str(lib))
+    s.bind_weights(weights)
+    s.set_threads(threads)     # the CUDA unit's update reads one gradient buffer: 1 thread
+    s.set_hparams(hparams)
+    s.step = 0
+    return s
+
+
+def _run(session, case, n_out):
+    xs, ys = case["x"], case["y"]
+    n = len(xs[0])
+    outs = [np.empty((n,) + tuple(o["shape"]), np.float32) for o in session.info["outputs"][:n_out]]
+    session.predict(xs, outs, n, n)
+    sums, grads = session.gradients(xs, ys, n, 11)
+    step_sums, _, _ = session.train_epoch(xs, ys, n, n, False, 5, None, False, 0.0)
+    test_sums, _ = session.test(xs, ys, n, 2)
+    return outs, sums, grads, step_sums, test_sums
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_emulated_cuda_unit_matches_cpu(built, name):
+    case, native, lib = built[name]
+    if isinstance(lib, BaseException):
+        raise lib
+    model = case["model"]
+    hparams = [float(v) for v in model.optimizer.hparams()]
+    initial = [np.ascontiguousarray(w.buffer, np.float32).copy() for w in native.graph.weights]
+    cpu_w = [w.copy() for w in initial]
+    emu_w = [w.copy() for w in initial]
+    n_out = len(native.info["outputs"])
+    cpu = _run(_session(native.library, cpu_w, hparams, 1), case, n_out)
+    emu = _run(_session(lib, emu_w, hparams, 1), case, n_out)
+    for k, (a, b) in enumerate(zip(emu[0], cpu[0])):
+        _close(a, b, f"{name}: predict output {k}")
+    _close(emu[1], cpu[1], f"{name}: loss and metrics of the gradient pass")
+    for w, a, b in zip(native.graph.weights, emu[2], cpu[2]):
+        assert (a is None) == (b is None), w.name
+        if b is not None:
+            _close(a, b, f"{name}: gradient of {w.name}")
+    _close(emu[3], cpu[3], f"{name}: train step loss")
+    for w, a, b in zip(native.graph.weights, emu_w, cpu_w):
+        _close(a, b, f"{name}: {w.name} after one step")
+    _close(emu[4], cpu[4], f"{name}: evaluate")
