@@ -1,10 +1,12 @@
 // kcc/gemm.h: C = alpha * op(A) * op(B) + beta * C, row-major, float32.
 //
-// With KCC_USE_BLAS the call goes to the BLAS's cblas_sgemm (optionally with a symbol
-// prefix, e.g. KCC_BLAS_PREFIX=scipy_ for the scipy-openblas32 wheel). Without it a
-// portable blocked loop is used, so an exported model builds with nothing but a C++17
-// compiler. We declare the one prototype we need instead of including cblas.h: the
-// generated unit stays quick to compile and independent of which BLAS is installed.
+// With KCC_USE_BLAS the call goes to the BLAS's cblas_sgemm: the standard name when
+// KCC_BLAS_PREFIX is not defined or defined empty (an exported model's CMake build), or
+// a prefixed one (KCC_BLAS_PREFIX=scipy_ for the scipy-openblas32 wheel kcc itself
+// uses). Without it a portable blocked GEMM is used, so an exported model builds with
+// nothing but a C++17 compiler. We declare the one prototype we need instead of
+// including cblas.h: the generated unit stays quick to compile and independent of which
+// BLAS is installed.
 #ifndef KCC_GEMM_H
 #define KCC_GEMM_H
 
@@ -27,29 +29,104 @@ extern "C" void KCC_CBLAS_SGEMM(int order, int trans_a, int trans_b, int m, int 
 namespace kcc {
 
 #ifndef KCC_USE_BLAS
-// Portable fallback: C[i, :] += a_ip * B[p, :] runs along contiguous rows so the compiler
-// vectorizes the inner loop; blocking over p keeps a panel of B in cache.
+// Portable fallback: a blocked GEMM in plain C++ that the compiler vectorizes.
+//
+// B is packed, one KC x NR panel at a time (zero-padded to NR columns), into a small
+// buffer on the stack, so op(B) is read with unit stride whatever its transposition;
+// then every MR-row strip of op(A) runs against the panel in a register tile of MR x NR
+// accumulators. The panel (KC * NR floats, 8 or 16 KB) stays in L1 across the strips, and
+// the KC columns of A a strip reads stay in L2 across panels. C is read only when
+// beta != 0 (the arena may hold anything), and scaled once, on the first K block.
+namespace gemm_detail {
+
+// One SIMD register of floats (GCC/Clang vector extension): 8 with AVX, else 4 (SSE on
+// x86-64, NEON on ARM). A tile is MR rows by two registers.
+#if defined(__AVX__)
+constexpr int64_t VW = 8;
+#else
+constexpr int64_t VW = 4;
+#endif
+typedef float vec __attribute__((vector_size(VW * 4), aligned(4), may_alias));
+constexpr int64_t MR = 4, NR = 2 * VW, KC = 256;
+
+// C[r, :nr] = keep * C[r, :nr] + alpha * sum over p < kc of A(r, p) * panel[p][:nr], for
+// ROWS rows: ROWS x NR accumulators, kept in registers.
+template <int64_t ROWS>
+inline void tile(float* KCC_RESTRICT c, int64_t ldc, int64_t nr, const float* KCC_RESTRICT a,
+                 int64_t a_row, int64_t a_col, const float* KCC_RESTRICT panel, int64_t kc,
+                 float alpha, float keep) {
+    vec acc[ROWS][2];
+    for (int64_t r = 0; r < ROWS; ++r) acc[r][0] = acc[r][1] = vec{};
+    for (int64_t p = 0; p < kc; ++p) {
+        const vec b0 = *(const vec*)(panel + p * NR), b1 = *(const vec*)(panel + p * NR + VW);
+        for (int64_t r = 0; r < ROWS; ++r) {
+            const float arp = a[r * a_row + p * a_col];
+            acc[r][0] += arp * b0;
+            acc[r][1] += arp * b1;
+        }
+    }
+    for (int64_t r = 0; r < ROWS; ++r) {
+        float out[NR];
+        *(vec*)out = acc[r][0];
+        *(vec*)(out + VW) = acc[r][1];
+        float* KCC_RESTRICT cr = c + r * ldc;
+        if (keep == 0.0f) for (int64_t j = 0; j < nr; ++j) cr[j] = alpha * out[j];
+        else if (keep == 1.0f) for (int64_t j = 0; j < nr; ++j) cr[j] += alpha * out[j];
+        else for (int64_t j = 0; j < nr; ++j) cr[j] = keep * cr[j] + alpha * out[j];
+    }
+}
+
+}  // namespace gemm_detail
+
 inline void gemm_portable(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                           const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                           float* KCC_RESTRICT c, int64_t ldc) {
-    for (int64_t i = 0; i < m; ++i) {
-        float* ci = c + i * ldc;
-        if (beta == 0.0f) memset(ci, 0, sizeof(float) * n);
-        else if (beta != 1.0f) for (int64_t j = 0; j < n; ++j) ci[j] *= beta;
+    using namespace gemm_detail;
+    // Element strides of op(A) (m x k) and op(B) (k x n).
+    const int64_t a_row = ta ? 1 : lda, a_col = ta ? lda : 1;
+    const int64_t b_row = tb ? 1 : ldb, b_col = tb ? ldb : 1;
+    if (k == 0) {   // C = beta * C
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
     }
-    const int64_t KB = 256;
-    for (int64_t p0 = 0; p0 < k; p0 += KB) {
-        const int64_t p1 = p0 + KB < k ? p0 + KB : k;
+    if (m < MR && !tb) {
+        // A few rows (batch-1 inference): packing B would cost more than the product.
+        // C[i, :] += alpha * A(i, p) * B[p, :] runs along B's contiguous rows instead.
         for (int64_t i = 0; i < m; ++i) {
             float* KCC_RESTRICT ci = c + i * ldc;
-            for (int64_t p = p0; p < p1; ++p) {
-                const float aip = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
-                if (aip == 0.0f) continue;
-                if (!tb) {
-                    const float* KCC_RESTRICT bp = b + p * ldb;
-                    for (int64_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
-                } else {
-                    for (int64_t j = 0; j < n; ++j) ci[j] += aip * b[j * ldb + p];
+            if (beta == 0.0f) memset(ci, 0, sizeof(float) * n);
+            else if (beta != 1.0f) for (int64_t j = 0; j < n; ++j) ci[j] *= beta;
+            for (int64_t p = 0; p < k; ++p) {
+                const float aip = alpha * a[i * a_row + p * a_col];
+                const float* KCC_RESTRICT bp = b + p * ldb;
+                for (int64_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
+            }
+        }
+        return;
+    }
+    alignas(64) float panel[KC * NR];
+    for (int64_t j0 = 0; j0 < n; j0 += NR) {
+        const int64_t nr = n - j0 < NR ? n - j0 : NR;
+        for (int64_t p0 = 0; p0 < k; p0 += KC) {
+            const int64_t kc = k - p0 < KC ? k - p0 : KC;
+            for (int64_t p = 0; p < kc; ++p) {
+                const float* bp = b + (p0 + p) * b_row + j0 * b_col;
+                float* dst = panel + p * NR;
+                int64_t j = 0;
+                if (b_col == 1) for (; j < nr; ++j) dst[j] = bp[j];
+                else for (; j < nr; ++j) dst[j] = bp[j * b_col];
+                for (; j < NR; ++j) dst[j] = 0.0f;
+            }
+            const float keep = p0 == 0 ? beta : 1.0f;   // later K blocks add to C
+            for (int64_t i0 = 0; i0 < m; i0 += MR) {
+                const float* ai = a + i0 * a_row + p0 * a_col;
+                float* ci = c + i0 * ldc + j0;
+                switch (m - i0 < MR ? m - i0 : MR) {
+                    case 4: tile<4>(ci, ldc, nr, ai, a_row, a_col, panel, kc, alpha, keep); break;
+                    case 3: tile<3>(ci, ldc, nr, ai, a_row, a_col, panel, kc, alpha, keep); break;
+                    case 2: tile<2>(ci, ldc, nr, ai, a_row, a_col, panel, kc, alpha, keep); break;
+                    default: tile<1>(ci, ldc, nr, ai, a_row, a_col, panel, kc, alpha, keep); break;
                 }
             }
         }

@@ -1,0 +1,297 @@
+// kcc/export/runtime.h: what an exported model's C API does, written once for every model.
+//
+// The generated unit (kcc_model_info, kcc_predict) knows the model; this header knows
+// the rest: reading and checking a weights file, owning the weights and the arena, and
+// checking every argument of a predict call before the unit touches a byte. The C API
+// of an export (src/<name>.cpp, from kcc/templates/export/api.cpp.j2) is a thin layer of
+// <name>_* functions over these, which turns exceptions and statuses into its enum.
+//
+// Nothing here throws except std::bad_alloc, which the C API turns into a status.
+#ifndef KCC_EXPORT_RUNTIME_H
+#define KCC_EXPORT_RUNTIME_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <new>
+#include <string>
+#include <vector>
+
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define KCC_EXPORT_FTZ 1
+#endif
+
+#include "kcc/export/safetensors.h"
+#include "kcc/model_abi.h"
+
+namespace kcc {
+namespace exported {
+
+// The C API's status codes, in the same order as the <NAME>_* enum of every export.
+enum Status {
+    kOk = 0,
+    kNullPointer = 1,      // a required pointer argument is NULL
+    kInvalidArgument = 2,  // an index out of range, a negative n, a misaligned buffer
+    kBufferSize = 3,       // a buffer's byte count is not what the model needs
+    kIo = 4,               // the weights file cannot be opened or read
+    kFormat = 5,           // not a safetensors file, or truncated, or corrupt
+    kModelMismatch = 6,    // a weights file of another model (names, shapes, fingerprint)
+    kOutOfMemory = 7,
+    kInputRange = 8,       // an Embedding id outside [0, input_dim)
+};
+
+// What the C API knows about its model at compile time.
+struct Spec {
+    const KccModelInfo* info;
+    void (*predict)(const KccRun*, int64_t);
+    const char* fingerprint;   // of the generated source; the weights file must carry it
+    const int64_t* id_bounds;  // per input: ids must lie in [0, bound); 0 = not ids
+};
+
+constexpr const char* kWeightsFormat = "kcc-export-weights";
+constexpr int64_t kRowsPerStep = 256;  // a batch runs in steps of at most this many rows
+
+struct Model {
+    const Spec* spec = nullptr;
+    float* weight_block = nullptr;       // every weight, each 64-byte aligned
+    std::vector<float*> weights;         // one pointer per KccWeightInfo
+    float* arena = nullptr;
+    int64_t capacity = 0;                // rows the arena holds
+
+    Model() = default;
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+    ~Model() {
+        free(weight_block);
+        free(arena);
+    }
+};
+
+inline float* aligned_floats(size_t count) {
+    const size_t bytes = (std::max<size_t>(count, 16) * sizeof(float) + 63) / 64 * 64;
+    void* p = aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    return static_cast<float*>(p);
+}
+
+inline std::string shape_text(int rank, const int64_t* dims) {
+    std::string s = "(";
+    for (int k = 0; k < rank; ++k) s += (k ? ", " : "") + std::to_string(dims[k]);
+    return s + (rank == 1 ? ",)" : ")");
+}
+
+// A model from the bytes of a weights file; `what` names the source in messages.
+inline Status load(const Spec& spec, const unsigned char* bytes, size_t size, const std::string& what,
+                   Model** out, std::string& err) {
+    const KccModelInfo& info = *spec.info;
+    safetensors::File file;
+    std::string why;
+    if (!safetensors::parse(bytes, size, file, why)) {
+        err = what + " is not a valid weights file: " + why;
+        return kFormat;
+    }
+    const std::string* format = file.meta("format");
+    if (!format || *format != kWeightsFormat) {
+        err = what + " is a safetensors file but not the weights of a kcc export (metadata format=" +
+              (format ? "'" + *format + "'" : std::string("missing")) + ", expected '" + kWeightsFormat +
+              "'). Use the .safetensors file of the export folder, or kcc.export.write_weights().";
+        return kFormat;
+    }
+    const std::string* model = file.meta("model");
+    const std::string theirs = "model '" + (model ? *model : std::string("?")) + "'";
+    const std::string ours = std::string("model '") + info.model_name + "'";
+    for (int32_t w = 0; w < info.n_weights; ++w) {
+        const KccWeightInfo& wi = info.weights[w];
+        const safetensors::Tensor* t = file.find(wi.name);
+        if (!t) {
+            err = what + " holds the weights of " + theirs + ", not of this library's " + ours +
+                  ": it lacks weight '" + wi.name + "'";
+            return kModelMismatch;
+        }
+        if (t->dtype != "F32") {
+            err = what + ": weight '" + wi.name + "' has dtype " + t->dtype + ", expected F32";
+            return kModelMismatch;
+        }
+        bool same = (int64_t)t->shape.size() == wi.rank;
+        for (int32_t k = 0; same && k < wi.rank; ++k) same = t->shape[k] == wi.dims[k];
+        if (!same) {
+            err = what + " holds the weights of " + theirs + ", not of this library's " + ours +
+                  ": weight '" + wi.name + "' has shape " + shape_text((int)t->shape.size(), t->shape.data()) +
+                  ", expected " + shape_text(wi.rank, wi.dims);
+            return kModelMismatch;
+        }
+    }
+    if ((int64_t)file.tensors.size() != info.n_weights) {
+        for (const safetensors::Tensor& t : file.tensors) {
+            bool known = false;
+            for (int32_t w = 0; w < info.n_weights && !known; ++w) known = t.name == info.weights[w].name;
+            if (!known) {
+                err = what + " holds the weights of " + theirs + ", not of this library's " + ours +
+                      ": this model has no weight '" + t.name + "'";
+                return kModelMismatch;
+            }
+        }
+    }
+    const std::string* fp = file.meta("fingerprint");
+    if (!fp || *fp != spec.fingerprint) {
+        err = what + " was written for " + theirs + " (fingerprint " + (fp ? *fp : std::string("missing")) +
+              "), but this library is " + ours + " (fingerprint " + spec.fingerprint + "): the names and "
+              "shapes agree, the architecture does not. Export the model again, or write its weights with "
+              "kcc.export.write_weights().";
+        return kModelMismatch;
+    }
+    Model* m = new Model();
+    try {
+        m->spec = &spec;
+        size_t total = 0;
+        std::vector<size_t> offset;
+        for (int32_t w = 0; w < info.n_weights; ++w) {
+            offset.push_back(total);
+            total += ((size_t)info.weights[w].size + 15) / 16 * 16;
+        }
+        m->weight_block = aligned_floats(total);
+        for (int32_t w = 0; w < info.n_weights; ++w) {
+            const KccWeightInfo& wi = info.weights[w];
+            float* dst = m->weight_block + offset[w];
+            memcpy(dst, file.find(wi.name)->data, (size_t)wi.size * sizeof(float));  // unaligned source
+            m->weights.push_back(dst);
+        }
+    } catch (...) {
+        delete m;
+        throw;
+    }
+    *out = m;
+    return kOk;
+}
+
+inline Status load_file(const Spec& spec, const char* path, Model** out, std::string& err) {
+    const std::string what = std::string("weights file '") + path + "'";
+    FILE* f = fopen(path, "rb");
+    if (!f) {
+        err = "cannot open " + what + ": " + strerror(errno);
+        return kIo;
+    }
+    std::vector<unsigned char> bytes;
+    unsigned char chunk[8192];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
+    const bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed) {
+        err = "cannot read " + what + " (an I/O error, or a directory)";
+        return kIo;
+    }
+    return load(spec, bytes.data(), bytes.size(), what, out, err);
+}
+
+// Restores the caller's floating-point mode when the call returns.
+struct FlushDenormals {
+#ifdef KCC_EXPORT_FTZ
+    unsigned int saved;
+    FlushDenormals() : saved(_mm_getcsr()) { _mm_setcsr(saved | 0x8040); }  // FTZ | DAZ, as kcc runs
+    ~FlushDenormals() { _mm_setcsr(saved); }
+#endif
+};
+
+inline std::string tensor_name(const char* kind, int32_t i, const KccTensorInfo& t) {
+    return std::string(kind) + " " + std::to_string(i) + " ('" + t.name + "')";
+}
+
+// Checks one list of buffers (inputs or outputs) for n rows.
+inline Status check_buffers(const char* kind, int32_t count, const KccTensorInfo* infos, int64_t n,
+                            const void* const* ptrs, const size_t* bytes, std::string& err) {
+    if (!ptrs || !bytes) {
+        err = std::string("predict: the ") + kind + " pointer array or its byte-count array is NULL";
+        return kNullPointer;
+    }
+    for (int32_t i = 0; i < count; ++i) {
+        const KccTensorInfo& t = infos[i];
+        const uint64_t row = (uint64_t)t.size * 4;
+        if (row != 0 && (uint64_t)n > (uint64_t)SIZE_MAX / row) {
+            err = "predict: n=" + std::to_string(n) + " rows of " + tensor_name(kind, i, t) + " overflow size_t";
+            return kBufferSize;
+        }
+        const size_t need = (size_t)(row * (uint64_t)n);
+        if (bytes[i] != need) {
+            err = "predict: " + tensor_name(kind, i, t) + " needs " + std::to_string(need) + " bytes for n=" +
+                  std::to_string(n) + " (" + std::to_string(t.size) + " x 4 bytes per sample); received " +
+                  std::to_string(bytes[i]);
+            return kBufferSize;
+        }
+        if (n > 0 && !ptrs[i]) {
+            err = "predict: the buffer of " + tensor_name(kind, i, t) + " is NULL";
+            return kNullPointer;
+        }
+        if ((uintptr_t)ptrs[i] % 4 != 0) {
+            err = "predict: the buffer of " + tensor_name(kind, i, t) + " is not 4-byte aligned";
+            return kInvalidArgument;
+        }
+    }
+    return kOk;
+}
+
+inline Status predict(Model& m, int64_t n, const void* const* inputs, const size_t* input_bytes,
+                      float* const* outputs, const size_t* output_bytes, std::string& err) {
+    const KccModelInfo& info = *m.spec->info;
+    if (n < 0) {
+        err = "predict: n must be >= 0; received " + std::to_string(n);
+        return kInvalidArgument;
+    }
+    Status s = check_buffers("input", info.n_inputs, info.inputs, n, inputs, input_bytes, err);
+    if (s == kOk)
+        s = check_buffers("output", info.n_outputs, info.outputs, n, (const void* const*)outputs, output_bytes, err);
+    if (s != kOk) return s;
+    for (int32_t i = 0; i < info.n_inputs; ++i) {
+        const int64_t bound = m.spec->id_bounds[i];
+        if (bound <= 0 || info.inputs[i].dtype != KCC_INT32) continue;
+        const int32_t* ids = static_cast<const int32_t*>(inputs[i]);
+        const int64_t count = n * info.inputs[i].size;
+        for (int64_t j = 0; j < count; ++j) {
+            if (ids[j] < 0 || ids[j] >= bound) {
+                err = "predict: " + tensor_name("input", i, info.inputs[i]) + " holds id " + std::to_string(ids[j]) +
+                      " at sample " + std::to_string(j / info.inputs[i].size) + "; ids must lie in [0, " +
+                      std::to_string(bound) + ")";
+                return kInputRange;
+            }
+        }
+    }
+    if (n == 0) return kOk;
+    const int64_t rows = std::min(n, kRowsPerStep);
+    if (rows > m.capacity) {
+        const size_t floats = (size_t)std::max<int64_t>(info.arena_per_sample, 16) * (size_t)rows +
+                              (size_t)info.workspace_size;
+        float* arena = aligned_floats(floats);
+        free(m.arena);
+        m.arena = arena;
+        m.capacity = rows;
+    }
+    std::vector<const void*> in((size_t)info.n_inputs);
+    std::vector<float*> out((size_t)info.n_outputs);
+    KccRun run{};
+    run.weights = m.weights.data();
+    run.arena = m.arena;
+    run.capacity = m.capacity;
+    run.inputs = in.data();
+    run.outputs = out.data();
+    FlushDenormals ftz;
+    for (int64_t lo = 0; lo < n; lo += kRowsPerStep) {
+        const int64_t count = std::min(kRowsPerStep, n - lo);
+        for (int32_t i = 0; i < info.n_inputs; ++i)
+            in[i] = static_cast<const unsigned char*>(inputs[i]) + (size_t)(lo * info.inputs[i].size) * 4;
+        for (int32_t i = 0; i < info.n_outputs; ++i) out[i] = outputs[i] + lo * info.outputs[i].size;
+        run.batch_total = count;
+        m.spec->predict(&run, count);
+    }
+    return kOk;
+}
+
+}  // namespace exported
+}  // namespace kcc
+
+#endif  // KCC_EXPORT_RUNTIME_H

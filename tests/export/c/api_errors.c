@@ -1,0 +1,201 @@
+/* The C API of an export against bad calls and bad weights files: every case must return
+ * the documented status with a message that says what is wrong, and never crash. Built
+ * with -fsanitize=address,undefined by tests/export/test_c_api_errors.py.
+ * Usage: api_errors <weights> <twin weights> <other model's weights> <truncated weights> */
+#define _GNU_SOURCE   /* memmem */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+static int failures = 0;
+
+static void expect(const char* label, status_t got, status_t want, const char* needle) {
+    const char* msg = API(last_error)();
+    const int ok = got == want && (needle ? strstr(msg, needle) != NULL : 1);
+    printf("%-4s %-34s %-34s %s\n", ok ? "ok" : "FAIL", label, API(status_name)(got), msg);
+    if (!ok) {
+        printf("     expected %s with a message containing '%s'\n", API(status_name)(want), needle ? needle : "");
+        ++failures;
+    }
+}
+
+static unsigned char* read_all(const char* path, size_t* size) {
+    FILE* f = fopen(path, "rb");
+    if (!f) { perror(path); exit(2); }
+    fseek(f, 0, SEEK_END);
+    *size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char* data = (unsigned char*)malloc(*size + 1);
+    if (fread(data, 1, *size, f) != *size) { perror(path); exit(2); }
+    fclose(f);
+    return data;
+}
+
+/* Buffers for n samples of every input (zeros: id 0) and output. */
+typedef struct { int32_t n_in, n_out; const void* in[16]; float* out[16]; size_t in_bytes[16], out_bytes[16]; } io_t;
+
+static void io_alloc(model_t* m, io_t* io, int64_t n) {
+    info_t info;
+    API(num_inputs)(m, &io->n_in);
+    API(num_outputs)(m, &io->n_out);
+    for (int i = 0; i < io->n_in; ++i) {
+        API(input_info)(m, i, &info);
+        io->in_bytes[i] = (size_t)n * info.sample_bytes;
+        float* buf = (float*)calloc(1, io->in_bytes[i] + 8);
+        if (info.dtype == ST(FLOAT32))
+            for (size_t j = 0; j < io->in_bytes[i] / 4; ++j) buf[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
+        io->in[i] = buf;
+    }
+    for (int i = 0; i < io->n_out; ++i) {
+        API(output_info)(m, i, &info);
+        io->out_bytes[i] = (size_t)n * info.sample_bytes;
+        io->out[i] = (float*)calloc(1, io->out_bytes[i] + 8);
+    }
+}
+
+static void io_free(io_t* io) {
+    for (int i = 0; i < io->n_in; ++i) free((void*)io->in[i]);
+    for (int i = 0; i < io->n_out; ++i) free(io->out[i]);
+}
+
+int main(int argc, char** argv) {
+    if (argc != 5) return 2;
+    model_t* m = NULL;
+    model_t* bad = (model_t*)1;
+    info_t info;
+    int32_t count;
+
+    /* -- null pointers and bad indices -------------------------------------------------- */
+    expect("create_from_file(NULL path)", API(create_from_file)(NULL, &bad), ST(ERROR_NULL_POINTER), "NULL");
+    if (bad != NULL) { printf("FAIL *model not set to NULL on error\n"); ++failures; }
+    expect("create_from_file(NULL out)", API(create_from_file)(argv[1], NULL), ST(ERROR_NULL_POINTER), "NULL");
+    expect("create_from_memory(NULL data)", API(create_from_memory)(NULL, 100, &m), ST(ERROR_NULL_POINTER), "NULL");
+    expect("num_inputs(NULL model)", API(num_inputs)(NULL, &count), ST(ERROR_NULL_POINTER), "NULL");
+    expect("predict(NULL model)", API(predict)(NULL, 1, NULL, NULL, NULL, NULL), ST(ERROR_NULL_POINTER), "NULL");
+    expect("free(NULL)", API(free)(NULL), ST(OK), NULL);
+    expect("create_from_file(missing)", API(create_from_file)("/nonexistent/w.safetensors", &m), ST(ERROR_IO), "cannot open");
+
+    expect("create_from_file(good)", API(create_from_file)(argv[1], &m), ST(OK), NULL);
+    if (!m) { printf("FAIL no model\n"); return 1; }
+    if (strcmp(API(last_error)(), "") != 0) { printf("FAIL last_error not empty after success\n"); ++failures; }
+    expect("num_inputs(NULL count)", API(num_inputs)(m, NULL), ST(ERROR_NULL_POINTER), "NULL");
+    expect("input_info(NULL info)", API(input_info)(m, 0, NULL), ST(ERROR_NULL_POINTER), "NULL");
+    expect("input_info(index 99)", API(input_info)(m, 99, &info), ST(ERROR_INVALID_ARGUMENT), "out of range");
+    expect("output_info(index -1)", API(output_info)(m, -1, &info), ST(ERROR_INVALID_ARGUMENT), "out of range");
+
+    /* -- predict: buffers ------------------------------------------------------------------ */
+    io_t io;
+    io_alloc(m, &io, 3);
+    expect("predict(good, n=3)", API(predict)(m, 3, io.in, io.in_bytes, io.out, io.out_bytes), ST(OK), NULL);
+    expect("predict(NULL inputs)", API(predict)(m, 3, NULL, io.in_bytes, io.out, io.out_bytes), ST(ERROR_NULL_POINTER), "NULL");
+    expect("predict(NULL output sizes)", API(predict)(m, 3, io.in, io.in_bytes, io.out, NULL), ST(ERROR_NULL_POINTER), "NULL");
+    const void* saved_in = io.in[0];
+    io.in[0] = NULL;
+    expect("predict(NULL input buffer)", API(predict)(m, 3, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_NULL_POINTER), "is NULL");
+    io.in[0] = (const char*)saved_in + 1;
+    expect("predict(misaligned input)", API(predict)(m, 3, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_INVALID_ARGUMENT), "aligned");
+    io.in[0] = saved_in;
+    io.in_bytes[0] -= 4;
+    expect("predict(input 4 bytes short)", API(predict)(m, 3, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_BUFFER_SIZE), "needs");
+    io.in_bytes[0] += 4;
+    io.out_bytes[io.n_out - 1] += 4;
+    expect("predict(output 4 bytes long)", API(predict)(m, 3, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_BUFFER_SIZE), "needs");
+    io.out_bytes[io.n_out - 1] -= 4;
+    expect("predict(n=2 for 3-sample buffers)", API(predict)(m, 2, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_BUFFER_SIZE), "n=2");
+    expect("predict(n=-1)", API(predict)(m, -1, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_INVALID_ARGUMENT), "n must be");
+    expect("predict(n=INT64_MAX)", API(predict)(m, INT64_MAX, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_BUFFER_SIZE), NULL);
+    for (int i = 0; i < io.n_in; ++i) {
+        API(input_info)(m, i, &info);
+        if (info.dtype != ST(INT32)) continue;
+        int32_t* ids = (int32_t*)io.in[i];
+        ids[info.size + 1] = 1 << 30;
+        expect("predict(id too large)", API(predict)(m, 3, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_INPUT_RANGE), "must lie in [0,");
+        ids[info.size + 1] = -1;
+        expect("predict(negative id)", API(predict)(m, 3, io.in, io.in_bytes, io.out, io.out_bytes), ST(ERROR_INPUT_RANGE), "-1");
+        ids[info.size + 1] = 0;
+    }
+    /* Large batches run in steps through one arena: 300 rows agree with 3. */
+    io_t big;
+    io_alloc(m, &big, 300);
+    expect("predict(good, n=300)", API(predict)(m, 300, big.in, big.in_bytes, big.out, big.out_bytes), ST(OK), NULL);
+    for (int i = 0; i < io.n_out; ++i)
+        for (size_t j = 0; j < io.out_bytes[i] / 4; ++j)
+            if (big.out[i][j] - io.out[i][j] > 1e-6f || io.out[i][j] - big.out[i][j] > 1e-6f) {
+                printf("FAIL n=300 and n=3 disagree on output %d value %zu\n", i, j);
+                ++failures;
+                break;
+            }
+    expect("predict(n=0)", API(predict)(m, 0, big.in, (size_t[16]){0}, big.out, (size_t[16]){0}), ST(OK), NULL);
+    io_free(&big);
+
+    /* -- weights files ---------------------------------------------------------------------- */
+    size_t size;
+    unsigned char* good = read_all(argv[1], &size);
+    unsigned char* copy = (unsigned char*)malloc(size);
+    model_t* mm = NULL;
+    memcpy(copy, good, size);
+    expect("create_from_memory(good)", API(create_from_memory)(copy, size, &mm), ST(OK), NULL);
+    memset(copy, 0xAB, size);   /* the model keeps its own copy */
+    free(copy);
+    expect("predict(memory model)", API(predict)(mm, 3, io.in, io.in_bytes, io.out, io.out_bytes), ST(OK), NULL);
+    API(free)(mm);
+
+    expect("create_from_file(truncated)", API(create_from_file)(argv[4], &mm), ST(ERROR_FORMAT), "truncated");
+    expect("create_from_file(twin architecture)", API(create_from_file)(argv[2], &mm), ST(ERROR_MODEL_MISMATCH), "fingerprint");
+    expect("create_from_file(other model)", API(create_from_file)(argv[3], &mm), ST(ERROR_MODEL_MISMATCH), "not of this library");
+    expect("create_from_file(a directory)", API(create_from_file)("/", &mm), ST(ERROR_IO), NULL);
+
+    int truncations_ok = 1;
+    for (size_t cut = 0; cut < size; cut += (cut < 4096 ? 1 : 97)) {
+        unsigned char* part = (unsigned char*)malloc(cut ? cut : 1);   /* exact size: ASan sees overreads */
+        memcpy(part, good, cut);
+        status_t s = API(create_from_memory)(part, cut, &mm);
+        if (s != ST(ERROR_FORMAT) || mm != NULL) {
+            printf("FAIL truncated to %zu bytes: %s %s\n", cut, API(status_name)(s), API(last_error)());
+            truncations_ok = 0;
+            ++failures;
+            API(free)(mm);
+        }
+        free(part);
+        if (!truncations_ok) break;
+    }
+    printf("%-4s every truncation -> ERROR_FORMAT\n", truncations_ok ? "ok" : "FAIL");
+
+    unsigned char* bent = (unsigned char*)malloc(size);
+    memcpy(bent, good, size);
+    bent[5] = 0x7F;  /* header length ~ 2^47 */
+    expect("header length corrupted", API(create_from_memory)(bent, size, &mm), ST(ERROR_FORMAT), "header says");
+    memcpy(bent, good, size);
+    bent[8] = 'x';
+    expect("header JSON corrupted", API(create_from_memory)(bent, size, &mm), ST(ERROR_FORMAT), "invalid header JSON");
+    const uint64_t header = good[0] | (uint64_t)good[1] << 8 | (uint64_t)good[2] << 16 | (uint64_t)good[3] << 24;
+    memcpy(bent, good, size);
+    unsigned char* fmt = (unsigned char*)memmem(bent + 8, header, "kcc-export-weights", 18);
+    if (fmt) fmt[0] = 'K';
+    expect("metadata format changed", API(create_from_memory)(bent, size, &mm), ST(ERROR_FORMAT), "not the weights of a kcc export");
+    /* Every byte of the header replaced by each of a few bytes: an error or a model, never a crash. */
+    const unsigned char subs[] = {'"', '{', '}', '[', ']', ',', ':', '\\', '9', 'F', 0, 0xFF};
+    long n_ok = 0, n_err = 0;
+    for (uint64_t k = 0; k < 8 + header && k < size; ++k) {
+        for (size_t s = 0; s < sizeof subs; ++s) {
+            memcpy(bent, good, size);
+            bent[k] = subs[s];
+            status_t st = API(create_from_memory)(bent, size, &mm);
+            if (st == ST(OK)) { ++n_ok; API(free)(mm); }
+            else if (st == ST(ERROR_FORMAT) || st == ST(ERROR_MODEL_MISMATCH)) ++n_err;
+            else { printf("FAIL byte %llu -> %s\n", (unsigned long long)k, API(status_name)(st)); ++failures; }
+        }
+    }
+    printf("ok   header byte substitutions: %ld rejected, %ld still valid, no crash\n", n_err, n_ok);
+
+    free(bent);
+    free(good);
+    io_free(&io);
+    API(free)(m);
+    printf("%s: %d failures\n", failures ? "FAILED" : "PASSED", failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,112 @@
+"""Building exports with CMake in the tests: configure, build, ctest, install, and a
+separate consumer project that finds the installed package."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+C_DIR = HERE / "c"
+
+
+def missing_tools() -> str | None:
+    """Why the CMake tests cannot run here, or None."""
+    for tool in ("cmake", "ctest"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    if not (shutil.which("cc") or shutil.which("gcc")) or not (shutil.which("c++") or shutil.which("g++")):
+        return "no C and C++ compiler"
+    return None
+
+
+def generator() -> list[str]:
+    return ["-G", "Ninja"] if shutil.which("ninja") else []
+
+
+def run(cmd, cwd=None, env=None, timeout=300) -> str:
+    """Runs `cmd`; its output, or an AssertionError that shows the command and the output."""
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
+                             f"{proc.stdout[-6000:]}")
+    return proc.stdout
+
+
+CONSUMER_CMAKE = """cmake_minimum_required(VERSION 3.18)
+project(consumer_of_{name} C CXX)
+find_package({name} REQUIRED)
+foreach(kind shared static)
+    add_executable(consumer_${{kind}} {c_dir}/consumer.c)
+    target_include_directories(consumer_${{kind}} PRIVATE {c_dir})
+    target_compile_definitions(consumer_${{kind}} PRIVATE KCC_MODEL={name} KCC_MODEL_UPPER={NAME})
+endforeach()
+target_link_libraries(consumer_shared PRIVATE {name}::{name})
+target_link_libraries(consumer_static PRIVATE {name}::{name}_static)
+"""
+
+
+@dataclass
+class Pipeline:
+    """One export built one way (BLAS or not), installed, and used by a consumer project."""
+    name: str
+    source: Path
+    work: Path
+    blas: bool
+    xs: list[np.ndarray]
+    blas_on: bool = False
+    ctest_log: str = ""
+    outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)   # consumer kind -> outputs
+    seconds: float = 0.0
+    error: BaseException | None = None
+
+    def run(self, jobs: int) -> "Pipeline":
+        t0 = time.perf_counter()
+        try:
+            self._run(jobs)
+        except BaseException as exc:   # reported by the test that reads it
+            self.error = exc
+        self.seconds = time.perf_counter() - t0
+        return self
+
+    def _run(self, jobs: int) -> None:
+        build, prefix = self.work / "build", self.work / "prefix"
+        log = run(["cmake", "-S", self.source, "-B", build, *generator(), "-DCMAKE_BUILD_TYPE=Release",
+                   f"-D{self.name.upper()}_USE_BLAS={'ON' if self.blas else 'OFF'}",
+                   f"-DCMAKE_INSTALL_PREFIX={prefix}"])
+        self.blas_on = f"{self.name}: BLAS ON" in log
+        if self.blas and not self.blas_on:
+            return      # no BLAS on this machine: nothing more to learn from this variant
+        run(["cmake", "--build", build, "-j", jobs])
+        self.ctest_log = run(["ctest", "--test-dir", build, "--output-on-failure"])
+        run(["cmake", "--install", build])
+        consumer = self.work / "consumer"
+        consumer.mkdir()
+        (consumer / "CMakeLists.txt").write_text(CONSUMER_CMAKE.format(
+            name=self.name, NAME=self.name.upper(), c_dir=C_DIR.as_posix()))
+        cbuild = self.work / "consumer-build"
+        run(["cmake", "-S", consumer, "-B", cbuild, *generator(), f"-DCMAKE_PREFIX_PATH={prefix}"])
+        run(["cmake", "--build", cbuild, "-j", jobs])
+        data = self.work / "data"
+        data.mkdir()
+        for i, x in enumerate(self.xs):
+            x.tofile(data / f"in_{i}.bin")
+        weights = prefix / "share" / self.name / f"{self.name}.safetensors"
+        for kind in ("shared", "static"):
+            run([cbuild / f"consumer_{kind}", weights, len(self.xs[0]), data])
+            self.outputs[kind] = [np.fromfile(p, np.float32) for p in sorted(data.glob("out_*.bin"))]
+            for p in data.glob("out_*.bin"):
+                p.unlink()
+
+
+def jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1

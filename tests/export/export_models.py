@@ -1,0 +1,67 @@
+"""The models the export tests ship: the guide's, at small sizes, plus a conv net and a
+shared-layer model. Each returns (model, inputs for the consumer program)."""
+import numpy as np
+
+
+def guide_mlp(rng, n):
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+    inputs = Input(shape=(784,))
+    x = Dense(64, activation='relu')(inputs)
+    x = Dense(64, activation='relu')(x)
+    predictions = Dense(10, activation='softmax')(x)
+    model = Model(input=inputs, output=predictions)
+    return model, [rng.random((n, 784), dtype=np.float32)]
+
+
+def headline(rng, n):
+    from kcc.layers import Dense, Embedding, Input, LSTM, merge
+    from kcc.models import Model
+    main_input = Input(shape=(12,), dtype='int32', name='main_input')
+    x = Embedding(output_dim=16, input_dim=50, input_length=12)(main_input)
+    lstm_out = LSTM(8)(x)
+    auxiliary_output = Dense(1, activation='sigmoid', name='aux_output')(lstm_out)
+    auxiliary_input = Input(shape=(5,), name='aux_input')
+    x = merge([lstm_out, auxiliary_input], mode='concat')
+    x = Dense(16, activation='relu')(x)
+    x = Dense(16, activation='relu')(x)
+    main_output = Dense(1, activation='sigmoid', name='main_output')(x)
+    model = Model(input=[main_input, auxiliary_input], output=[main_output, auxiliary_output])
+    return model, [rng.integers(0, 50, (n, 12)).astype(np.int32),
+                   rng.standard_normal((n, 5)).astype(np.float32)]
+
+
+def conv_net(rng, n):
+    from kcc.layers import (AveragePooling2D, Conv2D, Dense, Flatten, GlobalMaxPooling2D, Input,
+                            MaxPooling2D, ZeroPadding2D, concatenate)
+    from kcc.models import Model
+    image = Input(shape=(12, 12, 3))
+    x = ZeroPadding2D((1, 1))(image)
+    x = Conv2D(8, (3, 3), activation='relu')(x)
+    x = MaxPooling2D((2, 2))(x)
+    x = Conv2D(8, (3, 3), strides=(2, 2), padding='same', activation='relu')(x)
+    a = Flatten()(AveragePooling2D((3, 3))(x))
+    b = GlobalMaxPooling2D()(x)
+    out = Dense(4, activation='softmax')(concatenate([a, b]))
+    return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]
+
+
+def shared_vision(rng, n):
+    """The guide's shared vision model: a nested model called on two inputs."""
+    from kcc.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D, concatenate
+    from kcc.models import Model
+    digit_input = Input(shape=(1, 10, 10))
+    x = Conv2D(8, (3, 3), data_format='channels_first')(digit_input)
+    x = Conv2D(8, (3, 3), data_format='channels_first')(x)
+    x = MaxPooling2D((2, 2), data_format='channels_first')(x)
+    out = Flatten()(x)
+    vision_model = Model(digit_input, out)
+    digit_a = Input(shape=(1, 10, 10))
+    digit_b = Input(shape=(1, 10, 10))
+    concatenated = concatenate([vision_model(digit_a), vision_model(digit_b)])
+    out = Dense(1, activation='sigmoid')(concatenated)
+    return Model([digit_a, digit_b], out), [rng.random((n, 1, 10, 10), dtype=np.float32),
+                                            rng.random((n, 1, 10, 10), dtype=np.float32)]
+
+
+MODELS = {"mlp": guide_mlp, "headline": headline, "convnet": conv_net, "vision": shared_vision}

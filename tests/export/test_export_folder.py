@@ -1,0 +1,103 @@
+"""What export_model writes, checked in Python (no compiler needed except where noted)."""
+import json
+import shutil
+import struct
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from export_builds import run
+from export_models import guide_mlp, headline
+
+FILES = ["CMakeLists.txt", "README.md", "include/{n}.h", "src/model.cpp", "src/{n}.cpp", "src/kcc/model_abi.h",
+         "src/kcc/common.h", "src/kcc/gemm.h", "src/kcc/ops/dense.h", "src/kcc/ops/activations.h",
+         "src/kcc/export/safetensors.h", "src/kcc/export/runtime.h", "{n}.safetensors", "example/main.c",
+         "test/parity_test.cpp", "test/parity.safetensors", "cmake/{n}Config.cmake.in"]
+
+
+def _metadata(path):
+    raw = open(path, "rb").read()
+    (length,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + length])["__metadata__"]
+
+
+def test_folder_holds_the_predict_source_and_everything_to_build_it(tmp_path):
+    from kcc.export import export_model
+    model, xs = guide_mlp(np.random.default_rng(0), 4)
+    folder = export_model(model, tmp_path / "out", name="digits")
+    assert folder == (tmp_path / "out").resolve()
+    for f in FILES:
+        assert (folder / f.format(n="digits")).is_file(), f
+    assert not (folder / "src/kcc/ops/recurrent.h").exists()   # only the headers it uses
+    # The exported code is the code model.predict runs.
+    assert (folder / "src/model.cpp").read_text() == model._native_for_predict().source
+    header = (folder / "include/digits.h").read_text()
+    for fn in ("create_from_file", "create_from_memory", "free", "num_inputs", "num_outputs", "input_info",
+               "output_info", "predict", "last_error", "status_name"):
+        assert f"digits_{fn}(" in header, fn
+    assert "Thread safety" in header and "DIGITS_ERROR_MODEL_MISMATCH" in header
+    assert "#define DIGITS_INPUT_0_SIZE 784" in header and "#define DIGITS_OUTPUT_0_SIZE 10" in header
+
+
+def test_weights_and_parity_files(tmp_path):
+    from kcc.export import export_model
+    model, _ = headline(np.random.default_rng(0), 4)
+    folder = export_model(model, tmp_path / "h", name="headline")
+    meta = _metadata(folder / "headline.safetensors")
+    assert meta["format"] == "kcc-export-weights" and meta["model"] == model.name
+    assert f'#define HEADLINE_FINGERPRINT "{meta["fingerprint"]}"' in (folder / "include/headline.h").read_text()
+    tensors = load_file(str(folder / "headline.safetensors"))
+    lstm = next(l for l in model.layers if type(l).__name__ == "LSTM")
+    for w in lstm.weights:
+        np.testing.assert_array_equal(tensors[f"{lstm.name}/{w.name}"], np.asarray(w.value))
+    parity = load_file(str(folder / "test/parity.safetensors"))
+    assert parity["input_0"].dtype == np.int32 and parity["input_0"].max() < 50
+    ys = model.predict([parity["input_0"], parity["input_1"]])
+    np.testing.assert_array_equal(parity["output_0"], ys[0])
+    np.testing.assert_array_equal(parity["output_1"], ys[1])
+
+
+def test_fingerprint_names_the_architecture_and_write_weights_refreshes(tmp_path):
+    from kcc.export import export_model, write_weights
+    model, _ = guide_mlp(np.random.default_rng(0), 2)
+    folder = export_model(model, tmp_path / "a", name="mlp")
+    again = export_model(model, tmp_path / "b", name="mlp")
+    fp = _metadata(folder / "mlp.safetensors")["fingerprint"]
+    assert _metadata(again / "mlp.safetensors")["fingerprint"] == fp
+    kernel = model.layers[1].weights[0]
+    kernel.value[...] += 1.0
+    path = write_weights(model, tmp_path / "new.safetensors")
+    assert _metadata(path)["fingerprint"] == fp
+    np.testing.assert_array_equal(load_file(str(path))[f"{model.layers[1].name}/{kernel.name}"], kernel.value)
+    other, _ = guide_mlp(np.random.default_rng(0), 2)   # same shapes, other names
+    assert _metadata(write_weights(other, tmp_path / "o.safetensors"))["fingerprint"] != fp
+
+
+def test_names(tmp_path):
+    from kcc.export import export_model
+    from kcc.export.names import default_name
+    model, _ = guide_mlp(np.random.default_rng(0), 2)
+    for bad in ("9lives", "has-dash", "", "test", "int", "a b"):
+        with pytest.raises(ValueError, match="invalid export name"):
+            export_model(model, tmp_path / "x", name=bad)
+    assert default_name("my-net") == "my_net" and default_name("3d") == "m_3d" and default_name("test") == "test_model"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="expected a directory"):
+        export_model(model, tmp_path / "file", name="mlp")
+
+
+def test_hostile_layer_names_stay_inside_comments_and_strings(tmp_path):
+    """Names from users (anything but "/") end up in C comments, C strings and Markdown:
+    none may break out."""
+    from kcc.export import export_model
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+    inp = Input(shape=(3,), name='in* "x" \\ ??=*')
+    model = Model(inp, Dense(2, name="out|*\n#error")(inp), name='net* "')
+    folder = export_model(model, tmp_path / "h")
+    assert folder.name == "h" and (folder / "include/net.h").is_file()
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc to compile the header")
+    run(["gcc", "-std=c99", "-Wall", "-Werror", "-pedantic", "-fsyntax-only", "-x", "c", folder / "include/net.h"])
+    run(["gcc", "-std=c99", "-Wall", "-Werror", "-fsyntax-only", "-I", folder / "include", folder / "example/main.c"])
