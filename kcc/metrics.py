@@ -143,6 +143,18 @@ def display_name(metric, canonical):
     return canonical
 
 
+def identifier(display, canonical):
+    """What to pass to compile() to get back the metric logged as `display` (the inverse of
+    display_name): 'acc'/'accuracy' or the canonical name as such, else a metric object."""
+    if not isinstance(display, str) or canonical not in CANONICAL:
+        raise ValueError(f"Unknown metric: {canonical!r} (shown as {display!r}). Valid names: "
+                         f"{list(CANONICAL)}")
+    if display == canonical or display.lower() in _ACCURACY:
+        return display
+    cls = next(c for c in _CLASSES if c.canonical == canonical)
+    return cls(name=display)
+
+
 def target_kind(canonical):
     """'sparse' (integer labels) or 'dense' (same shape as the output)."""
     return "sparse" if canonical == "sparse_categorical_accuracy" else "dense"

@@ -138,7 +138,14 @@ class Model(Trainer, Layer):
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
 
     def get_config(self):
-        raise NotImplementedError("Model.get_config() is not implemented by kcc yet.")
+        """The architecture as plain data, in Keras's functional shape (kcc/saving/model_config.py)."""
+        from kcc.saving.model_config import functional_config   # deferred: saving imports us
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        from kcc.saving.model_config import functional_from_config
+        return functional_from_config(config)
 
     # -- calling a model as a layer -----------------------------------------------------
     def _check_num_inputs(self, tensors):

@@ -1,7 +1,8 @@
 """Auto names as in the guide: `dense_1`, `dense_2`, `lstm_1`, counting per prefix."""
-import itertools
+import re
 
-_counters = {}
+_counters = {}          # prefix -> the last number handed out
+_NUMBERED = re.compile(r"^(.+)_([0-9]+)$")
 
 
 def to_snake_case(class_name):
@@ -23,8 +24,17 @@ def to_snake_case(class_name):
 
 def unique_name(prefix):
     """Next name for `prefix` in this process (or since the last `clear_session()`)."""
-    counter = _counters.setdefault(prefix, itertools.count(1))
-    return f"{prefix}_{next(counter)}"
+    _counters[prefix] = _counters.get(prefix, 0) + 1
+    return f"{prefix}_{_counters[prefix]}"
+
+
+def reserve(name):
+    """Note a name made elsewhere (a loaded model's `dense_3`), so the next auto name with
+    its prefix counts on from it (`dense_4`) instead of repeating it."""
+    match = _NUMBERED.match(name) if isinstance(name, str) else None
+    if match:
+        prefix, number = match.group(1), int(match.group(2))
+        _counters[prefix] = max(_counters.get(prefix, 0), number)
 
 
 def reset_names():

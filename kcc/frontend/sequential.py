@@ -202,6 +202,16 @@ class Sequential(Model):
         """A Sequential is built by its first layer's input; this only says so."""
         self._require_layers("be built")
 
+    def get_config(self):
+        """{"name", "trainable", "layers": [the InputLayer, then each added layer]}."""
+        from kcc.saving.model_config import sequential_config   # deferred: saving imports us
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        from kcc.saving.model_config import sequential_from_config
+        return sequential_from_config(config)
+
     # -- Keras 1/2 Sequential extras ------------------------------------------------------
     def predict_classes(self, x, batch_size=None, verbose=0):
         """Class indices: the argmax of a softmax, or probability > 0.5 for one unit."""

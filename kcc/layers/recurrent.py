@@ -147,7 +147,10 @@ class _Recurrent(Layer):
                 "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "return_sequences": self.return_sequences, "go_backwards": self.go_backwards,
-                "unroll": self.unroll, "dropout": 0.0, "recurrent_dropout": 0.0}
+                "unroll": self.unroll, "dropout": 0.0, "recurrent_dropout": 0.0,
+                # input_length or input_dim alone (both together are the input shape above)
+                **{k: v for k, v in zip(("input_length", "input_dim"), self._declared)
+                   if v is not None and None in self._declared}}
 
     # -- lowering ------------------------------------------------------------------------
     def _op_cell(self):

@@ -56,6 +56,12 @@ class TimeDistributed(Layer):
         return {**super().get_config(), "layer": {"class_name": type(self.layer).__name__,
                                                   "config": self.layer.get_config()}}
 
+    @classmethod
+    def from_config(cls, config):
+        from kcc.saving.serialization import deserialize_layer  # deferred: saving imports layers
+        config = dict(config)
+        return cls(deserialize_layer(config.pop("layer"), "TimeDistributed's `layer`"), **config)
+
     def lower(self, g, inputs):
         (x,) = inputs
         steps = x.shape[0]

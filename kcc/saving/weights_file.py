@@ -15,6 +15,10 @@ the first path in model order. The metadata is {"format": "kcc-weights",
 that have weights, in model order>}. Layers without weights (Input,
 Dropout, ...) are not recorded, so adding or removing one does not
 invalidate a weights file.
+
+A whole-model file (model.save, model_file.py) is this file with more
+metadata and one more tensor, "optimizer_state" (a key without '/', so
+never a weight's); load_weights reads the weights of one too.
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ from kcc.frontend.variable import bump_host_generation
 
 FORMAT = "kcc-weights"
 VERSION = "1"
+MODEL_FORMAT = "kcc-model"  # model.save(): these weights plus config (kcc/saving/model_file.py)
+MODEL_OPTIMIZER_KEY = "optimizer_state"  # a model file's optimizer state: not a weight
 _FLOAT_DTYPES = {"F16", "F32", "F64"}  # safetensors' names for float widths
 
 
@@ -44,6 +50,13 @@ def save_weights(model, path) -> None:
     old one only once it is fully on disk; if anything fails, the old file
     is untouched and no temporary file is left behind.
     """
+    tensors, layer_names = weight_tensors(model)
+    metadata = {"format": FORMAT, "version": VERSION, "layers": json.dumps(layer_names)}
+    write_file(path, tensors, metadata)
+
+
+def weight_tensors(model):
+    """({key: array} of every weight of `model`, [names of the top-level layers with weights])."""
     tensors, layer_names = {}, []
     for layer, weights in _weighted_layers(model):
         layer_names.append(layer.name)
@@ -56,8 +69,11 @@ def save_weights(model, path) -> None:
                     "weight names must be unique within a layer to be saved."
                 )
             tensors[key] = np.ascontiguousarray(weight.value)
-    metadata = {"format": FORMAT, "version": VERSION, "layers": json.dumps(layer_names)}
+    return tensors, layer_names
 
+
+def write_file(path, tensors, metadata) -> None:
+    """`tensors` and string `metadata` as one safetensors file at `path`, atomically."""
     path = os.path.abspath(os.fspath(path))
     directory, base = os.path.split(path)
     # Same directory as the target, so os.replace is a rename on one
@@ -83,30 +99,48 @@ def load_weights(model, path) -> None:
     Every layer, weight name, shape and dtype is checked first; any problem
     raises one ValueError listing all of them, and no weight is changed.
     The values are copied into the existing arrays (np.copyto), so compiled
-    code holding pointers to them sees the new weights.
+    code holding pointers to them sees the new weights. A whole-model file
+    (model.save) is accepted too: its weights are stored the same way.
     """
     path = os.fspath(path)
+    with open_file(path, "weights") as f:
+        metadata = f.metadata() or {}
+        skip = ()
+        if metadata.get("format") == MODEL_FORMAT:
+            skip = (MODEL_OPTIMIZER_KEY,)
+        else:
+            _check_format(metadata, path)
+        read_weights(model, f, path, skip)
+
+
+def open_file(path, what="weights"):
+    """safe_open(path), or a ValueError saying the file is not safetensors (truncated,
+    corrupt, something else); a missing file stays a FileNotFoundError."""
     try:
-        handle = safe_open(path, framework="np")
+        return safe_open(path, framework="np")
     except FileNotFoundError:
         raise
     except Exception as exc:  # safetensors raises its own SafetensorError
+        verb = "save_weights()" if what == "weights" else "model.save()"
         raise ValueError(
-            f"Cannot read weights from '{path}': it is not a safetensors file, "
+            f"Cannot read {what} from '{path}': it is not a safetensors file, "
             f"or it is truncated or corrupt ({exc}). Save it with "
-            "kcc's save_weights()."
+            f"kcc's {verb}."
         ) from exc
-    with handle as f:
-        _check_format(f.metadata() or {}, path)
-        problems, plan = _match(model, f)
-        if problems:
-            raise ValueError(
-                f"Cannot load the weights in '{path}' into this model "
-                f"(no weight was changed):\n  " + "\n  ".join(problems)
-            )
-        # Read everything before writing anything: a read error half way
-        # must not leave the model with a mix of old and new weights.
-        loaded = [(weight, f.get_tensor(key)) for key, weight in plan]
+
+
+def read_weights(model, f, path, skip=()) -> None:
+    """The body of load_weights for an open file `f`; the keys in `skip` (a model
+    file's optimizer state) are not weights and are left alone."""
+    problems, plan = _match(model, f, skip)
+    if problems:
+        raise ValueError(
+            f"Cannot load the weights in '{path}' into this model "
+            f"(no weight was changed):\n  " + "\n  ".join(problems)
+        )
+    # Read everything before writing anything: a read error half way
+    # must not leave the model with a mix of old and new weights.
+    loaded = [(weight, f.get_tensor(key)) for key, weight in plan]
     for weight, array in loaded:
         np.copyto(weight.value, array, casting="same_kind")
     bump_host_generation()   # device copies of these weights are now stale
@@ -173,10 +207,12 @@ def _check_format(metadata: dict, path: str) -> None:
         )
 
 
-def _match(model, f):
+def _match(model, f, skip=()):
     """Compare the file with the model: (problems, [(key, weight) to load])."""
     in_file: dict[str, dict[str, str]] = {}  # layer -> weight name -> key
     for key in f.keys():
+        if key in skip:
+            continue
         layer_name, _, weight_name = key.partition("/")
         in_file.setdefault(layer_name, {})[weight_name] = key
     problems, plan = [], []

@@ -39,6 +39,13 @@ class CompileConfig:
             names += [f"{out}_{d}" if multi else d for d, _ in metrics]
         return names
 
+    def to_dict(self):
+        """Plain data for a model file: optimizer (class_name/config), losses, weights, metrics."""
+        return {"optimizer": optimizers_module.serialize(self.optimizer),
+                "loss": list(self.losses), "loss_weights": [float(w) for w in self.loss_weights],
+                "metrics": [[[d, c] for d, c in m] for m in self.metrics],
+                "output_names": list(self.output_names)}
+
     def structure_key(self):
         """What changes the generated code; loss weights and hparams are run-time values."""
         return (self.optimizer.structure_key(), tuple(self.losses),
@@ -152,3 +159,27 @@ def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output
                                  output_names, output_shapes),
         output_names=output_names,
     )
+
+
+def compile_arguments(data):
+    """CompileConfig.to_dict()'s data -> keyword arguments for Model.compile, the optimizer
+    rebuilt from kcc's own classes. A ValueError says what in the data is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the compile config must be a dict, found {type(data).__name__}")
+    missing = [k for k in ("optimizer", "loss", "loss_weights", "metrics") if k not in data]
+    if missing:
+        raise ValueError(f"the compile config lacks {missing}")
+    optimizer = data["optimizer"]
+    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("class_name"), str) \
+            or not isinstance(optimizer.get("config", {}), dict):
+        raise ValueError(f"the compile config's optimizer must be {{'class_name': str, "
+                         f"'config': dict}}, found {optimizer!r}")
+    metrics = data["metrics"]
+    if not isinstance(metrics, list) or not all(
+            isinstance(m, list) and all(isinstance(e, list) and len(e) == 2 for e in m)
+            for m in metrics):
+        raise ValueError(f"the compile config's metrics must be one list of [name, metric] "
+                         f"pairs per output, found {metrics!r}")
+    return {"optimizer": optimizers_module.deserialize(optimizer),
+            "loss": list(data["loss"]), "loss_weights": list(data["loss_weights"]),
+            "metrics": [[metrics_module.identifier(d, c) for d, c in m] for m in metrics]}

@@ -278,3 +278,25 @@ class Trainer:
     def load_weights(self, filepath):
         from kcc.saving import load_weights
         load_weights(self, filepath)
+
+    # -- whole models ---------------------------------------------------------------------------
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (kcc.models.model_from_json rebuilds it);
+        keyword arguments go to json.dumps (e.g. indent=2)."""
+        from kcc.saving.model_file import model_to_json
+        return model_to_json(self, **kwargs)
+
+    def save(self, filepath, overwrite=True):
+        """Architecture, weights, compile config and optimizer state in one safetensors file
+        (kcc/saving/model_file.py); kcc.models.load_model(filepath) gives the model back,
+        compiled as it was, ready to predict or to train on."""
+        from kcc.saving.model_file import save_model
+        save_model(self, filepath, overwrite=overwrite)
+
+    def export(self, directory, name=None):
+        """Write a self-contained native inference project for this model into `directory`:
+        the generated C++ source, the runtime headers, its weights, a C header, a CMake
+        build, an example and a README (kcc.export.export_model, whose result is returned).
+        `name` names the library and its C symbols; by default the model's name."""
+        from kcc.export import export_model
+        return export_model(self, directory, name)

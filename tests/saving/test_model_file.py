@@ -1,0 +1,292 @@
+"""model.save(path) / kcc.models.load_model(path): one safetensors file holding the
+architecture, the weights, the compile config and the optimizer state. A loaded model
+predicts what the saved one did and trains on as if it had never been saved; bad files
+raise errors that name the file and the problem."""
+import json
+
+import numpy as np
+import pytest
+import safetensors.numpy
+from safetensors import safe_open
+
+import kcc
+from kcc import layers as L
+from kcc import optimizers
+from kcc.models import Sequential, load_model
+from kcc.saving import ConfigError
+from kcc.utils import clear_session
+
+from guide_models import GUIDE_MODELS, every_layer_model, vqa_and_video_qa
+
+
+@pytest.fixture(autouse=True)
+def _fresh_names():
+    clear_session()
+    kcc.utils.set_random_seed(0)
+    yield
+
+
+def outputs(y):
+    return y if isinstance(y, list) else [y]
+
+
+def assert_same_predictions(a, b, x):
+    for want, got in zip(outputs(a.predict(x)), outputs(b.predict(x))):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["mlp", "shared_vision", "video_qa"])
+def test_uncompiled_model_saves_and_loads(tmp_path, name):
+    model, x = GUIDE_MODELS[name]()
+    path = tmp_path / "model.kcc"
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded._native is None                  # saved uncompiled, loaded uncompiled
+    assert loaded.count_params() == model.count_params()
+    for a, b in zip(loaded.weights, model.weights):
+        assert a.value is not b.value
+        np.testing.assert_array_equal(a.value, b.value)
+    assert_same_predictions(model, loaded, x)
+
+
+def test_file_is_safetensors_with_json_metadata(tmp_path):
+    model, _ = GUIDE_MODELS["mlp"]()
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    path = tmp_path / "model.kcc"
+    model.save(path)
+    with safe_open(str(path), framework="np") as f:
+        meta = f.metadata()
+        keys = set(f.keys())
+    assert meta["format"] == "kcc-model" and meta["version"] == "1"
+    assert json.loads(meta["model_config"]) == json.loads(model.to_json())
+    compile_config = json.loads(meta["compile_config"])
+    assert compile_config["optimizer"]["class_name"] == "RMSprop"
+    assert compile_config["loss"] == ["categorical_crossentropy"]
+    assert keys == {"dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias",
+                    "dense_3/kernel", "dense_3/bias", "optimizer_state"}
+    # the weights inside are a weights file's: load_weights reads a model file too
+    clear_session()
+    other, _ = GUIDE_MODELS["mlp"]()
+    other.load_weights(path)
+    for a, b in zip(other.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def headline_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = [rng.integers(0, 50, (n, 12)).astype(np.int32), rng.random((n, 5), dtype=np.float32)]
+    labels = (x[1].sum(axis=1, keepdims=True) > 2.5).astype(np.float32)
+    return x, [labels, labels]
+
+
+def test_compiled_headline_model_comes_back_compiled_as_saved(tmp_path):
+    model, _ = GUIDE_MODELS["headline"]()
+    model.compile(optimizer=optimizers.RMSprop(learning_rate=0.01, rho=0.8),
+                  loss={'main_output': 'binary_crossentropy', 'aux_output': 'mse'},
+                  loss_weights={'main_output': 1., 'aux_output': 0.2},
+                  metrics={'main_output': ['acc'], 'aux_output': [kcc.metrics.MeanAbsoluteError(name="err")]})
+    x, y = headline_data()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    path = tmp_path / "headline.kcc"
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded._native is not None
+    assert loaded.metrics_names == model.metrics_names
+    assert "main_output_acc" in loaded.metrics_names and "aux_output_err" in loaded.metrics_names
+    cfg, want = loaded._compile_config, model._compile_config
+    assert cfg.losses == ["binary_crossentropy", "mean_squared_error"]
+    assert cfg.loss_weights == pytest.approx([1.0, 0.2])
+    assert cfg.metrics == want.metrics
+    assert isinstance(loaded.optimizer, optimizers.RMSprop)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 4
+    assert_same_predictions(model, loaded, x)
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0),
+                               rtol=1e-6)
+    assert load_model(path, compile=False)._native is None
+
+
+@pytest.mark.parametrize("optimizer", [
+    "adam", "rmsprop", optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+    optimizers.Adagrad(learning_rate=0.05), optimizers.RMSprop(momentum=0.5, centered=True)])
+def test_training_continues_with_the_saved_optimizer_state(tmp_path, optimizer):
+    model, _ = GUIDE_MODELS["headline"]()
+    model.compile(optimizer=optimizer, loss='binary_crossentropy', loss_weights=[1., 0.2])
+    x, y = headline_data()
+    model.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    path = tmp_path / "headline.kcc"
+    model.save(path)
+    loaded = load_model(path)
+    state = model._native.session.optimizer_state()
+    assert np.any(state != loaded._native.session.optimizer_state()[0])
+    np.testing.assert_array_equal(loaded._native.session.optimizer_state(), state)
+    # a copy with the same weights but a fresh optimizer, to show the state matters
+    fresh = load_model(path, compile=False)
+    fresh.compile(optimizer=optimizers.get(optimizers.serialize(model.optimizer)),
+                  loss='binary_crossentropy', loss_weights=[1., 0.2])
+
+    for m in (model, loaded, fresh):
+        m.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 8
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(fresh.get_weights(), model.get_weights()))
+
+
+def test_sequential_saves_compiled(tmp_path):
+    model = Sequential()
+    model.add(L.Dense(8, input_dim=6, activation="relu"))
+    model.add(L.Dropout(0.2))
+    model.add(L.Dense(3, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(1)
+    x, y = rng.random((40, 6), dtype=np.float32), rng.integers(0, 3, (40, 1)).astype(np.int32)
+    model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    model.save(tmp_path / "seq.kcc")
+    loaded = load_model(tmp_path / "seq.kcc")
+    assert isinstance(loaded, Sequential)
+    assert [type(l).__name__ for l in loaded.layers] == ["Dense", "Dropout", "Dense"]
+    assert_same_predictions(model, loaded, x)
+    for m in (model, loaded):                      # the same dropout masks for both
+        kcc.utils.set_random_seed(7)
+        m.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_vqa_model_with_sequential_inside_saves(tmp_path):
+    (vqa, x), _ = vqa_and_video_qa()
+    vqa.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    vqa.save(tmp_path / "vqa.kcc")
+    loaded = load_model(tmp_path / "vqa.kcc")
+    assert_same_predictions(vqa, loaded, x)
+
+
+def test_save_refuses_to_overwrite_when_asked(tmp_path):
+    model, _ = GUIDE_MODELS["mlp"]()
+    path = tmp_path / "m.kcc"
+    model.save(path)
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        model.save(path, overwrite=False)
+
+
+# -- bad files -----------------------------------------------------------------------------------
+@pytest.fixture
+def saved(tmp_path):
+    model, _ = GUIDE_MODELS["mlp"]()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    path = tmp_path / "model.kcc"
+    model.save(path)
+    return path
+
+
+def rewrite(path, change):
+    """Rewrite a model file with its metadata changed by `change(metadata)`."""
+    with safe_open(str(path), framework="np") as f:
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    change(meta)
+    safetensors.numpy.save_file(tensors, str(path), metadata=meta)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No kcc model file at '.*nothing.kcc'"):
+        load_model(tmp_path / "nothing.kcc")
+
+
+def test_truncated_file(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=f"Cannot read a model from '{saved}'.*truncated"):
+        load_model(saved)
+
+
+def test_not_a_safetensors_file(tmp_path):
+    path = tmp_path / "model.kcc"
+    path.write_text("print('hello')\n" * 10)
+    with pytest.raises(ValueError, match=f"'{path}': it is not a safetensors file"):
+        load_model(path)
+
+
+def test_foreign_safetensors_file(tmp_path):
+    path = tmp_path / "other.safetensors"
+    safetensors.numpy.save_file({"w": np.zeros(3, np.float32)}, str(path))
+    with pytest.raises(ValueError, match=f"'{path}' is a safetensors file but not a kcc model"):
+        load_model(path)
+
+
+def test_weights_file_is_not_a_model_file(tmp_path):
+    model, _ = GUIDE_MODELS["mlp"]()
+    path = tmp_path / "model.weights.h5"
+    model.save_weights(path)
+    with pytest.raises(ValueError, match="is a kcc weights file .*model.load_weights"):
+        load_model(path)
+
+
+def test_wrong_version(saved):
+    rewrite(saved, lambda meta: meta.update(version="99"))
+    with pytest.raises(ValueError, match=f"'{saved}' is a kcc model file of version '99'.*"
+                                         "reads version '1'"):
+        load_model(saved)
+
+
+def test_unknown_layer_class_names_file_and_layer(saved):
+    def change(meta):
+        config = json.loads(meta["model_config"])
+        config["config"]["layers"][2]["class_name"] = "Lambda"
+        config["config"]["layers"][2]["config"]["function"] = "__import__('os').system('x')"
+        meta["model_config"] = json.dumps(config)
+    rewrite(saved, change)
+    with pytest.raises(ConfigError, match=f"'{saved}'.*unknown layer class 'Lambda' "
+                                          r"\(layer 'dense_2'\)"):
+        load_model(saved)
+
+
+def test_broken_config_json(saved):
+    rewrite(saved, lambda meta: meta.update(model_config="{"))
+    with pytest.raises(ValueError, match=f"'{saved}': the 'model_config' entry is not valid JSON"):
+        load_model(saved)
+
+
+def test_weights_of_another_shape(saved):
+    def change(meta):
+        config = json.loads(meta["model_config"])
+        config["config"]["layers"][1]["config"]["units"] = 32
+        meta["model_config"] = json.dumps(config)
+    rewrite(saved, change)
+    with pytest.raises(ValueError, match=f"(?s)'{saved}'.*dense_1' weight 'kernel': the file has "
+                                         r"shape \(784, 64\), the model expects \(784, 32\)"):
+        load_model(saved)
+
+
+def test_unknown_optimizer(saved):
+    def change(meta):
+        config = json.loads(meta["compile_config"])
+        config["optimizer"]["class_name"] = "subprocess.Popen"
+        meta["compile_config"] = json.dumps(config)
+    rewrite(saved, change)
+    with pytest.raises(ValueError, match="Unknown optimizer: 'subprocess.Popen'"):
+        load_model(saved)
+
+
+def test_every_layer_model_with_a_frozen_layer_trains_on_after_loading(tmp_path):
+    model, x = every_layer_model()
+    frozen = next(l for l in model.layers if isinstance(l, L.Conv2D))
+    frozen.trainable = False
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["acc"])
+    rng = np.random.default_rng(4)
+    x = [np.repeat(a, 4, axis=0) for a in x]
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, len(x[0]))]
+    kcc.utils.set_random_seed(1)
+    model.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    model.save(tmp_path / "all.kcc")
+    loaded = load_model(tmp_path / "all.kcc")
+    assert not loaded.get_layer(frozen.name).trainable
+    assert_same_predictions(model, loaded, x)
+    before = frozen.get_weights()
+    for m in (model, loaded):
+        kcc.utils.set_random_seed(2)
+        m.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(loaded.get_layer(frozen.name).get_weights(), before):
+        np.testing.assert_array_equal(a, b)
