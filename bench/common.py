@@ -218,6 +218,44 @@ def table(records, baseline=("torch", "eager"), ours=("kcc", "native")):
     return "\n".join(lines)
 
 
+# Inference next to ONNX Runtime: (column title, (framework, mode)), then the ratios.
+INFER_COLUMNS = (("kcc native", ("kcc", "native")), ("kcc export", ("kcc", "export")),
+                 ("torch eager", ("torch", "eager")), ("ort cpu", ("ort", "cpu")))
+INFER_RATIOS = (("kcc export vs ort", ("kcc", "export"), ("ort", "cpu")),
+                ("kcc native vs ort", ("kcc", "native"), ("ort", "cpu")))
+
+
+def infer_table(records, columns=INFER_COLUMNS, ratios=INFER_RATIOS):
+    """Markdown table of the inference tasks: kcc native, kcc's exported C library
+    (kcc-export), torch eager and ONNX Runtime side by side, with ratios against ORT
+    (> 1 = kcc faster). Rows where none of the columns ran are left out. A failed
+    record written by run.py names the CLI framework ('kcc-export'), an ok one the
+    framework ('kcc'): both land in the same column."""
+    by_key, order = {}, []
+    for r in records:
+        if not r["task"].startswith("infer"):
+            continue
+        key = (r["workload"], r["task"])
+        if key not in by_key:
+            by_key[key] = {}
+            order.append(key)
+        fw = r["framework"].split("-")[0]   # 'kcc-export' -> 'kcc', as in ok records
+        by_key[key].setdefault((fw, r["mode"]), r)
+    head = [c for c, _ in columns] + [f"{title} (>1 = kcc faster)" for title, _, _ in ratios]
+    lines = ["| workload | task | unit | " + " | ".join(head) + " |",
+             "| --- | --- | --- |" + " ---: |" * len(head)]
+    for key in order:
+        runs = by_key[key]
+        cells = [runs.get(k) for _, k in columns]
+        if all(c is None for c in cells):
+            continue
+        unit = next(c for c in cells if c is not None)["unit"]
+        row = [_fmt(c) for c in cells] + [_ratio(runs.get(a), runs.get(b)) for _, a, b in ratios]
+        lines.append(f"| {key[0]} | {key[1]} | {unit} | " + " | ".join(row) + " |")
+    lines.append("ratio vs ort: ms as ort_ms / kcc_ms; samples/s as kcc / ort.")
+    return "\n".join(lines)
+
+
 def cpu_busy(interval_s=0.3):
     """Fraction of all cores busy over `interval_s`, from /proc/stat (None off Linux).
 

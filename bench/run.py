@@ -37,9 +37,11 @@ WORKLOADS = {"W1": w1_mlp, "W2": w2_headline, "W3": w3_tweets, "W4": w4_digits,
              "W5": w5_inception, "W6": w6_vqa}
 PEERS = {"kcc": "peers.kcc_native", "torch": "peers.torch_eager",
          "torch-cl": "peers.torch_eager_cl",    # torch-cl: image workloads (W4-W6) only
-         "kcc-cuda": "peers.kcc_cuda", "torch-cuda": "peers.torch_cuda"}   # on a GPU (bench/gpu.sh)
+         "kcc-cuda": "peers.kcc_cuda", "torch-cuda": "peers.torch_cuda",   # on a GPU (bench/gpu.sh)
+         "ort": "peers.ort",                  # ONNX Runtime CPU: inference tasks only
+         "kcc-export": "peers.kcc_export"}    # kcc's exported C library, timed from C: inference only
 MODES = {"kcc": "native", "torch": "eager", "torch-cl": "eager-cl", "kcc-cuda": "cuda",
-         "torch-cuda": "cuda-eager"}
+         "torch-cuda": "cuda-eager", "ort": "cpu", "kcc-export": "export"}
 BUILD_SAMPLES = 3
 BUSY_CPU = 0.2  # share of all cores busy just before a child, above which we warn
 
@@ -178,6 +180,13 @@ def parent_main(args):
             tasks = list(workload.TASKS) + (list(workload.BUILD_TASKS) if fw == "kcc" else [])
             if args.tasks:
                 tasks = [t for t in tasks if t in args.tasks.split(",")]
+            skipped = [t for t in tasks if not supports(fw, workload, t)]
+            tasks = [t for t in tasks if t not in skipped]
+            if skipped:
+                common.log(f"== {workload.NAME} {fw}: skipping {', '.join(skipped)} "
+                           "(not applicable to this framework)")
+            if not tasks:
+                continue
             timed = [t for t in tasks if t in workload.TASKS]
             builds = [t for t in tasks if t not in workload.TASKS]
             common.log(f"== {workload.NAME} {fw}: {', '.join(tasks)}")
@@ -194,11 +203,30 @@ def parent_main(args):
     common.log(f"== done in {time.perf_counter() - t_start:.1f} s; results: {out}; "
                f"child logs: {log_path}")
     print()
-    print(common.table(all_records))
-    if any(r["mode"] in ("cuda", "cuda-eager") for r in all_records):
-        print()
-        print(common.table(all_records, baseline=("torch", "cuda-eager"), ours=("kcc", "cuda")))
+    print_tables(all_records)
     return 0
+
+
+def print_tables(records):
+    """kcc vs torch eager; on a GPU run kcc cuda vs torch cuda; with ORT or kcc-export
+    records, the inference table next to ONNX Runtime."""
+    print(common.table(records))
+    if any(r["mode"] in ("cuda", "cuda-eager") for r in records):
+        print()
+        print(common.table(records, baseline=("torch", "cuda-eager"), ours=("kcc", "cuda")))
+    if any(r["mode"] in (MODES["ort"], MODES["kcc-export"]) for r in records):
+        print()
+        print(common.infer_table(records))
+
+
+def supports(framework, workload, task):
+    """Whether `framework` runs `task` of `workload`: a peer module may define
+    `supports(workload, task_name)` (ort, kcc-export: inference only); a task it declines
+    is left out of the run (no record), not reported as failed. Peers without it run all.
+    Peer modules import their framework inside setup()/run_task(), so this stays light."""
+    peer = importlib.import_module(PEERS[framework])
+    check = getattr(peer, "supports", None)
+    return True if check is None else bool(check(workload, task))
 
 
 def _pick(table, name, what):
@@ -221,11 +249,7 @@ def main(argv=None):
     p.add_argument("--result-file", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.report:
-        recs = common.read_jsonl(args.report)
-        print(common.table(recs))
-        if any(r["mode"] in ("cuda", "cuda-eager") for r in recs):
-            print()
-            print(common.table(recs, baseline=("torch", "cuda-eager"), ours=("kcc", "cuda")))
+        print_tables(common.read_jsonl(args.report))
         return 0
     if args.child:
         return child_main(args)
