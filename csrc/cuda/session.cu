@@ -79,15 +79,21 @@ T* device_alloc(size_t count) {
 }
 
 // The data of one call (fit, validation/evaluate, predict), resident on the device.
+// Buffers are kept between calls and reallocated only to grow: predict_on_batch in a loop
+// then costs a copy, not a cudaMalloc/cudaFree pair, and the captured training graphs
+// (which read slot 0's buffers) stay valid from one fit call to the next.
 struct DataSlot {
     std::vector<void*> x, y;
-    int64_t rows = 0;
+    int64_t rows = 0;       // rows of the current data
+    int64_t capacity = 0;   // rows the buffers hold
+    bool has_targets = false;
     void release() {
         for (void* p : x) cudaFree(p);
         for (void* p : y) cudaFree(p);
         x.clear();
         y.clear();
-        rows = 0;
+        rows = capacity = 0;
+        has_targets = false;
     }
 };
 
@@ -202,19 +208,23 @@ struct Session {
     void set_data(int slot, const void* const* x, const void* const* y, int64_t rows) {
         DataSlot& d = data[slot];
         check(cudaStreamSynchronize(stream), "synchronize");
-        if (slot == 0) drop_graphs();   // the training graphs read slot 0's buffers
-        d.release();
-        for (size_t i = 0; i < in_words.size(); ++i) {
-            const size_t bytes = (size_t)(in_words[i] * rows) * 4;
-            d.x.push_back(device_alloc<uint32_t>((size_t)(in_words[i] * rows)));
-            check(cudaMemcpy(d.x.back(), x[i], bytes, cudaMemcpyHostToDevice), "upload inputs");
+        if (rows > d.capacity || (y && !d.has_targets)) {
+            if (slot == 0) drop_graphs();   // the training graphs read slot 0's buffers
+            const int64_t cap = rows > d.capacity ? rows : d.capacity;
+            d.release();
+            for (int64_t w : in_words) d.x.push_back(device_alloc<uint32_t>((size_t)(w * cap)));
+            if (y)
+                for (int64_t w : tg_words) d.y.push_back(device_alloc<uint32_t>((size_t)(w * cap)));
+            d.capacity = cap;
+            d.has_targets = y != nullptr;
         }
+        for (size_t i = 0; i < in_words.size(); ++i)
+            check(cudaMemcpy(d.x[i], x[i], (size_t)(in_words[i] * rows) * 4, cudaMemcpyHostToDevice),
+                  "upload inputs");
         if (y)
-            for (size_t i = 0; i < tg_words.size(); ++i) {
-                const size_t bytes = (size_t)(tg_words[i] * rows) * 4;
-                d.y.push_back(device_alloc<uint32_t>((size_t)(tg_words[i] * rows)));
-                check(cudaMemcpy(d.y.back(), y[i], bytes, cudaMemcpyHostToDevice), "upload targets");
-            }
+            for (size_t i = 0; i < tg_words.size(); ++i)
+                check(cudaMemcpy(d.y[i], y[i], (size_t)(tg_words[i] * rows) * 4, cudaMemcpyHostToDevice),
+                      "upload targets");
         d.rows = rows;
     }
 
