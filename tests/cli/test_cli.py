@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 
 import pytest
@@ -12,8 +13,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def kcc_cli(*args, cwd=None):
+    # `python -m` puts the working directory first on sys.path: run from a folder that is
+    # not a kcc checkout, so the installed kcc (with its built runtime) is the one imported.
     return subprocess.run([sys.executable, "-m", "kcc.cli", *args], capture_output=True,
-                          text=True, timeout=300, cwd=cwd)
+                          text=True, timeout=300, cwd=cwd or tempfile.gettempdir())
 
 
 def test_help_lists_export():
