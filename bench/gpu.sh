@@ -7,6 +7,16 @@
 # 3. runs the GPU benchmark: kcc device='cuda' against PyTorch CUDA eager, same run.
 # Sized to end within 8 minutes; each step has its own time limit so one hang cannot
 # eat the others.
+#
+# On the lent H200 machine (no network; its python3 has torch, pybind11, scikit-build-core,
+# ninja, jinja2, safetensors but not scipy-openblas32), carry the missing wheel and a clean
+# tree of HEAD (the device's copy of .git is the session's first commit, so `git stash`
+# there reverts to it):
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 -d .whl scipy-openblas32==<installed version>
+#   rm -rf .clean && mkdir .clean && git archive HEAD | tar -x -C .clean && cp -r .whl .clean/
+#   (both folders in .git/info/exclude), then run: cd .clean && OUT=$OUT bash bench/gpu.sh
+#   with carry=[".clean"].
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/out/gpu}
