@@ -97,7 +97,8 @@ class NativeModel:
             debug(self.graph.dump())
         if device == "cuda":
             self.library = cuda.build_unit(self.source, what, arch, str(include_dir()), headers_digest())
-            self.session = cuda.CudaSession(self.library, arch)
+            from kcc.runtime.cuda_session import CudaSession
+            self.session = CudaSession(self.library, arch)
         else:
             b = blas()
             tc = default_toolchain()
