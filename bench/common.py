@@ -228,9 +228,9 @@ INFER_RATIOS = (("kcc export vs ort", ("kcc", "export"), ("ort", "cpu")),
 def infer_table(records, columns=INFER_COLUMNS, ratios=INFER_RATIOS):
     """Markdown table of the inference tasks: kcc native, kcc's exported C library
     (kcc-export), torch eager and ONNX Runtime side by side, with ratios against ORT
-    (> 1 = kcc faster). Rows where none of the columns ran are left out. A failed
-    record written by run.py names the CLI framework ('kcc-export'), an ok one the
-    framework ('kcc'): both land in the same column."""
+    (> 1 = kcc faster). Rows where none of the columns ran are left out. Records name the
+    framework ('kcc') and the mode ('export'); results files written before run.py did so
+    for failed records too may say 'kcc-export', which lands in the same column."""
     by_key, order = {}, []
     for r in records:
         if not r["task"].startswith("infer"):

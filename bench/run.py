@@ -46,6 +46,13 @@ BUILD_SAMPLES = 3
 BUSY_CPU = 0.2  # share of all cores busy just before a child, above which we warn
 
 
+def record_name(framework):
+    """The framework field of a record: "torch-cl", "kcc-cuda", "kcc-export" run torch or
+    kcc in another mode, so their records (failed ones too) say "torch" / "kcc" and the
+    mode tells them apart, as the peers' own records do."""
+    return framework.split("-")[0]
+
+
 # ---------------------------------------------------------------- child side
 
 def child_main(args):
@@ -61,7 +68,7 @@ def child_main(args):
         traceback.print_exc()
         for name in tasks:
             common.append_jsonl(args.result_file, common.failed(
-                workload.NAME, name, framework, MODES[framework], unit(name),
+                workload.NAME, name, record_name(framework), MODES[framework], unit(name),
                 "setup: " + common.describe_error(exc)))
         return 0
     for name in tasks:
@@ -71,7 +78,7 @@ def child_main(args):
             rec.update(meta)
         except Exception as exc:
             traceback.print_exc()
-            rec = common.failed(workload.NAME, name, framework, MODES[framework],
+            rec = common.failed(workload.NAME, name, record_name(framework), MODES[framework],
                                 unit(name), common.describe_error(exc))
         common.append_jsonl(args.result_file, rec)
     return 0
@@ -113,7 +120,7 @@ def run_child(framework, workload, tasks, repeats, timeout_s, log_path, env_extr
     for name in tasks:
         if name not in done:
             unit = workload.TASKS[name].unit if name in workload.TASKS else "s"
-            done[name] = common.failed(workload.NAME, name, framework, MODES[framework],
+            done[name] = common.failed(workload.NAME, name, record_name(framework), MODES[framework],
                                        unit, error or "child wrote no result",
                                        status=status or "failed")
         records.append(done[name])
