@@ -142,11 +142,13 @@ inline void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
                  float* c, int64_t ldc) {
     if (m == 0 || n == 0) return;
 #ifdef KCC_USE_BLAS
-    if (m == 1 && k > 0) {
-        // One row (a batch-1 Dense): a matrix-vector product. OpenBLAS's sgemv threads and
-        // streams B at memory speed; its sgemm with m = 1 ran single-threaded (VQA's 160256 x
-        // 1000 Dense: 41 ms against 23 ms with both cores). c = alpha op(B)^T a + beta c, a's
-        // k values lda apart when transposed.
+    if (m == 1 && k * n >= (int64_t)1 << 20) {
+        // One row times a big matrix (a batch-1 Dense of 4 MB of weights or more): a
+        // matrix-vector product. OpenBLAS's sgemv threads and streams B at memory speed; its
+        // sgemm with m = 1 ran single-threaded (VQA's 160256 x 1000 Dense: 41 ms against 25 ms
+        // on both cores). Small ones stay in sgemm: waking gemv's threads cost more than the
+        // product (W1's 784 x 64: 1.7 -> 3.8 us). c = alpha op(B)^T a + beta c, a's k values
+        // lda apart when transposed.
         KCC_CBLAS_SGEMV(101 /*RowMajor*/, trans_b ? 111 : 112, trans_b ? (int)n : (int)k,
                         trans_b ? (int)k : (int)n, alpha, b, (int)ldb, a, trans_a ? (int)lda : 1,
                         beta, c, 1);
