@@ -20,12 +20,12 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kcc/model_abi.h"
+#include "kcc/shuffle.h"
 
 namespace {
 
@@ -37,14 +37,6 @@ struct CudaError : std::runtime_error {
 
 void check(cudaError_t e, const char* what) {
     if (e != cudaSuccess) throw CudaError(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-// Same generator and shuffle as the CPU session, so a seeded epoch visits the same batches.
-uint64_t splitmix(uint64_t& state) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 // dst row r = src row order[cursor + r]; rows are `words` 4-byte words (float or int32).
@@ -314,11 +306,7 @@ struct Session {
         if (n > data[0].rows) throw std::logic_error("training data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);
         std::vector<int64_t> ord((size_t)n);
-        std::iota(ord.begin(), ord.end(), 0);
-        if (shuffle) {
-            uint64_t st = seed;
-            for (int64_t i = n - 1; i > 0; --i) std::swap(ord[i], ord[(int64_t)(splitmix(st) % (uint64_t)(i + 1))]);
-        }
+        kcc::epoch_order(ord.data(), n, shuffle, seed);   // the CPU session's order
         upload_order(ord);
         set_state<<<1, 1, 0, stream>>>(state, step + 1, seed, 0);
         zero_stats();
@@ -355,7 +343,7 @@ struct Session {
         if (!info->trainable) throw std::logic_error("model was not compiled for training");
         ensure_capacity(n);
         std::vector<int64_t> ord((size_t)n);
-        std::iota(ord.begin(), ord.end(), 0);
+        kcc::epoch_order(ord.data(), n, false, 0);
         upload_order(ord);
         set_state<<<1, 1, 0, stream>>>(state, step + 1, seed, 0);
         zero_stats();

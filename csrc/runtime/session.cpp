@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include "kcc/common.h"
+#include "kcc/shuffle.h"
 
 #include <dlfcn.h>
 #include <xmmintrin.h>
@@ -11,7 +12,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <numeric>
 #include <stdexcept>
 
 namespace kcc {
@@ -27,22 +27,6 @@ struct FlushDenormals {
     FlushDenormals() : saved(_mm_getcsr()) { _mm_setcsr(saved | 0x8040); }  // FTZ | DAZ
     ~FlushDenormals() { _mm_setcsr(saved); }
 };
-
-uint64_t splitmix(uint64_t& state) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-// Fisher-Yates with our own generator: the order depends only on the seed.
-void shuffle_order(std::vector<int64_t>& order, uint64_t seed) {
-    uint64_t state = seed;
-    for (int64_t i = (int64_t)order.size() - 1; i > 0; --i) {
-        const int64_t j = (int64_t)(splitmix(state) % (uint64_t)(i + 1));
-        std::swap(order[i], order[j]);
-    }
-}
 
 template <class T>
 T symbol(void* handle, const char* name, bool required = true) {
@@ -236,8 +220,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
     std::vector<int64_t> order;
     if (shuffle) {
         order.resize((size_t)n);
-        std::iota(order.begin(), order.end(), 0);
-        shuffle_order(order, seed);
+        epoch_order(order.data(), n, true, seed);
     }
     EpochResult res;
     res.sums.assign((size_t)info_->n_stats, 0.0);
