@@ -26,8 +26,8 @@ def _every_model_renders_for_cuda():
     """Every model the suite compiles for the CPU is also rendered as a CUDA unit (a few
     ms each), so a layer without a working .cu template fails here even where no test
     targets CUDA. tests/cuda/test_compile.py compiles a case per op family with nvcc."""
-    from kcc.codegen import render
     from kcc.runtime import native
+    from kcc.runtime.cuda import cuda_source
 
     failures = []
     original = native.NativeModel.__init__
@@ -36,7 +36,7 @@ def _every_model_renders_for_cuda():
         original(self, graph, what, device)
         if device == "cpu":
             try:
-                render(self.graph, *self.plans, backend="cuda")
+                cuda_source(self)
             except Exception as e:  # collected, reported once at the end
                 failures.append(f"{what}: {type(e).__name__}: {e}")
 

@@ -90,15 +90,19 @@ def build_unit(source: str, what: str, arch: str, include_dir: str, extra_key: s
 
 
 
+def cuda_source(native) -> str:
+    """The CUDA unit of an already compiled (CPU) model: the same graph and plans."""
+    from kcc.codegen import render
+    return render(native.graph, *native.plans, backend="cuda")
+
+
 def compile_only(native, arch: str = DEFAULT_ARCH):
     """Render the CUDA unit of an already compiled (CPU) model and build it with nvcc,
     without a GPU: what CI runs for every model the tests build. `native` is a
     NativeModel (model._native). Returns the library path."""
-    from kcc.codegen import render
     from kcc.runtime.native import headers_digest, include_dir
-    predict, train = native.plans
-    source = render(native.graph, predict, train, backend="cuda")
-    return build_unit(source, f"{native.what} (CUDA)", arch, str(include_dir()), headers_digest())
+    return build_unit(cuda_source(native), f"{native.what} (CUDA)", arch, str(include_dir()),
+                      headers_digest())
 
 
 def emulated_unit(native):
@@ -109,10 +113,8 @@ def emulated_unit(native):
     import dataclasses
 
     from kcc.build import default_toolchain
-    from kcc.codegen import render
     from kcc.runtime.native import headers_digest, include_dir
-    predict, train = native.plans
-    source = render(native.graph, predict, train, backend="cuda")
+    source = cuda_source(native)
     tc = default_toolchain()
     tc = dataclasses.replace(tc, cxxflags=tuple(f for f in tc.cxxflags if f != "-O3")
                              + ("-O1", "-DKCC_CUDA_EMULATE"))

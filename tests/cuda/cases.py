@@ -11,8 +11,15 @@ against the CPU unit.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import importlib
+import os
 import pathlib
+
+import numpy as np
+
+# CUDA (or host-emulated CUDA) against the C++ unit
+RTOL, ATOL = 1e-4, 1e-5
 
 
 def all_cases() -> dict:
@@ -24,3 +31,30 @@ def all_cases() -> dict:
             assert name not in out, f"duplicate CUDA case {name}"
             out[name] = fn
     return out
+
+
+def assert_close(a, b, what):
+    """a == b within RTOL, and ATOL scaled by b's largest magnitude (at least 1)."""
+    b = np.asarray(b, np.float64)
+    np.testing.assert_allclose(np.asarray(a, np.float64), b, rtol=RTOL,
+                               atol=ATOL * max(1.0, float(np.abs(b).max()) if b.size else 1.0),
+                               err_msg=what)
+
+
+def compile_cases() -> dict:
+    """name -> (case, its model compiled for the CPU: a NativeModel), every case."""
+    out = {}
+    for name, make in all_cases().items():
+        case = make(np.random.default_rng(0))
+        model = case["model"]
+        model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"])
+        out[name] = (case, model._native)
+    return out
+
+
+def build_each(build, natives: dict) -> dict:
+    """name -> build(native), or the exception it raised: one build per core at a time
+    (each is one single-threaded compiler process)."""
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
+        futures = {name: pool.submit(build, native) for name, native in natives.items()}
+        return {name: f.exception() or f.result() for name, f in futures.items()}

@@ -3,39 +3,21 @@ loops, see kcc/cuda/runtime.cuh) and run by the CPU runtime, matches the C++ uni
 loss and metrics, every weight gradient, one optimizer step, evaluate. No GPU needed, so CI
 checks the CUDA templates' index math, strides, scratch sizes and accumulate-or-overwrite
 decisions on every change. (Races and speed need the GPU: test_parity.py.)"""
-import concurrent.futures
-import os
-
 import numpy as np
 import pytest
 
-from cases import all_cases
+from cases import all_cases, assert_close as _close, build_each
 from kcc.runtime.native import runtime_module
 
 CASES = all_cases()
-RTOL, ATOL = 1e-4, 1e-5
 
 
 @pytest.fixture(scope="module")
-def built():
+def built(compiled_cases):
     """name -> (case, CPU NativeModel, emulated library path or the exception)."""
     from kcc.runtime.cuda import emulated_unit
-    cases = {}
-    for name, make in CASES.items():
-        case = make(np.random.default_rng(0))
-        model = case["model"]
-        model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"])
-        cases[name] = (case, model._native)
-    with concurrent.futures.ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
-        futures = {name: pool.submit(emulated_unit, native) for name, (_, native) in cases.items()}
-        return {name: (*cases[name], f.exception() or f.result()) for name, f in futures.items()}
-
-
-def _close(a, b, what):
-    b = np.asarray(b, np.float64)
-    np.testing.assert_allclose(np.asarray(a, np.float64), b, rtol=RTOL,
-                               atol=ATOL * max(1.0, float(np.abs(b).max()) if b.size else 1.0),
-                               err_msg=what)
+    libs = build_each(emulated_unit, {name: native for name, (_, native) in compiled_cases.items()})
+    return {name: (*compiled_cases[name], libs[name]) for name in compiled_cases}
 
 
 def _session(lib, weights, hparams, threads):

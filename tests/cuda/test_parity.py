@@ -4,18 +4,11 @@ import numpy as np
 import pytest
 
 import kcc
-from cases import all_cases
+from cases import all_cases, assert_close as _close
 from gpu import needs_gpu
 
 CASES = all_cases()
 pytestmark = [pytest.mark.cuda, needs_gpu()]
-RTOL, ATOL = 1e-4, 1e-5
-
-
-def _close(a, b, what):
-    np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=RTOL,
-                               atol=ATOL * max(1.0, float(np.abs(b).max()) if np.size(b) else 1.0),
-                               err_msg=what)
 
 
 def _run(case, device, initial):
