@@ -6,8 +6,11 @@ import tempfile
 
 import pytest
 
-# numerics_ref (float64 references, finite differences) serves every test folder
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "numerics"))
+# numerics_ref (float64 references, finite differences) and shared/guide_models (the
+# guide's models at test sizes) serve every test folder
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_TESTS, "numerics"))
+sys.path.insert(0, os.path.join(_TESTS, "shared"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,6 +1,7 @@
 """The guide's models as its code writes them (Keras 1 spelling), at test sizes: every
 changed number carries a comment. Each builder returns (model, sample inputs).
-every_layer_model() uses every layer class kcc has."""
+every_layer_model() uses every layer class kcc has. Shared by the test folders (the root
+conftest puts this folder on sys.path): saving round-trips them, tests/cuda runs them."""
 import numpy as np
 
 from kcc import layers as L
