@@ -1,10 +1,10 @@
-"""render(graph, plans) -> the C++ text of one model unit (templates/module/model.cpp.j2)."""
+"""render(graph, plans) -> the C++ or CUDA text of one model unit (templates/module/model.j2)."""
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
 
-from kcc.codegen.env import EXT, environment, family
+from kcc.codegen.env import environment, family
 from kcc.codegen.io import OpIO, declarations, grad_name
 from kcc.graph.ir import Graph
 from kcc.passes.plan import ALIGN, IDENTITY_IN_INFERENCE, Plan, plan_predict, workspace_offsets
@@ -95,4 +95,4 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
         workspace_size=workspace_offsets(g)[1],
         cuda=backend == "cuda",
     )
-    return environment().get_template(f"module/model.{EXT[backend]}.j2").render(**ctx)
+    return environment().get_template("module/model.j2").render(**ctx)
