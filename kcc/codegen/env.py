@@ -11,6 +11,8 @@ from pathlib import Path
 
 import jinja2
 
+from kcc.layers import winograd
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -60,6 +62,7 @@ def environment() -> jinja2.Environment:
     env.filters["product"] = lambda xs: math.prod(xs)
     env.globals["grad_name"] = lambda storage: "d_" + storage
     env.globals["align"] = lambda n: -(-n // 16) * 16
+    env.globals["winograd"] = winograd.cpp_transform
     env.globals["ACT"] = {
         "linear": "Linear", "relu": "Relu", "sigmoid": "Sigmoid", "hard_sigmoid": "HardSigmoid",
         "tanh": "Tanh", "softplus": "Softplus", "elu": "Elu",

@@ -5,10 +5,13 @@ stored as Keras 3 stores them: kernel (kh, kw, in, out), bias (out,), so weights
 Keras writes them and the kernel viewed as (kh*kw*in, out) is the GEMM's right-hand side.
 The layout is resolved at the first call (see kcc/layers/image_layout.py) and then fixed.
 """
+import os
+
 from kcc import activations, initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers import image_layout as layout
+from kcc.layers import winograd
 from kcc.layers.args import legacy, positive_int, unsupported
 
 # im2col bands. A band of output rows is one GEMM: (F x K) weights times (K x P) cols, P
@@ -25,6 +28,25 @@ _COLS_MAX = 2 * 1024 * 1024       # floats (8 MB)
 # output band is F x rows x Wp floats; about 512 KB keeps it in L2 while the KH*KW tap GEMMs
 # accumulate into it.
 _WIDE_MAX = 128 * 1024            # floats
+
+
+# Winograd (kcc/ops/winograd.h) for stride-1 3x3 and 5x5 layers whose input and output have
+# at least this many channels: its GEMMs reduce over C (and over F for the input gradient),
+# which must be long enough to run near the GEMM's peak. KCC_WINOGRAD=0 turns it off (to
+# compare with the GEMM paths).
+_WINOGRAD_MIN_CHANNELS = 16
+
+
+def use_winograd(kernel, strides, dilation, channels, filters, out_rows, out_cols) -> int:
+    """The output tile side m of the Winograd F(m, r) a layer runs, or 0 for the GEMM paths."""
+    if os.environ.get("KCC_WINOGRAD", "1") == "0":
+        return 0
+    m = winograd.output_tile(kernel)
+    if not m or strides != (1, 1) or dilation != (1, 1):
+        return 0
+    if min(channels, filters) < _WINOGRAD_MIN_CHANNELS or min(out_rows, out_cols) < m:
+        return 0
+    return m
 
 
 def shift_rows(filters, out_rows, padded_cols):
@@ -185,8 +207,15 @@ class Conv2D(Layer):
         # channels-first, stride 1, no dilation: the forward needs no im2col (see shift_rows)
         shifted = (cf and not direct and (sh, sw) == (1, 1) and (dh, dw) == (1, 1)
                    and self.activation != "softmax")
+        wino = use_winograd((kh, kw), (sh, sw), (dh, dw), c, self.filters, ho, wo)
+        wg_fwd = wg_dx = ()
         workspace = {} if direct else {"cols": k * tile_rows * wo}
         srows = 0
+        if wino:
+            shifted = False
+            wg_fwd = winograd.plan(c, h, w, self.filters, ho, wo, pad_top, pad_left, wino, kh)
+            wg_dx = winograd.dx_plan(wg_fwd, wino, kh)
+            workspace = winograd.workspace(wg_fwd, wg_dx, wino, kh)
         if shifted:
             hp, wp = ho + kh - 1, wo + kw - 1
             srows = shift_rows(self.filters, ho, wp)
@@ -199,7 +228,8 @@ class Conv2D(Layer):
                           "strides": (sh, sw), "dilation": (dh, dw),
                           "pad": (pad_top, pad_left), "padding": self.padding,
                           "direct": direct, "tile_rows": tile_rows,
-                          "shifted": shifted, "shift_rows": srows},
+                          "shifted": shifted, "shift_rows": srows,
+                          "winograd": wino, "wg_fwd": wg_fwd, "wg_dx": wg_dx},
                    workspace=workspace)
         return [out]
 

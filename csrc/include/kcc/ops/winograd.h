@@ -1,0 +1,307 @@
+// kcc/ops/winograd.h: stride-1 convolutions by Winograd's minimal filtering F(m, r).
+//
+// The image is cut into tiles of M x M outputs; each reads an A x A input tile
+// (A = M + R - 1, neighbours overlap by R - 1). With the transform matrices of F(M, R)
+// (kcc/layers/winograd.py derives them; the conv template renders them as a struct T of
+// three 1D transforms, data = BT, kernel = G, output = AT), one layer becomes
+//     U[xi] (C x F)      = G w G^T            every (c, f) kernel, once per call
+//     V[xi] (tiles x C)  = BT d B             every input tile and channel
+//     Mo[xi] (tiles x F) = V[xi] . U[xi]      A*A GEMMs, xi = one point of the A x A tile
+//     y tile             = AT Mo A (+ bias, activation)
+// F(4, 3) does a 3x3 layer's multiplications in 36 per 16 outputs instead of 144, F(4, 5) a
+// 5x5's in 64 instead of 400; the transforms are additions and small-integer products.
+//
+// Tiles are processed in bands of `band` tile rows (across the samples of the batch), so
+// V and Mo stay a few MB whatever the image; each band's A*A GEMMs are (band * TW) rows tall.
+// The transforms work on 16 channels at a time (one AVX-512 register), reading and writing
+// channels-last strips: `gather` copies the A image rows a tile row reads into a
+// channels-last strip (zeros in the padding), `scatter` writes a tile row's outputs back.
+//
+// The backward passes reuse the same pieces:
+//   dx = the forward on dz with the kernel rotated by 180 degrees and in/out channels
+//        swapped, padded R - 1 - P (a "full" correlation), accumulated into dx;
+//   dW = F(R, M) with dz's M x M tiles as the filter: Z[xi] = G' dz G'^T, the sum over tiles
+//        is the GEMM V[xi]^T . Z[xi] (C x F), and one output transform per (c, f) at the end.
+#ifndef KCC_OPS_WINOGRAD_H
+#define KCC_OPS_WINOGRAD_H
+
+#include <stdint.h>
+#include <string.h>
+#include "kcc/gemm.h"
+#include "kcc/ops/activations.h"
+
+namespace kcc {
+namespace winograd {
+
+// The transforms' unit: 16 channels, one AVX-512 register (two AVX ones). Channels left
+// over (C % 16) go through the same code with V = float.
+constexpr int64_t L = 16;
+typedef float lanes __attribute__((vector_size(L * 4), aligned(4), may_alias));
+
+// Unaligned loads and stores through memcpy: V reaches templates as the plain vector type,
+// whose alignment (64 bytes) the strips' rows do not have.
+template <class V> inline V load(const float* p) {
+    V v;
+    memcpy(&v, p, sizeof(V));
+    return v;
+}
+template <class V> inline void store(float* p, V v) { memcpy(p, &v, sizeof(V)); }
+
+// One Winograd convolution. The tile grid covers the output: TH * M >= Ho, TW * M >= Wo.
+struct Plan {
+    int64_t C, H, W;      // input image
+    int64_t F, Ho, Wo;    // output image
+    int64_t PT, PL;       // zero padding before (top, left)
+    int64_t TH, TW;       // tiles per image
+    int64_t band;         // tile rows per band
+};
+
+// strip (rows, width, C), channels-last = rows [y0, y0 + rows) and columns [x0, x0 + width)
+// of one image x, zeros outside it. CF: x is (C, H, W), else (H, W, C).
+template <bool CF>
+inline void gather(float* KCC_RESTRICT strip, const float* KCC_RESTRICT x, int64_t C, int64_t H,
+                   int64_t W, int64_t y0, int64_t rows, int64_t x0, int64_t width) {
+    const int64_t lo = x0 < 0 ? -x0 : 0;                   // first column inside the image
+    const int64_t hi = W - x0 < width ? W - x0 : width;     // one past the last
+    for (int64_t a = 0; a < rows; ++a) {
+        float* KCC_RESTRICT row = strip + a * width * C;
+        const int64_t h = y0 + a;
+        if (h < 0 || h >= H || hi <= lo) {
+            memset(row, 0, sizeof(float) * (size_t)(width * C));
+            continue;
+        }
+        memset(row, 0, sizeof(float) * (size_t)(lo * C));
+        if (hi < width) memset(row + hi * C, 0, sizeof(float) * (size_t)((width - hi) * C));
+        if (!CF) {
+            memcpy(row + lo * C, x + (h * W + x0 + lo) * C, sizeof(float) * (size_t)((hi - lo) * C));
+            continue;
+        }
+        // a transpose (C, w) -> (w, C), 16 x 16 blocks so both sides stay in cache lines
+        for (int64_t c0 = 0; c0 < C; c0 += L)
+            for (int64_t w0 = lo; w0 < hi; w0 += L) {
+                const int64_t c1 = c0 + L < C ? c0 + L : C, w1 = w0 + L < hi ? w0 + L : hi;
+                for (int64_t c = c0; c < c1; ++c) {
+                    const float* KCC_RESTRICT src = x + (c * H + h) * W + x0;
+                    for (int64_t w = w0; w < w1; ++w) row[w * C + c] = src[w];
+                }
+            }
+    }
+}
+
+// Rows [y0, y0 + rows) of one output image y (clipped to Ho, columns to Wo) from a
+// channels-last strip (rows, width, F): y = act(strip + b), or y += strip (accumulate:
+// the backward's dx; no bias, no activation). CF: y (F, Ho, Wo), else (Ho, Wo, F).
+template <bool CF, class Act>
+inline void scatter(float* KCC_RESTRICT y, const float* KCC_RESTRICT strip, const float* b,
+                    int64_t F, int64_t Ho, int64_t Wo, int64_t y0, int64_t rows, int64_t width,
+                    bool accumulate) {
+    if (y0 + rows > Ho) rows = Ho - y0;
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* KCC_RESTRICT row = strip + i * width * F;
+        if (!CF) {
+            float* KCC_RESTRICT dst = y + (y0 + i) * Wo * F;
+            for (int64_t w = 0; w < Wo; ++w)
+                for (int64_t f = 0; f < F; ++f) {
+                    const float v = row[w * F + f];
+                    dst[w * F + f] = accumulate ? dst[w * F + f] + v : Act::f(v + (b ? b[f] : 0.0f));
+                }
+            continue;
+        }
+        for (int64_t f0 = 0; f0 < F; f0 += L)
+            for (int64_t w0 = 0; w0 < Wo; w0 += L) {
+                const int64_t f1 = f0 + L < F ? f0 + L : F, w1 = w0 + L < Wo ? w0 + L : Wo;
+                for (int64_t f = f0; f < f1; ++f) {
+                    float* KCC_RESTRICT dst = y + (f * Ho + y0 + i) * Wo;
+                    const float bf = b ? b[f] : 0.0f;
+                    if (accumulate)
+                        for (int64_t w = w0; w < w1; ++w) dst[w] += row[w * F + f];
+                    else
+                        for (int64_t w = w0; w < w1; ++w) dst[w] = Act::f(row[w * F + f] + bf);
+                }
+            }
+    }
+}
+
+// ---- one tile, V lanes of channels at a time --------------------------------------------------
+// 2D transform of a square tile held as N x N values of V: out (K x K) = T1 in T1^T, where T1
+// is one of T's 1D transforms (N inputs -> K outputs), applied to the columns then the rows.
+template <int64_t N, int64_t K, class V, class T1>
+inline void transform2d(V (&out)[K][K], const V (&in)[N][N], T1 t1) {
+    V mid[K][N];
+    for (int64_t j = 0; j < N; ++j) t1(&mid[0][j], N, &in[0][j], N);
+    for (int64_t i = 0; i < K; ++i) t1(&out[i][0], 1, &mid[i][0], 1);
+}
+
+// V[xi][t][c] (tiles ldv apart... xi stride ldv) = BT d B for the TW tiles of one strip row
+// (the strip holds A image rows, Wp = TW*M + R - 1 columns, C channels-last).
+template <class T, class V>
+inline void data_tiles(float* Vt, int64_t ldv, const float* strip, int64_t Wp, int64_t C,
+                       int64_t TW, int64_t c) {
+    constexpr int64_t A = T::A;
+    for (int64_t tx = 0; tx < TW; ++tx) {
+        V d[A][A], v[A][A];
+        for (int64_t a = 0; a < A; ++a)
+            for (int64_t e = 0; e < A; ++e) d[a][e] = load<V>(strip + (a * Wp + tx * T::M + e) * C + c);
+        transform2d<A, A>(v, d, [](V* y, int64_t ys, const V* x, int64_t xs) { T::data(y, ys, x, xs); });
+        for (int64_t i = 0; i < A; ++i)
+            for (int64_t j = 0; j < A; ++j) store<V>(Vt + (i * A + j) * ldv + tx * C + c, v[i][j]);
+    }
+}
+
+// Z[xi][t][f] = G g G^T for the TW tiles of an (R, TW*R, F) channels-last strip (tiles of
+// R x R: the kernel transform, used on dz's tiles by the weight gradient).
+template <class T, class V>
+inline void kernel_tiles(float* Zt, int64_t ldz, const float* strip, int64_t F, int64_t TW,
+                         int64_t f) {
+    constexpr int64_t A = T::A, R = T::R;
+    for (int64_t tx = 0; tx < TW; ++tx) {
+        V g[R][R], u[A][A];
+        for (int64_t a = 0; a < R; ++a)
+            for (int64_t e = 0; e < R; ++e) g[a][e] = load<V>(strip + (a * TW * R + tx * R + e) * F + f);
+        transform2d<R, A>(u, g, [](V* y, int64_t ys, const V* x, int64_t xs) { T::kernel(y, ys, x, xs); });
+        for (int64_t i = 0; i < A; ++i)
+            for (int64_t j = 0; j < A; ++j) store<V>(Zt + (i * A + j) * ldz + tx * F + f, u[i][j]);
+    }
+}
+
+// strip (M, TW*M, F), channels-last = AT m A for the TW tiles of Mo (xi stride ldm).
+template <class T, class V>
+inline void output_tiles(float* strip, const float* Mt, int64_t ldm, int64_t F, int64_t TW,
+                         int64_t f) {
+    constexpr int64_t A = T::A, M = T::M;
+    for (int64_t tx = 0; tx < TW; ++tx) {
+        V m[A][A], y[M][M];
+        for (int64_t i = 0; i < A; ++i)
+            for (int64_t j = 0; j < A; ++j) m[i][j] = load<V>(Mt + (i * A + j) * ldm + tx * F + f);
+        transform2d<A, M>(y, m, [](V* o, int64_t os, const V* x, int64_t xs) { T::output(o, os, x, xs); });
+        for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < M; ++j) store<V>(strip + (i * TW * M + tx * M + j) * F + f, y[i][j]);
+    }
+}
+
+// Runs body<V>(c) over n channels: 16 at a time, then one at a time.
+template <class Body>
+inline void over_channels(int64_t n, Body body) {
+    int64_t c = 0;
+    for (; c + L <= n; c += L) body(lanes{}, c);
+    for (; c < n; ++c) body(0.0f, c);
+}
+
+// ---- the three steps of a layer ----------------------------------------------------------------
+
+// U[xi][c][f] = G w G^T of w = W[:, :, c, f], W Keras's (R, R, C, F) kernel. Flipped (for
+// the backward's dx): U[xi][f][c] of the kernel rotated 180 degrees, w = W[R-1-i, R-1-j, c, f].
+template <class T>
+inline void transform_kernel(float* U, const float* W, int64_t C, int64_t F, bool flipped) {
+    constexpr int64_t A = T::A, R = T::R;
+    auto kernel = [](auto* y, int64_t ys, const auto* x, int64_t xs) { T::kernel(y, ys, x, xs); };
+    if (!flipped) {
+        for (int64_t c = 0; c < C; ++c)
+            over_channels(F, [&](auto zero, int64_t f) {
+                using V = decltype(zero);
+                V g[R][R], u[A][A];
+                for (int64_t i = 0; i < R; ++i)
+                    for (int64_t j = 0; j < R; ++j) g[i][j] = load<V>(W + ((i * R + j) * C + c) * F + f);
+                transform2d<R, A>(u, g, kernel);
+                for (int64_t xi = 0; xi < A * A; ++xi) store<V>(U + (xi * C + c) * F + f, u[xi / A][xi % A]);
+            });
+        return;
+    }
+    for (int64_t f = 0; f < F; ++f)
+        for (int64_t c = 0; c < C; ++c) {
+            float g[R][R], u[A][A];
+            for (int64_t i = 0; i < R; ++i)
+                for (int64_t j = 0; j < R; ++j) g[i][j] = W[(((R - 1 - i) * R + R - 1 - j) * C + c) * F + f];
+            transform2d<R, A>(u, g, kernel);
+            for (int64_t xi = 0; xi < A * A; ++xi) U[(xi * F + f) * C + c] = u[xi / A][xi % A];
+        }
+}
+
+// Workspace of one call: a strip, V and Mo for one band, and an output strip.
+struct Scratch {
+    float* strip;   // (A, TW*M + R - 1, C)
+    float* V;       // A*A x (band*TW, C)
+    float* Mo;      // A*A x (band*TW, F)
+    float* out;     // (M, TW*M, F)
+};
+
+// y = act(conv(x, w) + b) for n images, or y += conv(x, w) (accumulate). U from
+// transform_kernel; xs / ys: floats from one image to the next.
+template <class T, bool CF, class Act>
+inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* U, const float* b,
+                 const Plan& p, int64_t n, const Scratch& s, bool accumulate) {
+    constexpr int64_t A = T::A, M = T::M;
+    const int64_t Wp = p.TW * M + T::R - 1, ldv = p.band * p.TW * p.C, ldm = p.band * p.TW * p.F;
+    const int64_t total = n * p.TH;                         // tile rows of the whole batch
+    for (int64_t r0 = 0; r0 < total; r0 += p.band) {
+        const int64_t r1 = r0 + p.band < total ? r0 + p.band : total, tiles = (r1 - r0) * p.TW;
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t img = r / p.TH, ty = r % p.TH;
+            gather<CF>(s.strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
+            float* Vr = s.V + (r - r0) * p.TW * p.C;
+            over_channels(p.C, [&](auto zero, int64_t c) {
+                data_tiles<T, decltype(zero)>(Vr, ldv, s.strip, Wp, p.C, p.TW, c);
+            });
+        }
+        for (int64_t xi = 0; xi < A * A; ++xi)
+            gemm(false, false, tiles, p.F, p.C, 1.0f, s.V + xi * ldv, p.C, U + xi * p.C * p.F, p.F,
+                 0.0f, s.Mo + xi * ldm, p.F);
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t img = r / p.TH, ty = r % p.TH;
+            const float* Mr = s.Mo + (r - r0) * p.TW * p.F;
+            over_channels(p.F, [&](auto zero, int64_t f) {
+                output_tiles<T, decltype(zero)>(s.out, Mr, ldm, p.F, p.TW, f);
+            });
+            scatter<CF, Act>(y + img * ys, s.out, b, p.F, p.Ho, p.Wo, ty * M, M, p.TW * M, accumulate);
+        }
+    }
+}
+
+// dW (R, R, C, F) (+)= the kernel gradient of the layer `p` plans, given its input x and the
+// gradient dz of its pre-activation output. T is F(R, M) (T::M = the layer's R, T::R = the
+// tile side M of the plan), so a tile's A x A input and M x M dz give an R x R contribution.
+// Dw: A*A x (C x F), the transformed sum over every tile.
+template <class T, bool CF>
+inline void kernel_grad(float* dW, bool accumulate, const float* x, int64_t xs, const float* dz,
+                        int64_t zs, const Plan& p, int64_t n, const Scratch& s, float* Dw) {
+    constexpr int64_t A = T::A, R = T::M, M = T::R;
+    const int64_t Wp = p.TW * M + R - 1, ldv = p.band * p.TW * p.C, ldz = p.band * p.TW * p.F;
+    const int64_t total = n * p.TH;
+    for (int64_t r0 = 0; r0 < total; r0 += p.band) {
+        const int64_t r1 = r0 + p.band < total ? r0 + p.band : total, tiles = (r1 - r0) * p.TW;
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t img = r / p.TH, ty = r % p.TH;
+            gather<CF>(s.strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
+            float* Vr = s.V + (r - r0) * p.TW * p.C;
+            over_channels(p.C, [&](auto zero, int64_t c) {
+                data_tiles<T, decltype(zero)>(Vr, ldv, s.strip, Wp, p.C, p.TW, c);
+            });
+            gather<CF>(s.strip, dz + img * zs, p.F, p.Ho, p.Wo, ty * M, M, 0, p.TW * M);
+            float* Zr = s.Mo + (r - r0) * p.TW * p.F;
+            over_channels(p.F, [&](auto zero, int64_t f) {
+                kernel_tiles<T, decltype(zero)>(Zr, ldz, s.strip, p.F, p.TW, f);
+            });
+        }
+        for (int64_t xi = 0; xi < A * A; ++xi)
+            gemm(true, false, p.C, p.F, tiles, 1.0f, s.V + xi * ldv, p.C, s.Mo + xi * ldz, p.F,
+                 r0 ? 1.0f : 0.0f, Dw + xi * p.C * p.F, p.F);
+    }
+    auto output = [](auto* y, int64_t ys, const auto* x, int64_t xs) { T::output(y, ys, x, xs); };
+    for (int64_t c = 0; c < p.C; ++c)
+        over_channels(p.F, [&](auto zero, int64_t f) {
+            using V = decltype(zero);
+            V m[A][A], g[R][R];
+            for (int64_t xi = 0; xi < A * A; ++xi) m[xi / A][xi % A] = load<V>(Dw + (xi * p.C + c) * p.F + f);
+            transform2d<A, R>(g, m, output);
+            for (int64_t i = 0; i < R; ++i)
+                for (int64_t j = 0; j < R; ++j) {
+                    float* at = dW + ((i * R + j) * p.C + c) * p.F + f;
+                    store<V>(at, accumulate ? load<V>(at) + g[i][j] : g[i][j]);
+                }
+        });
+}
+
+}  // namespace winograd
+}  // namespace kcc
+
+#endif  // KCC_OPS_WINOGRAD_H
