@@ -1,6 +1,8 @@
 // kcc runtime: the epoch loops. See session.h.
 #include "session.h"
 
+#include <atomic>
+
 #include "kcc/common.h"
 #include "kcc/shuffle.h"
 
@@ -146,21 +148,42 @@ void Session::ensure_capacity(int64_t rows) {
     for (size_t i = 0; i < tg_row_bytes_.size(); ++i) staging_y_[i].resize((size_t)(rows * tg_row_bytes_[i]));
 }
 
-// One owner of the cores at a time. When our threads split a batch by rows, every GEMM
-// runs single-threaded inside its thread (BLAS threads waking for the small GEMMs of a
-// batch slice cost more than they save: measured in DESIGN.md). A batch too small to
-// split (batch 1 inference) runs on our one thread, and BLAS may thread its big GEMMs
-// (OpenBLAS keeps small ones on one thread by itself).
+// One owner of the cores: ours. When our threads split a batch by rows, every GEMM runs
+// single-threaded inside its thread (BLAS threads waking for the small GEMMs of a batch
+// slice cost more than they save: measured in DESIGN.md). A batch too small to split
+// (batch 1 inference) runs on one thread, which lends the pool to the unit's big ops
+// (KccRun::parallel: a conv's bands, a wide GEMM's column slices). BLAS never threads: its
+// spinning workers would compete with ours for the cores.
 void Session::blas_threads_for(int parts) {
-    const int want = parts > 1 ? 1 : threads_;
-    if (blas_set_threads_ && blas_threads_now_ != want) {
-        blas_set_threads_(want);
-        blas_threads_now_ = want;
+    (void)parts;
+    if (blas_set_threads_ && blas_threads_now_ != 1) {
+        blas_set_threads_(1);
+        blas_threads_now_ = 1;
     }
 }
 
-KccRun Session::make_run(int shard) {
+// A unit's intra-op tasks on the pool, claimed one at a time so uneven ones balance.
+void Session::parallel_entry(void* self, int64_t tasks, void (*fn)(void*, int64_t, int64_t),
+                             void* ctx) {
+    Session& s = *static_cast<Session*>(self);
+    const int parts = (int)std::min<int64_t>(tasks, s.pool_->size());
+    std::atomic<int64_t> next{0};
+    s.pool_->run(parts, [&](int k) {
+        for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) fn(ctx, t, k);
+    });
+}
+
+KccRun Session::make_run(int shard, int parts) {
     KccRun run{};
+    if (parts == 1 && pool_->size() > 1) {
+        worker_ws_.resize(shards_.size());
+        for (size_t k = 0; k < shards_.size(); ++k)
+            worker_ws_[k] = shards_[k].arena + info_->arena_per_sample * capacity_;
+        run.parallel = &Session::parallel_entry;
+        run.pool = this;
+        run.workers = (int32_t)std::min<size_t>(shards_.size(), (size_t)pool_->size());
+        run.worker_ws = worker_ws_.data();
+    }
     run.weights = weights_.data();
     run.grads = shard == 0 ? grads_.data() : shards_[shard].grads.data();
     run.opt_state = opt_state_.data();
@@ -180,7 +203,7 @@ void Session::gradients_step(const std::vector<const void*>& in, const std::vect
         for (size_t i = 0; i < tg.size(); ++i) stg[i] = offset_rows(tg[i], lo, tg_row_bytes_[i]);
         Shard& sh = shards_[k];
         sh.stats.assign(sums.size(), 0.0);
-        KccRun run = make_run(k);
+        KccRun run = make_run(k, parts);
         run.inputs = sin.data();
         run.targets = stg.data();
         run.stats = sh.stats.data();
@@ -238,7 +261,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
         const int parts = parts_for(rows);
         std::vector<const float*> shards;   // the update sums the threads' gradients as it reads
         for (int k = 1; k < parts; ++k) shards.push_back(shards_[k].grads.data());
-        KccRun run = make_run(0);
+        KccRun run = make_run(0, parts);
         run.step = step_ + 1;
         const KccStepState state{run.step, seed, 0, 0};
         run.state = &state;
@@ -293,7 +316,7 @@ EpochResult Session::test(const std::vector<HostArray>& x, const std::vector<Hos
             for (size_t i = 0; i < y.size(); ++i) tg[i] = offset_rows(y[i].data, lo, y[i].row_bytes);
             Shard& sh = shards_[k];
             sh.stats.assign(res.sums.size(), 0.0);
-            KccRun run = make_run(k);
+            KccRun run = make_run(k, parts);
             run.inputs = in.data();
             run.targets = tg.data();
             run.stats = sh.stats.data();
@@ -321,7 +344,7 @@ void Session::predict(const std::vector<HostArray>& x, const std::vector<float*>
             std::vector<float*> o(out.size());
             for (size_t i = 0; i < x.size(); ++i) in[i] = offset_rows(x[i].data, lo, x[i].row_bytes);
             for (size_t i = 0; i < out.size(); ++i) o[i] = out[i] + lo * info_->outputs[i].size;
-            KccRun run = make_run(k);
+            KccRun run = make_run(k, parts);
             run.inputs = in.data();
             run.outputs = o.data();
             run.batch_total = hi - lo;

@@ -81,7 +81,11 @@ private:
     void ensure_capacity(int64_t rows);
     int parts_for(int64_t rows) const;
     void blas_threads_for(int parts);
-    KccRun make_run(int shard);
+    // The run of one shard; `parts` threads share the batch, and when that is one (a batch
+    // too small to split) the unit may borrow the pool for its big ops (KccRun::parallel).
+    KccRun make_run(int shard, int parts);
+    static void parallel_entry(void* self, int64_t tasks, void (*fn)(void*, int64_t, int64_t),
+                               void* ctx);
     // Forward + backward of `rows` gathered rows on `parts_for(rows)` threads, each into its
     // shard's gradients; with `reduce` they are then summed into grads_ (else the update
     // reads the shards itself). Stats are added to `sums`, always in shard order.
@@ -104,6 +108,7 @@ private:
     int threads_ = 1;
     int blas_threads_now_ = -1;
     std::unique_ptr<Pool> pool_;
+    std::vector<float*> worker_ws_;  // each shard's fixed workspace, for KccRun::worker_ws
     std::vector<std::vector<unsigned char>> staging_x_, staging_y_;
     std::vector<int64_t> in_row_bytes_, tg_row_bytes_;
 };

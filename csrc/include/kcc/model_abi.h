@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define KCC_ABI_VERSION 2
+#define KCC_ABI_VERSION 3
 #define KCC_MAX_RANK 8
 
 enum KccDtype { KCC_FLOAT32 = 0, KCC_INT32 = 1 };
@@ -87,6 +87,17 @@ typedef struct KccRun {
     // except `weights`, `inputs`, `targets` and `outputs`, host arrays of device pointers.
     void* stream;                     // the cudaStream_t every kernel of the step goes on
     const KccStepState* state;        // device memory: step, seed, row_offset
+    // CPU units: intra-op parallelism, for a batch the caller runs on one thread (batch 1).
+    // parallel(pool, tasks, fn, ctx) runs fn(ctx, task, worker) for every task in [0, tasks)
+    // on up to `workers` threads, BLAS single-threaded inside, and returns when all are done.
+    // worker_ws[w] is worker w's fixed workspace (workspace_size floats; worker 0's is this
+    // arena's). Null when the caller splits the batch over its threads instead, or has none:
+    // the unit then runs every task itself, in order (kcc/parallel.h).
+    void (*parallel)(void* pool, int64_t tasks, void (*fn)(void* ctx, int64_t task, int64_t worker),
+                     void* ctx);
+    void* pool;
+    int32_t workers;
+    float* const* worker_ws;
 } KccRun;
 
 // Exported by every generated unit.

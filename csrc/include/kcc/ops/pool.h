@@ -124,27 +124,34 @@ KCC_HD float gather(const float* x, const float* dy, const Geom& g, int64_t h, i
 }
 
 // ---- forward ------------------------------------------------------------------------------
+// Channels-last images go a pixel at a time, C channels wide; channels-first ones a channel
+// plane at a time, so both read memory in order. Every output element is the same
+// computation whichever the order.
+
 template <bool CL>
 inline void max_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int64_t n,
                         const Geom& g) {
     for (int64_t i = 0; i < n; ++i) {
         const float* xs = x + i * g.in_size();
         float* ys = y + i * g.out_size();
+        if (!CL) {
+            for (int64_t c = 0; c < g.C; ++c)
+                for (int64_t oh = 0; oh < g.OH; ++oh)
+                    for (int64_t ow = 0; ow < g.OW; ++ow)
+                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = xs[argmax<false>(xs, g, window(g, oh, ow), c)];
+            continue;
+        }
         for (int64_t oh = 0; oh < g.OH; ++oh)
             for (int64_t ow = 0; ow < g.OW; ++ow) {
+                // a row of C channels at a time, in the same order as argmax
                 const Window r = window(g, oh, ow);
-                if (CL) {        // a row of C channels at a time, in the same order as argmax
-                    float* KCC_RESTRICT yp = ys + (oh * g.OW + ow) * g.C;
-                    memcpy(yp, xs + at<true>(r.h0, r.w0, 0, g.H, g.W, g.C), sizeof(float) * g.C);
-                    for (int64_t h = r.h0; h < r.h1; ++h)
-                        for (int64_t w = r.w0; w < r.w1; ++w) {
-                            const float* KCC_RESTRICT xp = xs + at<true>(h, w, 0, g.H, g.W, g.C);
-                            for (int64_t c = 0; c < g.C; ++c) yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
-                        }
-                } else {
-                    for (int64_t c = 0; c < g.C; ++c)
-                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = xs[argmax<false>(xs, g, r, c)];
-                }
+                float* KCC_RESTRICT yp = ys + (oh * g.OW + ow) * g.C;
+                memcpy(yp, xs + at<true>(r.h0, r.w0, 0, g.H, g.W, g.C), sizeof(float) * g.C);
+                for (int64_t h = r.h0; h < r.h1; ++h)
+                    for (int64_t w = r.w0; w < r.w1; ++w) {
+                        const float* KCC_RESTRICT xp = xs + at<true>(h, w, 0, g.H, g.W, g.C);
+                        for (int64_t c = 0; c < g.C; ++c) yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
+                    }
             }
     }
 }
@@ -155,28 +162,31 @@ inline void avg_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int6
     for (int64_t i = 0; i < n; ++i) {
         const float* xs = x + i * g.in_size();
         float* ys = y + i * g.out_size();
+        if (!CL) {
+            for (int64_t c = 0; c < g.C; ++c)
+                for (int64_t oh = 0; oh < g.OH; ++oh)
+                    for (int64_t ow = 0; ow < g.OW; ++ow)
+                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = window_mean<false>(xs, g, window(g, oh, ow), c);
+            continue;
+        }
         for (int64_t oh = 0; oh < g.OH; ++oh)
             for (int64_t ow = 0; ow < g.OW; ++ow) {
                 const Window r = window(g, oh, ow);
-                if (CL) {
-                    const float scale = window_scale(r);
-                    float* KCC_RESTRICT yp = ys + (oh * g.OW + ow) * g.C;
-                    memset(yp, 0, sizeof(float) * g.C);
-                    for (int64_t h = r.h0; h < r.h1; ++h)
-                        for (int64_t w = r.w0; w < r.w1; ++w) {
-                            const float* KCC_RESTRICT xp = xs + at<true>(h, w, 0, g.H, g.W, g.C);
-                            for (int64_t c = 0; c < g.C; ++c) yp[c] += xp[c];
-                        }
-                    for (int64_t c = 0; c < g.C; ++c) yp[c] *= scale;
-                } else {
-                    for (int64_t c = 0; c < g.C; ++c)
-                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = window_mean<false>(xs, g, r, c);
-                }
+                const float scale = window_scale(r);
+                float* KCC_RESTRICT yp = ys + (oh * g.OW + ow) * g.C;
+                memset(yp, 0, sizeof(float) * g.C);
+                for (int64_t h = r.h0; h < r.h1; ++h)
+                    for (int64_t w = r.w0; w < r.w1; ++w) {
+                        const float* KCC_RESTRICT xp = xs + at<true>(h, w, 0, g.H, g.W, g.C);
+                        for (int64_t c = 0; c < g.C; ++c) yp[c] += xp[c];
+                    }
+                for (int64_t c = 0; c < g.C; ++c) yp[c] *= scale;
             }
     }
 }
 
 // ---- backward -----------------------------------------------------------------------------
+// Each dx element receives its windows' gradients in (oh, ow) order, in both layouts.
 template <bool CL>
 inline void max_backward(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy,
                          const float* KCC_RESTRICT x, int64_t n, const Geom& g, bool accumulate) {
@@ -185,11 +195,18 @@ inline void max_backward(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy,
         const float* xs = x + i * g.in_size();
         float* dxs = dx + i * g.in_size();
         const float* dys = dy + i * g.out_size();
+        if (!CL) {
+            for (int64_t c = 0; c < g.C; ++c)
+                for (int64_t oh = 0; oh < g.OH; ++oh)
+                    for (int64_t ow = 0; ow < g.OW; ++ow)
+                        dxs[argmax<false>(xs, g, window(g, oh, ow), c)] += dys[at<false>(oh, ow, c, g.OH, g.OW, g.C)];
+            continue;
+        }
         for (int64_t oh = 0; oh < g.OH; ++oh)
             for (int64_t ow = 0; ow < g.OW; ++ow) {
                 const Window r = window(g, oh, ow);
                 for (int64_t c = 0; c < g.C; ++c)
-                    dxs[argmax<CL>(xs, g, r, c)] += dys[at<CL>(oh, ow, c, g.OH, g.OW, g.C)];
+                    dxs[argmax<true>(xs, g, r, c)] += dys[at<true>(oh, ow, c, g.OH, g.OW, g.C)];
             }
     }
 }
@@ -201,25 +218,28 @@ inline void avg_backward(float* KCC_RESTRICT dx, const float* KCC_RESTRICT dy, i
     for (int64_t i = 0; i < n; ++i) {
         float* dxs = dx + i * g.in_size();
         const float* dys = dy + i * g.out_size();
-        for (int64_t oh = 0; oh < g.OH; ++oh)
-            for (int64_t ow = 0; ow < g.OW; ++ow) {
-                const Window r = window(g, oh, ow);
-                const float scale = window_scale(r);
-                if (CL) {
-                    const float* KCC_RESTRICT dyp = dys + (oh * g.OW + ow) * g.C;
-                    for (int64_t h = r.h0; h < r.h1; ++h)
-                        for (int64_t w = r.w0; w < r.w1; ++w) {
-                            float* KCC_RESTRICT dxp = dxs + at<true>(h, w, 0, g.H, g.W, g.C);
-                            for (int64_t c = 0; c < g.C; ++c) dxp[c] += dyp[c] * scale;
-                        }
-                } else {
-                    for (int64_t c = 0; c < g.C; ++c) {
-                        const float d = dys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] * scale;
+        if (!CL) {
+            for (int64_t c = 0; c < g.C; ++c)
+                for (int64_t oh = 0; oh < g.OH; ++oh)
+                    for (int64_t ow = 0; ow < g.OW; ++ow) {
+                        const Window r = window(g, oh, ow);
+                        const float d = dys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] * window_scale(r);
                         for (int64_t h = r.h0; h < r.h1; ++h)
                             for (int64_t w = r.w0; w < r.w1; ++w)
                                 dxs[at<false>(h, w, c, g.H, g.W, g.C)] += d;
                     }
-                }
+            continue;
+        }
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+                const Window r = window(g, oh, ow);
+                const float scale = window_scale(r);
+                const float* KCC_RESTRICT dyp = dys + (oh * g.OW + ow) * g.C;
+                for (int64_t h = r.h0; h < r.h1; ++h)
+                    for (int64_t w = r.w0; w < r.w1; ++w) {
+                        float* KCC_RESTRICT dxp = dxs + at<true>(h, w, 0, g.H, g.W, g.C);
+                        for (int64_t c = 0; c < g.C; ++c) dxp[c] += dyp[c] * scale;
+                    }
             }
     }
 }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "kcc/gemm.h"
+#include "kcc/parallel.h"
 #include "kcc/ops/activations.h"
 
 namespace kcc {
@@ -191,30 +192,37 @@ inline void over_channels(int64_t n, Body body) {
 
 // U[xi][c][f] = G w G^T of w = W[:, :, c, f], W Keras's (R, R, C, F) kernel. Flipped (for
 // the backward's dx): U[xi][f][c] of the kernel rotated 180 degrees, w = W[R-1-i, R-1-j, c, f].
+// Split over the workers by input channel (flipped: by filter).
 template <class T>
-inline void transform_kernel(float* U, const float* W, int64_t C, int64_t F, bool flipped) {
+inline void transform_kernel(float* U, const float* W, int64_t C, int64_t F, bool flipped,
+                             const KccRun* run = nullptr, const float* ws = nullptr) {
     constexpr int64_t A = T::A, R = T::R;
     auto kernel = [](auto* y, int64_t ys, const auto* x, int64_t xs) { T::kernel(y, ys, x, xs); };
-    if (!flipped) {
-        for (int64_t c = 0; c < C; ++c)
-            over_channels(F, [&](auto zero, int64_t f) {
-                using V = decltype(zero);
-                V g[R][R], u[A][A];
+    const int64_t parts = workers(run), outer = flipped ? F : C;
+    parallel_for(run, ws, parts, [&](int64_t part, int64_t) {
+        for (int64_t o = outer * part / parts; o < outer * (part + 1) / parts; ++o) {
+            if (!flipped) {
+                const int64_t c = o;
+                over_channels(F, [&](auto zero, int64_t f) {
+                    using V = decltype(zero);
+                    V g[R][R], u[A][A];
+                    for (int64_t i = 0; i < R; ++i)
+                        for (int64_t j = 0; j < R; ++j) g[i][j] = load<V>(W + ((i * R + j) * C + c) * F + f);
+                    transform2d<R, A>(u, g, kernel);
+                    for (int64_t xi = 0; xi < A * A; ++xi) store<V>(U + (xi * C + c) * F + f, u[xi / A][xi % A]);
+                });
+                continue;
+            }
+            const int64_t f = o;
+            for (int64_t c = 0; c < C; ++c) {
+                float g[R][R], u[A][A];
                 for (int64_t i = 0; i < R; ++i)
-                    for (int64_t j = 0; j < R; ++j) g[i][j] = load<V>(W + ((i * R + j) * C + c) * F + f);
+                    for (int64_t j = 0; j < R; ++j) g[i][j] = W[(((R - 1 - i) * R + R - 1 - j) * C + c) * F + f];
                 transform2d<R, A>(u, g, kernel);
-                for (int64_t xi = 0; xi < A * A; ++xi) store<V>(U + (xi * C + c) * F + f, u[xi / A][xi % A]);
-            });
-        return;
-    }
-    for (int64_t f = 0; f < F; ++f)
-        for (int64_t c = 0; c < C; ++c) {
-            float g[R][R], u[A][A];
-            for (int64_t i = 0; i < R; ++i)
-                for (int64_t j = 0; j < R; ++j) g[i][j] = W[(((R - 1 - i) * R + R - 1 - j) * C + c) * F + f];
-            transform2d<R, A>(u, g, kernel);
-            for (int64_t xi = 0; xi < A * A; ++xi) U[(xi * F + f) * C + c] = u[xi / A][xi % A];
+                for (int64_t xi = 0; xi < A * A; ++xi) U[(xi * F + f) * C + c] = u[xi / A][xi % A];
+            }
         }
+    });
 }
 
 // Workspace of one call: a strip, V and Mo for one band, and an output strip.
@@ -225,36 +233,53 @@ struct Scratch {
     float* out;     // (M, TW*M, F)
 };
 
+// Bands of tile rows for `total` of them, at most `band` each: with several workers, a
+// multiple of their number, of equal size, so they finish together.
+inline int64_t band_rows(int64_t total, int64_t band, int64_t parts) {
+    int64_t bands = (total + band - 1) / band;
+    if (parts > 1) bands = (bands + parts - 1) / parts * parts;
+    if (bands > total) bands = total;
+    return bands ? (total + bands - 1) / bands : 1;
+}
+
 // y = act(conv(x, w) + b) for n images, or y += conv(x, w) (accumulate). U from
-// transform_kernel; xs / ys: floats from one image to the next.
+// transform_kernel; xs / ys: floats from one image to the next. Each band (gather, input
+// transform, GEMMs, output transform) is one task of parallel_for, on its worker's scratch.
 template <class T, bool CF, class Act>
 inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* U, const float* b,
-                 const Plan& p, int64_t n, const Scratch& s, bool accumulate) {
+                 const Plan& p, int64_t n, const Scratch& s, bool accumulate,
+                 const KccRun* run = nullptr, const float* ws = nullptr) {
     constexpr int64_t A = T::A, M = T::M;
     const int64_t Wp = p.TW * M + T::R - 1, ldv = p.band * p.TW * p.C, ldm = p.band * p.TW * p.F;
     const int64_t total = n * p.TH;                         // tile rows of the whole batch
-    for (int64_t r0 = 0; r0 < total; r0 += p.band) {
-        const int64_t r1 = r0 + p.band < total ? r0 + p.band : total, tiles = (r1 - r0) * p.TW;
+    const int64_t rows = band_rows(total, p.band, workers(run));
+    parallel_for(run, ws, (total + rows - 1) / rows, [&](int64_t task, int64_t shift) {
+        float* const strip = s.strip + shift;
+        float* const V = s.V + shift;
+        float* const Mo = s.Mo + shift;
+        float* const out = s.out + shift;
+        const int64_t r0 = task * rows, r1 = r0 + rows < total ? r0 + rows : total;
+        const int64_t tiles = (r1 - r0) * p.TW;
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t img = r / p.TH, ty = r % p.TH;
-            gather<CF>(s.strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
-            float* Vr = s.V + (r - r0) * p.TW * p.C;
+            gather<CF>(strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
+            float* Vr = V + (r - r0) * p.TW * p.C;
             over_channels(p.C, [&](auto zero, int64_t c) {
-                data_tiles<T, decltype(zero)>(Vr, ldv, s.strip, Wp, p.C, p.TW, c);
+                data_tiles<T, decltype(zero)>(Vr, ldv, strip, Wp, p.C, p.TW, c);
             });
         }
         for (int64_t xi = 0; xi < A * A; ++xi)
-            gemm(false, false, tiles, p.F, p.C, 1.0f, s.V + xi * ldv, p.C, U + xi * p.C * p.F, p.F,
-                 0.0f, s.Mo + xi * ldm, p.F);
+            gemm(false, false, tiles, p.F, p.C, 1.0f, V + xi * ldv, p.C, U + xi * p.C * p.F, p.F,
+                 0.0f, Mo + xi * ldm, p.F);
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t img = r / p.TH, ty = r % p.TH;
-            const float* Mr = s.Mo + (r - r0) * p.TW * p.F;
+            const float* Mr = Mo + (r - r0) * p.TW * p.F;
             over_channels(p.F, [&](auto zero, int64_t f) {
-                output_tiles<T, decltype(zero)>(s.out, Mr, ldm, p.F, p.TW, f);
+                output_tiles<T, decltype(zero)>(out, Mr, ldm, p.F, p.TW, f);
             });
-            scatter<CF, Act>(y + img * ys, s.out, b, p.F, p.Ho, p.Wo, ty * M, M, p.TW * M, accumulate);
+            scatter<CF, Act>(y + img * ys, out, b, p.F, p.Ho, p.Wo, ty * M, M, p.TW * M, accumulate);
         }
-    }
+    });
 }
 
 // dW (R, R, C, F) (+)= the kernel gradient of the layer `p` plans, given its input x and the
@@ -267,6 +292,9 @@ inline void kernel_grad(float* dW, bool accumulate, const float* x, int64_t xs, 
     constexpr int64_t A = T::A, R = T::M, M = T::R;
     const int64_t Wp = p.TW * M + R - 1, ldv = p.band * p.TW * p.C, ldz = p.band * p.TW * p.F;
     const int64_t total = n * p.TH;
+    if (total == 0) {           // no tiles: the sum is zero
+        memset(Dw, 0, sizeof(float) * (size_t)(A * A * p.C * p.F));
+    }
     for (int64_t r0 = 0; r0 < total; r0 += p.band) {
         const int64_t r1 = r0 + p.band < total ? r0 + p.band : total, tiles = (r1 - r0) * p.TW;
         for (int64_t r = r0; r < r1; ++r) {
