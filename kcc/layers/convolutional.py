@@ -49,6 +49,11 @@ def use_winograd(kernel, strides, dilation, channels, filters, out_rows, out_col
     return m
 
 
+# ... but each tap's GEMM reduces over the C input channels only: with few (an RGB or
+# grey image) one im2col GEMM over all KH*KW*C taps is faster.
+_SHIFT_MIN_CHANNELS = 16
+
+
 def shift_rows(filters, out_rows, padded_cols):
     """Output rows per band of the shifted-GEMM forward."""
     return max(1, min(out_rows, _WIDE_MAX // (filters * padded_cols)))
@@ -206,7 +211,7 @@ class Conv2D(Layer):
         shape = (self.filters, ho, wo) if cf else (ho, wo, self.filters)
         # channels-first, stride 1, no dilation: the forward needs no im2col (see shift_rows)
         shifted = (cf and not direct and (sh, sw) == (1, 1) and (dh, dw) == (1, 1)
-                   and self.activation != "softmax")
+                   and self.activation != "softmax" and c >= _SHIFT_MIN_CHANNELS)
         wino = use_winograd((kh, kw), (sh, sw), (dh, dw), c, self.filters, ho, wo)
         wg_fwd = wg_dx = ()
         workspace = {} if direct else {"cols": k * tile_rows * wo}

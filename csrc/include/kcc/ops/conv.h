@@ -276,8 +276,15 @@ inline void bias_grad_cf(float* KCC_RESTRICT db, const float* KCC_RESTRICT dz, i
     for (int64_t s = 0; s < n; ++s)
         for (int64_t f = 0; f < F; ++f) {
             const float* KCC_RESTRICT row = dz + s * sample_stride + f * HW;
+            // 16 running sums, one vector register: a single float accumulator is a serial
+            // chain of additions (the compiler may not reassociate them), 4x slower
+            float lanes[16] = {};
+            int64_t p = 0;
+            for (; p + 16 <= HW; p += 16)
+                for (int k = 0; k < 16; ++k) lanes[k] += row[p + k];
             float acc = 0.0f;
-            for (int64_t p = 0; p < HW; ++p) acc += row[p];
+            for (int k = 0; k < 16; ++k) acc += lanes[k];
+            for (; p < HW; ++p) acc += row[p];
             db[f] += acc;
         }
 }
