@@ -12,7 +12,10 @@
 // 5x5's in 64 instead of 400; the transforms are additions and small-integer products.
 //
 // Tiles are processed in bands of `band` tile rows (across the samples of the batch), so
-// V and Mo stay a few MB whatever the image; each band's A*A GEMMs are (band * TW) rows tall.
+// V and Mo stay in L2 whatever the image; each band's A*A GEMMs are (band * TW) rows tall.
+// A tile's A*A transformed values lie together (V[t][xi][c], Mo[t][xi][f]): the transforms
+// read and write one contiguous block per tile, and the GEMMs read xi's matrix with a row
+// stride of A*A*C (BLAS's lda).
 // The transforms work on 16 channels at a time (one AVX-512 register), reading and writing
 // channels-last strips: `gather` copies the A image rows a tile row reads into a
 // channels-last strip (zeros in the padding), `scatter` writes a tile row's outputs back.
@@ -177,12 +180,12 @@ inline void transform2d(V (&out)[K][K], const V (&in)[N][N], T1 t1) {
     for (int64_t i = 0; i < K; ++i) t1(&out[i][0], 1, &mid[i][0], 1);
 }
 
-// V[xi][t][c] (xi ldv floats apart) = BT d B for the TW tiles of one strip row (the strip
-// holds A image rows, Wp columns, C channels-last). Tiles start `step` columns apart: the
-// output tile side, T::M in the forward, T::R in the kernel gradient's F(R, M).
+// V[t][xi][c] = BT d B for the TW tiles of one strip row (the strip holds A image rows, Wp
+// columns, C channels-last). Tiles start `step` columns apart: the output tile side, T::M
+// in the forward, T::R in the kernel gradient's F(R, M).
 template <class T, class V>
-inline void data_tiles(float* Vt, int64_t ldv, const float* strip, int64_t Wp, int64_t C,
-                       int64_t TW, int64_t c, int64_t step) {
+inline void data_tiles(float* Vt, const float* strip, int64_t Wp, int64_t C, int64_t TW,
+                       int64_t c, int64_t step) {
     constexpr int64_t A = T::A;
     for (int64_t tx = 0; tx < TW; ++tx) {
         V d[A][A], v[A][A];
@@ -190,15 +193,14 @@ inline void data_tiles(float* Vt, int64_t ldv, const float* strip, int64_t Wp, i
             for (int64_t e = 0; e < A; ++e) d[a][e] = load<V>(strip + (a * Wp + tx * step + e) * C + c);
         transform2d<A, A>(v, d, [](V* y, int64_t ys, const V* x, int64_t xs) { T::data(y, ys, x, xs); });
         for (int64_t i = 0; i < A; ++i)
-            for (int64_t j = 0; j < A; ++j) store<V>(Vt + (i * A + j) * ldv + tx * C + c, v[i][j]);
+            for (int64_t j = 0; j < A; ++j) store<V>(Vt + (tx * A * A + i * A + j) * C + c, v[i][j]);
     }
 }
 
-// Z[xi][t][f] = G g G^T for the TW tiles of an (R, TW*R, F) channels-last strip (tiles of
+// Z[t][xi][f] = G g G^T for the TW tiles of an (R, TW*R, F) channels-last strip (tiles of
 // R x R: the kernel transform, used on dz's tiles by the weight gradient).
 template <class T, class V>
-inline void kernel_tiles(float* Zt, int64_t ldz, const float* strip, int64_t F, int64_t TW,
-                         int64_t f) {
+inline void kernel_tiles(float* Zt, const float* strip, int64_t F, int64_t TW, int64_t f) {
     constexpr int64_t A = T::A, R = T::R;
     for (int64_t tx = 0; tx < TW; ++tx) {
         V g[R][R], u[A][A];
@@ -206,19 +208,18 @@ inline void kernel_tiles(float* Zt, int64_t ldz, const float* strip, int64_t F, 
             for (int64_t e = 0; e < R; ++e) g[a][e] = load<V>(strip + (a * TW * R + tx * R + e) * F + f);
         transform2d<R, A>(u, g, [](V* y, int64_t ys, const V* x, int64_t xs) { T::kernel(y, ys, x, xs); });
         for (int64_t i = 0; i < A; ++i)
-            for (int64_t j = 0; j < A; ++j) store<V>(Zt + (i * A + j) * ldz + tx * F + f, u[i][j]);
+            for (int64_t j = 0; j < A; ++j) store<V>(Zt + (tx * A * A + i * A + j) * F + f, u[i][j]);
     }
 }
 
-// strip (M, TW*M, F), channels-last = AT m A for the TW tiles of Mo (xi stride ldm).
+// strip (M, TW*M, F), channels-last = AT m A for the TW tiles of Mo[t][xi][f].
 template <class T, class V>
-inline void output_tiles(float* strip, const float* Mt, int64_t ldm, int64_t F, int64_t TW,
-                         int64_t f) {
+inline void output_tiles(float* strip, const float* Mt, int64_t F, int64_t TW, int64_t f) {
     constexpr int64_t A = T::A, M = T::M;
     for (int64_t tx = 0; tx < TW; ++tx) {
         V m[A][A], y[M][M];
         for (int64_t i = 0; i < A; ++i)
-            for (int64_t j = 0; j < A; ++j) m[i][j] = load<V>(Mt + (i * A + j) * ldm + tx * F + f);
+            for (int64_t j = 0; j < A; ++j) m[i][j] = load<V>(Mt + (tx * A * A + i * A + j) * F + f);
         transform2d<A, M>(y, m, [](V* o, int64_t os, const V* x, int64_t xs) { T::output(o, os, x, xs); });
         for (int64_t i = 0; i < M; ++i)
             for (int64_t j = 0; j < M; ++j) store<V>(strip + (i * TW * M + tx * M + j) * F + f, y[i][j]);
@@ -295,7 +296,7 @@ inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* 
                  const Plan& p, int64_t n, const Scratch& s, bool accumulate,
                  const KccRun* run = nullptr, const float* ws = nullptr) {
     constexpr int64_t A = T::A, M = T::M;
-    const int64_t Wp = p.TW * M + T::R - 1, ldv = p.band * p.TW * p.C, ldm = p.band * p.TW * p.F;
+    const int64_t Wp = p.TW * M + T::R - 1;
     const int64_t total = n * p.TH;                         // tile rows of the whole batch
     const int64_t rows = band_rows(total, p.band, workers(run));
     parallel_for(run, ws, (total + rows - 1) / rows, [&](int64_t task, int64_t shift) {
@@ -308,19 +309,20 @@ inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* 
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t img = r / p.TH, ty = r % p.TH;
             gather<CF>(strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
-            float* Vr = V + (r - r0) * p.TW * p.C;
+            float* Vr = V + (r - r0) * p.TW * A * A * p.C;
             over_channels(p.C, [&](auto zero, int64_t c) {
-                data_tiles<T, decltype(zero)>(Vr, ldv, strip, Wp, p.C, p.TW, c, M);
+                data_tiles<T, decltype(zero)>(Vr, strip, Wp, p.C, p.TW, c, M);
             });
         }
+        // xi's matrix: row t of V[t][xi][:] (A*A*C apart), into Mo[t][xi][:]
         for (int64_t xi = 0; xi < A * A; ++xi)
-            gemm(false, false, tiles, p.F, p.C, 1.0f, V + xi * ldv, p.C, U + xi * p.C * p.F, p.F,
-                 0.0f, Mo + xi * ldm, p.F);
+            gemm(false, false, tiles, p.F, p.C, 1.0f, V + xi * p.C, A * A * p.C,
+                 U + xi * p.C * p.F, p.F, 0.0f, Mo + xi * p.F, A * A * p.F);
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t img = r / p.TH, ty = r % p.TH;
-            const float* Mr = Mo + (r - r0) * p.TW * p.F;
+            const float* Mr = Mo + (r - r0) * p.TW * A * A * p.F;
             over_channels(p.F, [&](auto zero, int64_t f) {
-                output_tiles<T, decltype(zero)>(out, Mr, ldm, p.F, p.TW, f);
+                output_tiles<T, decltype(zero)>(out, Mr, p.F, p.TW, f);
             });
             // the input strip is free once the band's data is transformed
             scatter<CF, Act>(y + img * ys, out, b, p.F, p.Ho, p.Wo, ty * M, M, p.TW * M, accumulate, strip);
@@ -336,7 +338,7 @@ template <class T, bool CF>
 inline void kernel_grad(float* dW, bool accumulate, const float* x, int64_t xs, const float* dz,
                         int64_t zs, const Plan& p, int64_t n, const Scratch& s, float* Dw) {
     constexpr int64_t A = T::A, R = T::M, M = T::R;
-    const int64_t Wp = p.TW * M + R - 1, ldv = p.band * p.TW * p.C, ldz = p.band * p.TW * p.F;
+    const int64_t Wp = p.TW * M + R - 1;
     const int64_t total = n * p.TH;
     if (total == 0) {           // no tiles: the sum is zero
         memset(Dw, 0, sizeof(float) * (size_t)(A * A * p.C * p.F));
@@ -346,19 +348,19 @@ inline void kernel_grad(float* dW, bool accumulate, const float* x, int64_t xs, 
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t img = r / p.TH, ty = r % p.TH;
             gather<CF>(s.strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
-            float* Vr = s.V + (r - r0) * p.TW * p.C;
+            float* Vr = s.V + (r - r0) * p.TW * A * A * p.C;
             over_channels(p.C, [&](auto zero, int64_t c) {
-                data_tiles<T, decltype(zero)>(Vr, ldv, s.strip, Wp, p.C, p.TW, c, M);
+                data_tiles<T, decltype(zero)>(Vr, s.strip, Wp, p.C, p.TW, c, M);
             });
             gather<CF>(s.strip, dz + img * zs, p.F, p.Ho, p.Wo, ty * M, M, 0, p.TW * M);
-            float* Zr = s.Mo + (r - r0) * p.TW * p.F;
+            float* Zr = s.Mo + (r - r0) * p.TW * A * A * p.F;
             over_channels(p.F, [&](auto zero, int64_t f) {
-                kernel_tiles<T, decltype(zero)>(Zr, ldz, s.strip, p.F, p.TW, f);
+                kernel_tiles<T, decltype(zero)>(Zr, s.strip, p.F, p.TW, f);
             });
         }
         for (int64_t xi = 0; xi < A * A; ++xi)
-            gemm(true, false, p.C, p.F, tiles, 1.0f, s.V + xi * ldv, p.C, s.Mo + xi * ldz, p.F,
-                 r0 ? 1.0f : 0.0f, Dw + xi * p.C * p.F, p.F);
+            gemm(true, false, p.C, p.F, tiles, 1.0f, s.V + xi * p.C, A * A * p.C, s.Mo + xi * p.F,
+                 A * A * p.F, r0 ? 1.0f : 0.0f, Dw + xi * p.C * p.F, p.F);
     }
     auto output = [](auto* y, int64_t ys, const auto* x, int64_t xs) { T::output(y, ys, x, xs); };
     for (int64_t c = 0; c < p.C; ++c)
