@@ -52,6 +52,10 @@ target_link_libraries(consumer_static PRIVATE {name}::{name}_static)
 """
 
 
+# The consumer's runs: (library kind, threads); 0 is the library's default (every CPU).
+CONSUMER_RUNS = [("shared", 1), ("shared", 2), ("shared", 3), ("static", 0)]
+
+
 @dataclass
 class Pipeline:
     """One export built one way (BLAS or not), installed, and used by a consumer project."""
@@ -62,7 +66,9 @@ class Pipeline:
     xs: list[np.ndarray]
     blas_on: bool = False
     ctest_log: str = ""
-    outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)   # consumer kind -> outputs
+    # (consumer kind, threads) -> outputs; threads 0 is the library's default
+    outputs: dict[tuple[str, int], list[np.ndarray]] = field(default_factory=dict)
+    os_threads: dict[tuple[str, int], int] = field(default_factory=dict)   # while the handle lived
     seconds: float = 0.0
     error: BaseException | None = None
 
@@ -98,9 +104,10 @@ class Pipeline:
         for i, x in enumerate(self.xs):
             x.tofile(data / f"in_{i}.bin")
         weights = prefix / "share" / self.name / f"{self.name}.safetensors"
-        for kind in ("shared", "static"):
-            run([cbuild / f"consumer_{kind}", weights, len(self.xs[0]), data])
-            self.outputs[kind] = [np.fromfile(p, np.float32) for p in sorted(data.glob("out_*.bin"))]
+        for kind, threads in CONSUMER_RUNS:
+            log = run([cbuild / f"consumer_{kind}", weights, len(self.xs[0]), data, threads])
+            self.os_threads[(kind, threads)] = int(log.split("os threads")[-1])
+            self.outputs[(kind, threads)] = [np.fromfile(p, np.float32) for p in sorted(data.glob("out_*.bin"))]
             for p in data.glob("out_*.bin"):
                 p.unlink()
 

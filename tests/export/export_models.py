@@ -1,5 +1,5 @@
-"""The models the export tests ship: the guide's, at small sizes, plus a conv net and a
-shared-layer model. Each returns (model, inputs for the consumer program)."""
+"""The models the export tests ship: the guide's, at small sizes, plus a conv net, a
+shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
 import numpy as np
 
 
@@ -46,6 +46,19 @@ def conv_net(rng, n):
     return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]
 
 
+def winograd_net(rng, n):
+    """Stride-1 3x3 convolutions of >= 16 channels run Winograd, whose bands of tile rows
+    (and the transform of its kernel) split over the handle's threads, even for one image."""
+    from kcc.layers import Conv2D, Dense, GlobalAveragePooling2D, Input
+    from kcc.models import Model
+    image = Input(shape=(14, 14, 3))
+    x = Conv2D(16, (3, 3), padding='same', activation='relu')(image)
+    x = Conv2D(24, (3, 3), padding='same', activation='relu')(x)
+    x = Conv2D(16, (3, 3), activation='relu')(x)
+    out = Dense(4, activation='softmax')(GlobalAveragePooling2D()(x))
+    return Model(image, out), [rng.standard_normal((n, 14, 14, 3)).astype(np.float32)]
+
+
 def shared_vision(rng, n):
     """The guide's shared vision model: a nested model called on two inputs."""
     from kcc.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D, concatenate
@@ -64,4 +77,5 @@ def shared_vision(rng, n):
                                             rng.random((n, 1, 10, 10), dtype=np.float32)]
 
 
-MODELS = {"mlp": guide_mlp, "headline": headline, "convnet": conv_net, "vision": shared_vision}
+MODELS = {"mlp": guide_mlp, "headline": headline, "convnet": conv_net, "vision": shared_vision,
+          "winograd": winograd_net}

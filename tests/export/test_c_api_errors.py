@@ -1,6 +1,7 @@
 """The C API under AddressSanitizer and UBSan: null pointers, wrong buffer sizes, bad ids,
-truncated and corrupted weights files, and the weights of other models each give their
-status and a clear message, never a crash (c/api_errors.c runs the cases)."""
+bad thread counts, truncated and corrupted weights files, and the weights of other models
+each give their status and a clear message, never a crash; a batch split over the
+handle's worker threads agrees with one thread (c/api_errors.c runs the cases)."""
 import os
 import shutil
 
@@ -12,13 +13,14 @@ from export_builds import C_DIR, missing_tools, run
 
 def _ids_model(activation):
     """Two inputs (Embedding ids, floats) and two outputs; explicit names, so that two
-    builds with another activation have the same weight names and shapes."""
+    builds with another activation have the same weight names and shapes. The hidden
+    layer is wide enough that its product at 256 rows splits over the worker threads."""
     from kcc.layers import Dense, Embedding, Flatten, Input, concatenate
     from kcc.models import Model
     ids = Input(shape=(4,), dtype="int32", name="ids")
     x = Input(shape=(3,), name="x")
     e = Flatten(name="flat")(Embedding(20, 5, name="embed")(ids))
-    h = Dense(16, activation=activation, name="hidden")(concatenate([e, x], name="joined"))
+    h = Dense(1024, activation=activation, name="hidden")(concatenate([e, x], name="joined"))
     return Model([ids, x], [Dense(2, activation="softmax", name="probs")(h),
                             Dense(1, name="score")(h)], name="ids_net")
 
@@ -38,7 +40,8 @@ def test_c_api_errors_under_sanitizers(tmp_path):
     good = (folder / "idsnet.safetensors").read_bytes()
     (tmp_path / "truncated.safetensors").write_bytes(good[: len(good) // 2])
 
-    flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
+    flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1",
+             "-pthread"]
     objs = []
     for src in ("src/model.cpp", "src/idsnet.cpp"):
         obj = tmp_path / (os.path.basename(src) + ".o")

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 
@@ -33,6 +34,17 @@ static unsigned char* read_all(const char* path, size_t* size) {
     if (fread(data, 1, *size, f) != *size) { perror(path); exit(2); }
     fclose(f);
     return data;
+}
+
+/* Threads of this process (Linux: /proc/self/status), -1 where unknown. */
+static int os_threads(void) {
+    FILE* f = fopen("/proc/self/status", "r");
+    char line[256];
+    int count = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &count) == 1) break;
+    if (f) fclose(f);
+    return count;
 }
 
 /* Buffers for n samples of every input (zeros: id 0) and output. */
@@ -130,6 +142,43 @@ int main(int argc, char** argv) {
                 break;
             }
     expect("predict(n=0)", API(predict)(m, 0, big.in, (size_t[16]){0}, big.out, (size_t[16]){0}), ST(OK), NULL);
+
+    /* -- threads: the wide hidden layer's products split over the workers at 300 rows ---- */
+    int threads = -7;
+    expect("set_threads(NULL model)", API(set_threads)(NULL, 2), ST(ERROR_NULL_POINTER), "NULL");
+    expect("get_threads(NULL threads)", API(get_threads)(m, NULL), ST(ERROR_NULL_POINTER), "NULL");
+    expect("get_threads(default)", API(get_threads)(m, &threads), ST(OK), NULL);
+    if (threads < 1) { printf("FAIL default threads %d\n", threads); ++failures; }
+    expect("set_threads(-1)", API(set_threads)(m, -1), ST(ERROR_INVALID_ARGUMENT), "threads=-1");
+    expect("set_threads(1025)", API(set_threads)(m, 1025), ST(ERROR_INVALID_ARGUMENT), "[1, 1024]");
+    API(get_threads)(m, &threads);
+    expect("set_threads(3)", API(set_threads)(m, 3), ST(OK), NULL);
+    API(get_threads)(m, &threads);
+    if (threads != 3) { printf("FAIL get_threads after set_threads(3): %d\n", threads); ++failures; }
+    io_t par;
+    io_alloc(m, &par, 300);
+    for (int round = 0; round < 3; ++round) {   /* workers started, spinning, then asleep */
+        expect("predict(3 threads, n=300)", API(predict)(m, 300, par.in, par.in_bytes, par.out, par.out_bytes), ST(OK), NULL);
+        for (int i = 0; i < par.n_out; ++i)
+            for (size_t j = 0; j < par.out_bytes[i] / 4; ++j)
+                if (par.out[i][j] - big.out[i][j] > 1e-5f || big.out[i][j] - par.out[i][j] > 1e-5f) {
+                    printf("FAIL 3 threads and the default disagree on output %d value %zu\n", i, j);
+                    ++failures;
+                    break;
+                }
+        if (round == 0 && os_threads() >= 0 && os_threads() < 3) {
+            printf("FAIL the 3-thread predict left %d threads running, expected its 2 workers too\n", os_threads());
+            ++failures;
+        }
+        if (round == 1) {
+            struct timespec idle = {0, 20 * 1000 * 1000};
+            nanosleep(&idle, NULL);
+        }
+    }
+    expect("set_threads(1)", API(set_threads)(m, 1), ST(OK), NULL);
+    expect("predict(1 thread, n=300)", API(predict)(m, 300, par.in, par.in_bytes, par.out, par.out_bytes), ST(OK), NULL);
+    expect("set_threads(0)", API(set_threads)(m, 0), ST(OK), NULL);
+    io_free(&par);
     io_free(&big);
 
     /* -- weights files ---------------------------------------------------------------------- */

@@ -1,10 +1,25 @@
 /* A program of another project that uses an installed export through find_package.
- * Usage: consumer <weights> <n> <dir>: reads <dir>/in_<i>.bin (n samples of input i),
- * predicts, writes <dir>/out_<i>.bin. */
+ * Usage: consumer <weights> <n> <dir> <threads>: reads <dir>/in_<i>.bin (n samples of
+ * input i), predicts on <threads> threads (0: the library's default) the whole batch, then
+ * each sample alone (batch 1, where the threads split single operations), writes the
+ * batch's outputs to <dir>/out_<i>.bin, and fails when the samples alone disagree. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "api.h"
+
+static float absf(float v) { return v < 0 ? -v : v; }   /* no libm needed */
+
+/* Threads of this process (Linux: /proc/self/status), -1 where unknown. */
+static int os_threads(void) {
+    FILE* f = fopen("/proc/self/status", "r");
+    char line[256];
+    int count = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &count) == 1) break;
+    if (f) fclose(f);
+    return count;
+}
 
 static int fail(const char* what) {
     fprintf(stderr, "consumer: %s: %s\n", what, API(last_error)());
@@ -12,10 +27,14 @@ static int fail(const char* what) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 4) return 2;
+    if (argc != 5) return 2;
     const long long n = atoll(argv[2]);
+    const int threads = atoi(argv[4]);
     model_t* model = NULL;
     if (API(create_from_file)(argv[1], &model) != ST(OK)) return fail("create");
+    if (threads != 0 && API(set_threads)(model, threads) != ST(OK)) return fail("set_threads");
+    int used = 0;
+    if (API(get_threads)(model, &used) != ST(OK) || used < 1 || (threads != 0 && used != threads)) return fail("get_threads");
     int32_t n_in = 0, n_out = 0;
     if (API(num_inputs)(model, &n_in) != ST(OK) || API(num_outputs)(model, &n_out) != ST(OK)) return fail("count");
     const void* in[16];
@@ -40,6 +59,31 @@ int main(int argc, char** argv) {
         out[i] = (float*)malloc(out_bytes[i] + 1);
     }
     if (API(predict)(model, n, in, in_bytes, out, out_bytes) != ST(OK)) return fail("predict");
+    /* Each sample alone agrees with its row of the batch. */
+    float* one[16];
+    const void* one_in[16];
+    size_t one_in_bytes[16], one_out_bytes[16];
+    for (int i = 0; i < n_out; ++i) {
+        one_out_bytes[i] = out_bytes[i] / (size_t)(n ? n : 1);
+        one[i] = (float*)malloc(one_out_bytes[i] + 1);
+    }
+    for (long long r = 0; r < n; ++r) {
+        for (int i = 0; i < n_in; ++i) {
+            one_in_bytes[i] = in_bytes[i] / (size_t)n;
+            one_in[i] = (const char*)in[i] + (size_t)r * one_in_bytes[i];
+        }
+        if (API(predict)(model, 1, one_in, one_in_bytes, one, one_out_bytes) != ST(OK)) return fail("predict one");
+        for (int i = 0; i < n_out; ++i)
+            for (size_t j = 0; j < one_out_bytes[i] / 4; ++j) {
+                const float b = out[i][(size_t)r * (one_out_bytes[i] / 4) + j];
+                if (!(absf(one[i][j] - b) <= 1e-5f + 1e-5f * absf(b))) {
+                    fprintf(stderr, "consumer: sample %lld alone, output %d value %zu: %.9g, in the batch %.9g\n",
+                            r, i, j, one[i][j], b);
+                    return 1;
+                }
+            }
+    }
+    for (int i = 0; i < n_out; ++i) free(one[i]);
     for (int i = 0; i < n_out; ++i) {
         snprintf(path, sizeof path, "%s/out_%d.bin", argv[3], i);
         FILE* f = fopen(path, "wb");
@@ -48,7 +92,9 @@ int main(int argc, char** argv) {
         free(out[i]);
     }
     for (int i = 0; i < n_in; ++i) free((void*)in[i]);
+    const int running = os_threads();   /* before free joins the workers */
     API(free)(model);
-    printf("consumer: %lld samples, %d inputs, %d outputs\n", n, (int)n_in, (int)n_out);
+    printf("consumer: %lld samples, %d inputs, %d outputs, %d threads, os threads %d\n", n, (int)n_in, (int)n_out,
+           used, running);
     return 0;
 }

@@ -1,8 +1,9 @@
 // kcc/export/runtime.h: what an exported model's C API does, written once for every model.
 //
 // The generated unit (kcc_model_info, kcc_predict) knows the model; this header knows
-// the rest: reading and checking a weights file, owning the weights and the arena, and
-// checking every argument of a predict call before the unit touches a byte. The C API
+// the rest: reading and checking a weights file, owning the weights, the arena and the
+// worker threads the unit's big ops run on (KccRun::parallel), and checking every
+// argument of a predict call before the unit touches a byte. The C API
 // of an export (src/<name>.cpp, from kcc/templates/export/api.cpp.j2) is a thin layer of
 // <name>_* functions over these, which turns exceptions and statuses into its enum.
 //
@@ -18,13 +19,22 @@
 #include <string.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #define KCC_EXPORT_FTZ 1
+#endif
+#if defined(__linux__) && defined(_GNU_SOURCE)
+#include <sched.h>
+#define KCC_EXPORT_AFFINITY 1
 #endif
 
 #include "kcc/export/safetensors.h"
@@ -57,17 +67,176 @@ struct Spec {
 constexpr const char* kWeightsFormat = "kcc-export-weights";
 constexpr int64_t kRowsPerStep = 256;  // a batch runs in steps of at most this many rows
 
+// ---- threads: a handle's worker pool -------------------------------------------------------
+
+constexpr const char* kThreadsEnv = "KCC_NUM_THREADS";  // the default thread count, when set
+constexpr int kMaxThreads = 1024;
+
+// The thread count of a handle left at its default: KCC_NUM_THREADS when it holds a count
+// in [1, kMaxThreads], else the CPUs this process may run on (its affinity mask on Linux,
+// std::thread::hardware_concurrency() elsewhere).
+inline int default_threads() {
+    if (const char* env = getenv(kThreadsEnv)) {
+        char* end = nullptr;
+        const long v = strtol(env, &end, 10);
+        if (end != env && *end == '\0' && v >= 1 && v <= kMaxThreads) return (int)v;
+    }
+#ifdef KCC_EXPORT_AFFINITY
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return std::min(CPU_COUNT(&set), kMaxThreads);
+#endif
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : (int)std::min<unsigned>(hw, (unsigned)kMaxThreads);
+}
+
+// A processor hint inside a spin loop (the other thread of a core runs meanwhile).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+// KccRun::parallel for one handle: the thread calling predict is worker 0, `threads - 1`
+// more start on the first parallel op. Tasks are claimed one at a time from a ticket that
+// also carries the op's generation, so uneven tasks balance, the caller never waits for a
+// worker that has not woken yet (it takes the remaining tasks itself), and a worker that
+// wakes late cannot claim a task of the next op. Between ops, workers spin briefly (a
+// model's ops come back to back) and then sleep on a condition variable, so an idle handle
+// costs no CPU. The destructor wakes and joins them.
+class Pool {
+public:
+    using Fn = void (*)(void* ctx, int64_t task, int64_t worker);
+
+    explicit Pool(int threads) : threads_(threads) {}
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
+    ~Pool() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            stop_ = true;
+            ticket_.store(((generation() + 1) & kMask) << 32, std::memory_order_release);
+        }
+        wake_.notify_all();
+        for (std::thread& t : workers_) t.join();
+    }
+
+    int size() const { return threads_; }
+
+    // The KccRun::parallel hook: fn(ctx, task, worker) for every task in [0, tasks).
+    static void entry(void* pool, int64_t tasks, Fn fn, void* ctx) { static_cast<Pool*>(pool)->run(tasks, fn, ctx); }
+
+    void run(int64_t tasks, Fn fn, void* ctx) {
+        if (tasks > 1 && tasks <= (int64_t)kMask) start();
+        if (tasks <= 1 || workers_.empty() || tasks > (int64_t)kMask) {
+            for (int64_t t = 0; t < tasks; ++t) fn(ctx, t, 0);
+            return;
+        }
+        uint64_t gen;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            gen = (generation() + 1) & kMask;
+            fn_ = fn;
+            ctx_ = ctx;
+            tasks_ = tasks;
+            done_.store(0, std::memory_order_relaxed);
+            ticket_.store(gen << 32, std::memory_order_release);
+        }
+        wake_.notify_all();
+        work_on(gen, tasks, fn, ctx, 0);
+        // The last tasks are running on workers; they usually finish within microseconds.
+        // Yield after a while, so an oversubscribed machine does not burn our core waiting.
+        for (int spins = 0; done_.load(std::memory_order_acquire) < tasks; ++spins) {
+            if (spins < kSpins) cpu_relax();
+            else std::this_thread::yield();
+        }
+    }
+
+private:
+    static constexpr uint64_t kMask = 0xffffffffu;  // a ticket: generation << 32 | next task
+    static constexpr int kSpins = 20000;             // pauses of polling (0.1-1 ms) before sleeping
+
+    uint64_t generation() const { return ticket_.load(std::memory_order_acquire) >> 32; }
+
+    // Starts the workers, once; on a system that refuses a thread, the ones started help.
+    void start() {
+        if (started_) return;
+        started_ = true;
+        const uint64_t gen = generation();
+        try {
+            for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i, gen] { worker(i, gen); });
+        } catch (...) {
+        }
+    }
+
+    // Claims and runs tasks of generation `gen` until none is left.
+    void work_on(uint64_t gen, int64_t tasks, Fn fn, void* ctx, int64_t worker) {
+        uint64_t cur = ticket_.load(std::memory_order_acquire);
+        for (;;) {
+            if ((cur >> 32) != gen || (int64_t)(cur & kMask) >= tasks) return;
+            if (!ticket_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_acquire))
+                continue;
+            fn(ctx, (int64_t)(cur & kMask), worker);
+            done_.fetch_add(1, std::memory_order_release);
+            cur = ticket_.load(std::memory_order_acquire);
+        }
+    }
+
+    void worker(int index, uint64_t seen) {
+#ifdef KCC_EXPORT_FTZ
+        _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ | DAZ, as the caller runs the unit
+#endif
+        for (;;) {
+            for (int spins = 0; generation() == seen && spins < kSpins; ++spins) cpu_relax();
+            Fn fn;
+            void* ctx;
+            int64_t tasks;
+            {
+                std::unique_lock<std::mutex> lock(mu_);
+                wake_.wait(lock, [&] { return stop_ || generation() != seen; });
+                if (stop_) return;
+                seen = generation();
+                fn = fn_;
+                ctx = ctx_;
+                tasks = tasks_;
+            }
+            work_on(seen, tasks, fn, ctx, index);
+        }
+    }
+
+    const int threads_;
+    bool started_ = false;
+    std::vector<std::thread> workers_;
+    std::mutex mu_;
+    std::condition_variable wake_;
+    alignas(64) std::atomic<uint64_t> ticket_{0};  // polled by idle workers ...
+    alignas(64) std::atomic<int64_t> done_{0};     // ... and tasks finished, by the caller
+    Fn fn_ = nullptr;          // the current op, under mu_
+    void* ctx_ = nullptr;
+    int64_t tasks_ = 0;
+    bool stop_ = false;
+};
+
 struct Model {
     const Spec* spec = nullptr;
     float* weight_block = nullptr;       // every weight, each 64-byte aligned
     std::vector<float*> weights;         // one pointer per KccWeightInfo
     float* arena = nullptr;
     int64_t capacity = 0;                // rows the arena holds
+    int threads = 1;                     // predict's threads, the caller's included
+    float* worker_block = nullptr;       // the workspaces of workers 1 .. threads - 1
+    int worker_block_count = 0;          // workspaces worker_block holds
+    std::vector<float*> worker_ws;       // KccRun::worker_ws: [0] is the arena's workspace
+    std::unique_ptr<Pool> pool;          // workers 1 .. threads - 1, when threads > 1
 
     Model() = default;
     Model(const Model&) = delete;
     Model& operator=(const Model&) = delete;
     ~Model() {
+        pool.reset();   // joins the workers before their workspaces go
+        free(worker_block);
         free(weight_block);
         free(arena);
     }
@@ -149,6 +318,7 @@ inline Status load(const Spec& spec, const unsigned char* bytes, size_t size, co
     Model* m = new Model();
     try {
         m->spec = &spec;
+        m->threads = default_threads();
         size_t total = 0;
         std::vector<size_t> offset;
         for (int32_t w = 0; w < info.n_weights; ++w) {
@@ -236,6 +406,46 @@ inline Status check_buffers(const char* kind, int32_t count, const KccTensorInfo
     return kOk;
 }
 
+// The arena for `rows` rows and, with several threads, one more fixed workspace per worker
+// (info.workspace_size floats each, 64-byte aligned). Worker 0's is the arena's own: the
+// unit finds its workspace at arena + arena_per_sample * capacity.
+inline void reserve(Model& m, int64_t rows) {
+    const KccModelInfo& info = *m.spec->info;
+    if (rows > m.capacity) {
+        const size_t floats = (size_t)std::max<int64_t>(info.arena_per_sample, 16) * (size_t)rows +
+                              (size_t)info.workspace_size;
+        float* arena = aligned_floats(floats);
+        free(m.arena);
+        m.arena = arena;
+        m.capacity = rows;
+    }
+    const size_t stride = ((size_t)info.workspace_size + 15) / 16 * 16;
+    if (m.worker_block_count != m.threads - 1) {
+        float* block = m.threads > 1 ? aligned_floats(stride * (size_t)(m.threads - 1)) : nullptr;
+        free(m.worker_block);
+        m.worker_block = block;
+        m.worker_block_count = m.threads - 1;
+    }
+    m.worker_ws.resize((size_t)m.threads);
+    m.worker_ws[0] = m.arena + info.arena_per_sample * m.capacity;
+    for (int w = 1; w < m.threads; ++w) m.worker_ws[(size_t)w] = m.worker_block + stride * (size_t)(w - 1);
+}
+
+// Sets the threads predict runs on: `threads` (>= 1) or, for 0, default_threads().
+inline Status set_threads(Model& m, int threads, std::string& err) {
+    if (threads < 0 || threads > kMaxThreads) {
+        err = "set_threads: threads must be 0 (the default: " + std::string(kThreadsEnv) + ", else every CPU) "
+              "or a count in [1, " + std::to_string(kMaxThreads) + "]; received threads=" + std::to_string(threads);
+        return kInvalidArgument;
+    }
+    const int want = threads == 0 ? default_threads() : threads;
+    if (want != m.threads) {
+        m.pool.reset();   // joins the old workers; the next predict starts the new ones
+        m.threads = want;
+    }
+    return kOk;
+}
+
 inline Status predict(Model& m, int64_t n, const void* const* inputs, const size_t* input_bytes,
                       float* const* outputs, const size_t* output_bytes, std::string& err) {
     const KccModelInfo& info = *m.spec->info;
@@ -262,15 +472,7 @@ inline Status predict(Model& m, int64_t n, const void* const* inputs, const size
         }
     }
     if (n == 0) return kOk;
-    const int64_t rows = std::min(n, kRowsPerStep);
-    if (rows > m.capacity) {
-        const size_t floats = (size_t)std::max<int64_t>(info.arena_per_sample, 16) * (size_t)rows +
-                              (size_t)info.workspace_size;
-        float* arena = aligned_floats(floats);
-        free(m.arena);
-        m.arena = arena;
-        m.capacity = rows;
-    }
+    reserve(m, std::min(n, kRowsPerStep));
     std::vector<const void*> in((size_t)info.n_inputs);
     std::vector<float*> out((size_t)info.n_outputs);
     KccRun run{};
@@ -279,6 +481,13 @@ inline Status predict(Model& m, int64_t n, const void* const* inputs, const size
     run.capacity = m.capacity;
     run.inputs = in.data();
     run.outputs = out.data();
+    if (m.threads > 1) {   // the unit's big ops split into tasks on the handle's workers
+        if (!m.pool) m.pool.reset(new Pool(m.threads));
+        run.parallel = &Pool::entry;
+        run.pool = m.pool.get();
+        run.workers = m.threads;
+        run.worker_ws = m.worker_ws.data();
+    }
     FlushDenormals ftz;
     for (int64_t lo = 0; lo < n; lo += kRowsPerStep) {
         const int64_t count = std::min(kRowsPerStep, n - lo);
