@@ -207,6 +207,25 @@ def test_big_image_is_computed_in_bands():
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("data_format", [CF, CL])
+def test_one_image_in_parallel_bands(data_format):
+    """Batch 1: the runtime lends its threads and the im2col bands run as parallel tasks,
+    each on its worker's own scratch; the result is the serial one."""
+    rng = np.random.default_rng(4)
+    inp = Input(shape=image_shape(data_format, 3, 96, 90))
+    conv = Conv2D(16, 3, padding="same", activation="relu", data_format=data_format)
+    model = Model(inp, conv(inp))
+    (op,) = lower(model).ops
+    assert not op.attrs["shifted"] and not op.attrs["winograd"]
+    assert op.attrs["tile_rows"] < 96                       # several bands
+    x = rng.normal(size=(3,) + inp.shape[1:]).astype(np.float32)
+    k, b = conv.get_weights()
+    want = conv_ref(x, k, b, data_format, padding="same", activation="relu")
+    for i in range(3):
+        np.testing.assert_allclose(model.predict(x[i:i + 1], batch_size=1), want[i:i + 1],
+                                   rtol=1e-4, atol=1e-4)
+
+
 def test_inside_time_distributed():
     rng = np.random.default_rng(4)
     frames = Input(shape=(3, 2, 6, 5))                    # (T, C, H, W)

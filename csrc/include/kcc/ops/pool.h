@@ -124,6 +124,45 @@ KCC_HD float gather(const float* x, const float* dy, const Geom& g, int64_t h, i
 }
 
 // ---- forward ------------------------------------------------------------------------------
+
+// The max of window r in channel c: x[argmax] (the same comparisons, without the index).
+template <bool CL>
+KCC_HD float window_max(const float* x, const Geom& g, const Window& r, int64_t c) {
+    float m = x[at<CL>(r.h0, r.w0, c, g.H, g.W, g.C)];
+    for (int64_t h = r.h0; h < r.h1; ++h)
+        for (int64_t w = r.w0; w < r.w1; ++w) {
+            const float v = x[at<CL>(h, w, c, g.H, g.W, g.C)];
+            m = v > m ? v : m;
+        }
+    return m;
+}
+
+// Output row oh of channel c, channels-first. The columns whose windows lie inside the
+// image share one window shape, a loop over them the compiler vectorizes; the clipped ones
+// at the edges go one by one.
+inline void max_row_cf(float* KCC_RESTRICT ys, const float* KCC_RESTRICT xs, const Geom& g,
+                       int64_t c, int64_t oh) {
+    float* KCC_RESTRICT yr = ys + (c * g.OH + oh) * g.OW;
+    const Window rows = window(g, oh, 0);
+    int64_t lo = (g.PL + g.SW - 1) / g.SW;                       // first w0 >= 0
+    int64_t hi = g.W + g.PL >= g.KW ? (g.W + g.PL - g.KW) / g.SW + 1 : 0;  // w0 + KW <= W
+    lo = lo < g.OW ? lo : g.OW;
+    hi = hi < g.OW ? hi : g.OW;
+    if (hi < lo) hi = lo;
+    for (int64_t ow = 0; ow < lo; ++ow) yr[ow] = window_max<false>(xs, g, window(g, oh, ow), c);
+    const float* KCC_RESTRICT plane = xs + c * g.H * g.W;
+    for (int64_t ow = lo; ow < hi; ++ow) {
+        const float* KCC_RESTRICT p = plane + ow * g.SW - g.PL;
+        float m = p[rows.h0 * g.W];
+        for (int64_t h = rows.h0; h < rows.h1; ++h)
+            for (int64_t j = 0; j < g.KW; ++j) {
+                const float v = p[h * g.W + j];
+                m = v > m ? v : m;
+            }
+        yr[ow] = m;
+    }
+    for (int64_t ow = hi; ow < g.OW; ++ow) yr[ow] = window_max<false>(xs, g, window(g, oh, ow), c);
+}
 // Channels-last images go a pixel at a time, C channels wide; channels-first ones a channel
 // plane at a time, so both read memory in order. Every output element is the same
 // computation whichever the order.
@@ -136,9 +175,7 @@ inline void max_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int6
         float* ys = y + i * g.out_size();
         if (!CL) {
             for (int64_t c = 0; c < g.C; ++c)
-                for (int64_t oh = 0; oh < g.OH; ++oh)
-                    for (int64_t ow = 0; ow < g.OW; ++ow)
-                        ys[at<false>(oh, ow, c, g.OH, g.OW, g.C)] = xs[argmax<false>(xs, g, window(g, oh, ow), c)];
+                for (int64_t oh = 0; oh < g.OH; ++oh) max_row_cf(ys, xs, g, c, oh);
             continue;
         }
         for (int64_t oh = 0; oh < g.OH; ++oh)
