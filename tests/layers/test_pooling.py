@@ -159,6 +159,20 @@ def test_forward_against_numpy(cls, kind, data_format):
         np.testing.assert_allclose(y1, want[:1], rtol=1e-6, atol=1e-6, err_msg=f"batch 1: {p} {s} {pad}")
 
 
+@pytest.mark.parametrize("cls, kind", [(MaxPooling2D, "max"), (AveragePooling2D, "avg")])
+def test_one_big_image_splits_channels(cls, kind):
+    """Batch 1 of a channels-first image of >= 64K values: the channel planes are pooled
+    on the lent threads, a slice each; same result as the reference."""
+    rng = np.random.default_rng(5)
+    inp = Input(shape=(17, 64, 61))
+    outs = [cls(p, s, pad, "channels_first")(inp) for p, s, pad in CASES[:4]]
+    model = Model(inp, outs)
+    x = image(rng, (17, 64, 61), n=1)
+    for (p, s, pad), y in zip(CASES[:4], model.predict(x, batch_size=1)):
+        np.testing.assert_allclose(y, pool_ref(x, kind, p, s, pad, "channels_first"),
+                                   rtol=1e-6, atol=1e-6, err_msg=f"{p} {s} {pad}")
+
+
 @pytest.mark.parametrize("data_format", FORMATS)
 def test_global_pooling_forward(data_format):
     rng = np.random.default_rng(1)
