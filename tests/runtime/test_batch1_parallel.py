@@ -1,0 +1,33 @@
+"""Batch 1 on every core: a batch the runtime does not split lends its threads to the
+unit's big products (csrc/include/kcc/parallel.h), which split either the reduction (a
+small output from a long input: each worker streams its own rows of the weights, the
+partial results summed after) or the output's columns. Both must give what numpy gives,
+and what the same model gives on a batch (where the rows are split instead)."""
+import numpy as np
+import pytest
+
+from kcc.layers import Dense, Input
+from kcc.models import Model
+
+CASES = [  # (inputs, units): which split kcc::gemm(run, ...) takes at batch 1
+    (2048, 600),      # 600 outputs from 2048 inputs: the reduction is split
+    (65536, 16),      # few outputs from a very long input (VQA's 160256 -> 1000 is this shape)
+    (256, 8192),      # a wide output: its columns are split
+]
+
+
+@pytest.mark.parametrize("inputs, units", CASES)
+def test_dense_at_batch_1_matches_numpy(inputs, units):
+    rng = np.random.default_rng(inputs + units)
+    inp = Input(shape=(inputs,))
+    dense = Dense(units, activation="tanh")
+    model = Model(inp, dense(inp))
+    w = rng.normal(0, 1 / np.sqrt(inputs), (inputs, units)).astype(np.float32)
+    b = rng.normal(0, 0.1, units).astype(np.float32)
+    dense.set_weights([w, b])
+    x = rng.normal(size=(5, inputs)).astype(np.float32)
+    want = np.tanh(x.astype(np.float64) @ w + b)
+    for i in range(len(x)):
+        got = model.predict(x[i:i + 1], batch_size=1)
+        np.testing.assert_allclose(got, want[i:i + 1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(x, batch_size=5), want, rtol=1e-5, atol=1e-5)
