@@ -3,9 +3,10 @@
 For each inference task: the workload's kcc model is exported with
 `model.export(dir, name=...)` (kcc.export.export_model), configured and built with CMake
 in Release with the export's defaults (a BLAS when find_package(BLAS) finds one with
-cblas_sgemm, else the portable GEMM: the record's `gemm` says which), and a small C
-program (TIMING_C below, compiled with the system C compiler against the built shared
-library) loads the weights through the C API, sets the library's threads to THREADS
+cblas_sgemm, else the portable GEMM: the record's `gemm` says which; any x86-64 with CPU
+dispatch, so the AVX-512 variant runs where the CPU has it: the record's `isa` says which),
+and a small C program (TIMING_C below, compiled with the system C compiler against the
+built shared library) loads the weights through the C API, sets the library's threads to THREADS
 (`<name>_set_threads`: its big ops split over the handle's workers, as ONNX Runtime's
 run on its 2 intra-op threads), makes `warmup` predict calls on the task's batch, then
 the timed calls, one clock_gettime(CLOCK_MONOTONIC) pair per call, and prints one
@@ -30,10 +31,11 @@ MODE = "export"
 LIB_NAME = "bench_model"
 THREADS = 2           # the library's threads (ort: 2 intra-op threads)
 BLAS_THREADS = "1"    # OPENBLAS_NUM_THREADS of the timing program
-# <NAME>_NATIVE=ON: code for this machine's CPU, as an engineer shipping to known hardware
-# builds it, and as ONNX Runtime picks its AVX-512 kernels at run time. The export's
-# default (OFF: any x86-64, so SSE2 vectors) ran W6 at 86 ms against 71-72 ms native.
-NATIVE = True
+# The export's defaults: NATIVE=OFF (runs on any x86-64) with CPU dispatch ON, so the
+# library picks its AVX-512 (x86-64-v4) variant at run time where the CPU has it, as ONNX
+# Runtime picks its AVX-512 kernels. The record's `isa` says which variant ran. (Before
+# dispatch, the portable default ran W6 at 86 ms against ~54 ms with NATIVE=ON.)
+NATIVE = False
 
 # One program for every export: the API's names come in through -DAPI(x)=<name>_##x.
 TIMING_C = r"""
@@ -71,6 +73,9 @@ int main(int argc, char** argv) {
     API(model)* model = NULL;
     if (API(create_from_file)(argv[1], &model) != 0) { fprintf(stderr, "%s\n", API(last_error)()); return 1; }
     if (API(set_threads)(model, threads) != 0) { fprintf(stderr, "%s\n", API(last_error)()); return 1; }
+    const char* isa = "?";
+    if (API(get_isa)(model, &isa) != 0) { fprintf(stderr, "%s\n", API(last_error)()); return 1; }
+    printf("isa %s\n", isa);
     int32_t n_in = 0, n_out = 0;
     API(num_inputs)(model, &n_in);
     API(num_outputs)(model, &n_out);
@@ -172,7 +177,7 @@ def run_task(workload, name, task, repeats):
         t0 = time.perf_counter()
         _run(["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
               f"-D{LIB_NAME.upper()}_BUILD_TESTS=OFF", f"-D{LIB_NAME.upper()}_BUILD_EXAMPLE=OFF",
-              f"-D{LIB_NAME.upper()}_NATIVE={'ON' if NATIVE else 'OFF'}"],
+              f"-D{LIB_NAME.upper()}_NATIVE={'ON' if NATIVE else 'OFF'}", f"-D{LIB_NAME.upper()}_DISPATCH=ON"],
              log)
         _run(["cmake", "--build", build, "--target", LIB_NAME, "-j", str(os.cpu_count() or 2)], log)
         build_s = time.perf_counter() - t0
@@ -205,8 +210,9 @@ def run_task(workload, name, task, repeats):
                        str(task.batch_size), str(task.warmup), str(calls), out_path] + inputs,
                       log, timeout=3600, env=env)
         lines = stdout.split()
-        first_call_s = float(lines[1])                 # "first <seconds>"
-        lat = [float(v) for v in lines[2:]]
+        isa = lines[1]                                 # "isa <variant>"
+        first_call_s = float(lines[3])                 # "first <seconds>"
+        lat = [float(v) for v in lines[4:]]
         if len(lat) != calls:
             raise RuntimeError(f"timing program printed {len(lat)} latencies, expected {calls}")
 
@@ -219,7 +225,7 @@ def run_task(workload, name, task, repeats):
 
     extra = dict(compile_s=round(export_s + build_s, 4), export_s=round(export_s, 4),
                  build_s=round(build_s, 4), first_call_s=round(first_call_s, 6), gemm=gemm,
-                 threads=THREADS, blas_threads=BLAS_THREADS, native=NATIVE,
+                 threads=THREADS, blas_threads=BLAS_THREADS, native=NATIVE, isa=isa,
                  max_abs_diff_vs_kcc_predict=max_diff, lib_bytes=lib_bytes,
                  lib_bytes_stripped=lib_bytes_stripped)
     return common.infer_record(workload.NAME, name, FRAMEWORK, MODE, task, lat, repeats, **extra)

@@ -24,6 +24,7 @@ from kcc.codegen.env import environment
 from kcc.export import parity, weights
 from kcc.export.names import check_name, default_name
 from kcc.export.source import PredictUnit, predict_unit, runtime_headers
+from kcc.export.symbols import extern_c_functions, header_globals
 
 # template under kcc/templates/export -> file in the export, "{name}" filled in
 _FILES = {
@@ -55,14 +56,15 @@ def export_model(model, directory, name: str | None = None) -> Path:
 
     (root / "src" / "model.cpp").write_text(unit.source)
     inc = include_dir()
-    for rel in runtime_headers(unit.source, inc):
+    headers = runtime_headers(unit.source, inc)
+    for rel in headers:
         dst = root / "src" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(inc / rel, dst)
     weights.write(unit.graph, unit.fingerprint, root / f"{name}.safetensors")
     parity.write(model, unit, root / "test" / "parity.safetensors")
 
-    ctx = context(unit, name, __version__)
+    ctx = context(unit, name, __version__, header_globals(inc, headers))
     env = environment()
     for template, target in _FILES.items():
         text = env.get_template(f"export/{template}").render(**ctx)
@@ -90,10 +92,13 @@ def _tensor(unit: PredictUnit, value_name: str, layer_name: str, bound: int) -> 
     )
 
 
-def context(unit: PredictUnit, name: str, version: str) -> dict:
+def context(unit: PredictUnit, name: str, version: str, globals_: list[str]) -> dict:
+    """The templates' variables. `globals_`: the headers' non-namespaced functions."""
     g = unit.graph
     return dict(
         name=name, NAME=name.upper(), kcc_version=version, fingerprint=unit.fingerprint,
+        # the unit's external names, which CMakeLists.txt renames per object (kcc/export/symbols.py)
+        unit_functions=extern_c_functions(unit.source), header_globals=globals_,
         model_comment=_block_comment(g.name),
         inputs=[_tensor(unit, v, g.input_names[i], unit.input_bound(i)) for i, v in enumerate(g.inputs)],
         outputs=[_tensor(unit, v, g.output_names[i], 0) for i, v in enumerate(g.outputs)],

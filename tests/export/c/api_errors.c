@@ -198,6 +198,23 @@ int main(int argc, char** argv) {
     expect("create_from_file(other model)", API(create_from_file)(argv[3], &mm), ST(ERROR_MODEL_MISMATCH), "not of this library");
     expect("create_from_file(a directory)", API(create_from_file)("/", &mm), ST(ERROR_IO), NULL);
 
+    /* -- CPU variants: this build has no x86v4 one (compiled without dispatch) ---------- */
+    const char* isa = NULL;
+    expect("get_isa(NULL model)", API(get_isa)(NULL, &isa), ST(ERROR_NULL_POINTER), "NULL");
+    expect("get_isa(NULL isa)", API(get_isa)(m, NULL), ST(ERROR_NULL_POINTER), "NULL");
+    expect("get_isa", API(get_isa)(m, &isa), ST(OK), NULL);
+    if (!isa || strcmp(isa, "generic") != 0) { printf("FAIL get_isa: %s\n", isa ? isa : "NULL"); ++failures; }
+    setenv("KCC_EXPORT_ISA", "avx9000", 1);
+    expect("create_from_file(ISA avx9000)", API(create_from_file)(argv[1], &mm), ST(ERROR_INVALID_ARGUMENT), "avx9000");
+    if (mm) { printf("FAIL create with a bad KCC_EXPORT_ISA left a handle\n"); ++failures; }
+    setenv("KCC_EXPORT_ISA", "x86v4", 1);
+    expect("create_from_memory(ISA x86v4)", API(create_from_memory)(good, size, &mm), ST(ERROR_INVALID_ARGUMENT),
+           "no x86v4 variant");
+    setenv("KCC_EXPORT_ISA", "generic", 1);
+    expect("create_from_file(ISA generic)", API(create_from_file)(argv[1], &mm), ST(OK), NULL);
+    API(free)(mm);
+    unsetenv("KCC_EXPORT_ISA");
+
     int truncations_ok = 1;
     for (size_t cut = 0; cut < size; cut += (cut < 4096 ? 1 : 97)) {
         unsigned char* part = (unsigned char*)malloc(cut ? cut : 1);   /* exact size: ASan sees overreads */

@@ -2,7 +2,8 @@
  * Usage: consumer <weights> <n> <dir> <threads>: reads <dir>/in_<i>.bin (n samples of
  * input i), predicts on <threads> threads (0: the library's default) the whole batch, then
  * each sample alone (batch 1, where the threads split single operations), writes the
- * batch's outputs to <dir>/out_<i>.bin, and fails when the samples alone disagree. */
+ * batch's outputs to <dir>/out_<i>.bin, and fails when the samples alone disagree. It
+ * prints the CPU variant the handle ran (KCC_EXPORT_ISA forces one). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -93,8 +94,10 @@ int main(int argc, char** argv) {
     }
     for (int i = 0; i < n_in; ++i) free((void*)in[i]);
     const int running = os_threads();   /* before free joins the workers */
+    const char* isa = NULL;
+    if (API(get_isa)(model, &isa) != ST(OK) || !isa) return fail("get_isa");
     API(free)(model);
-    printf("consumer: %lld samples, %d inputs, %d outputs, %d threads, os threads %d\n", n, (int)n_in, (int)n_out,
-           used, running);
+    printf("consumer: isa %s, %lld samples, %d inputs, %d outputs, %d threads, os threads %d\n", isa, n, (int)n_in,
+           (int)n_out, used, running);
     return 0;
 }
