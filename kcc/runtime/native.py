@@ -69,6 +69,14 @@ def runtime_module():
 
 
 def default_threads() -> int:
+    """KCC_NUM_THREADS when set (as an exported library reads it), else every CPU this
+    process may run on."""
+    env = os.environ.get("KCC_NUM_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or not 1 <= int(env) <= 1024:
+            raise ValueError(f"KCC_NUM_THREADS must be a whole number of threads from 1 to 1024; "
+                             f"got {env!r}")
+        return int(env)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -31,3 +31,27 @@ def test_dense_at_batch_1_matches_numpy(inputs, units):
         got = model.predict(x[i:i + 1], batch_size=1)
         np.testing.assert_allclose(got, want[i:i + 1], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(model.predict(x, batch_size=5), want, rtol=1e-5, atol=1e-5)
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    """KCC_NUM_THREADS sets the runtime's threads, as it does an exported library's; one
+    thread gives the same numbers at batch 1 (no threads lent) as the default."""
+    from kcc.runtime.native import default_threads
+    monkeypatch.setenv("KCC_NUM_THREADS", "3")
+    assert default_threads() == 3
+    for bad in ("0", "-2", "two", "2000"):
+        monkeypatch.setenv("KCC_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match="KCC_NUM_THREADS"):
+            default_threads()
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(1, 2048)).astype(np.float32)
+    outputs = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("KCC_NUM_THREADS", threads)
+        inp = Input(shape=(2048,))
+        dense = Dense(600)
+        model = Model(inp, dense(inp))
+        dense.set_weights([np.full((2048, 600), 0.01, np.float32), np.zeros(600, np.float32)])
+        model.compile(optimizer="sgd", loss="mse")
+        outputs.append(model.predict(x, batch_size=1))
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5)
