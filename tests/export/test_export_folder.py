@@ -39,7 +39,7 @@ def test_folder_holds_the_predict_source_and_everything_to_build_it(tmp_path):
     assert "Thread safety" in header and "DIGITS_ERROR_MODEL_MISMATCH" in header
     assert "KCC_NUM_THREADS" in header and "OPENBLAS_NUM_THREADS=1" in header
     from kcc.runtime.native import include_dir   # the variable the header names is the one read
-    assert 'kThreadsEnv = "KCC_NUM_THREADS"' in (include_dir() / "kcc/export/runtime.h").read_text()
+    assert 'kThreadsEnv = "KCC_NUM_THREADS"' in (include_dir() / "kcc/export/pool.h").read_text()
     assert "#define DIGITS_INPUT_0_SIZE 784" in header and "#define DIGITS_OUTPUT_0_SIZE 10" in header
 
 
