@@ -172,13 +172,13 @@ struct Scratch {
     float* out;     // (M, TW*M, F)
 };
 
-// Bands of tile rows for `total` of them, at most `band` each: with several workers, a
-// multiple of their number, of equal size, so they finish together.
-inline int64_t band_rows(int64_t total, int64_t band, int64_t parts) {
+// The number of bands for `total` tile rows, at most `band` each: with several workers, a
+// multiple of their number (when there are rows enough), so they finish together. Band t
+// is rows [total * t / bands, total * (t + 1) / bands): sizes differ by one row at most.
+inline int64_t band_count(int64_t total, int64_t band, int64_t parts) {
     int64_t bands = (total + band - 1) / band;
     if (parts > 1) bands = (bands + parts - 1) / parts * parts;
-    if (bands > total) bands = total;
-    return bands ? (total + bands - 1) / bands : 1;
+    return bands < total ? bands : total;
 }
 
 // y = act(conv(x, w) + b) for n images, or y += conv(x, w) (accumulate). U from
@@ -191,13 +191,13 @@ inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* 
     constexpr int64_t A = T::A, M = T::M;
     const int64_t Wp = p.TW * M + T::R - 1;
     const int64_t total = n * p.TH;                         // tile rows of the whole batch
-    const int64_t rows = band_rows(total, p.band, workers(run));
-    parallel_for(run, ws, (total + rows - 1) / rows, [&](int64_t task, int64_t shift) {
+    const int64_t bands = band_count(total, p.band, workers(run));
+    parallel_for(run, ws, bands, [&](int64_t task, int64_t shift) {
         float* const strip = s.strip + shift;
         float* const V = s.V + shift;
         float* const Mo = s.Mo + shift;
         float* const out = s.out + shift;
-        const int64_t r0 = task * rows, r1 = r0 + rows < total ? r0 + rows : total;
+        const int64_t r0 = total * task / bands, r1 = total * (task + 1) / bands;
         const int64_t tiles = (r1 - r0) * p.TW;
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t img = r / p.TH, ty = r % p.TH;
