@@ -55,3 +55,21 @@ def test_thread_count_from_the_environment(monkeypatch):
         model.compile(optimizer="sgd", loss="mse")
         outputs.append(model.predict(x, batch_size=1))
     np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5)
+
+
+def test_tall_product_at_batch_1_splits_rows():
+    """A Dense over a sequence (200 steps x 512 -> 32): at batch 1 its product is 200 rows
+    tall and 32 wide (too big an output for the reduction split), so the workers take
+    slices of rows."""
+    rng = np.random.default_rng(8)
+    inp = Input(shape=(200, 512))
+    dense = Dense(32)
+    model = Model(inp, dense(inp))
+    w = rng.normal(0, 0.05, (512, 32)).astype(np.float32)
+    b = rng.normal(0, 0.1, 32).astype(np.float32)
+    dense.set_weights([w, b])
+    x = rng.normal(size=(2, 200, 512)).astype(np.float32)
+    want = x.astype(np.float64) @ w + b
+    for i in range(2):
+        np.testing.assert_allclose(model.predict(x[i:i + 1], batch_size=1), want[i:i + 1],
+                                   rtol=1e-5, atol=1e-5)

@@ -40,8 +40,8 @@ inline void parallel_for(const KccRun* run, const float* ws, int64_t tasks, Body
     }, &ctx);
 }
 
-// kcc::gemm on the caller's threads: each worker computes a slice of C's columns (of its rows
-// when C is too narrow to split), with the single-threaded BLAS. Small products, where
+// kcc::gemm on the caller's threads: each worker computes a slice of C's columns or rows,
+// whichever side is longer, with the single-threaded BLAS. Small products, where
 // waking a thread costs more than it saves, run here.
 inline void gemm(const KccRun* run, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                  float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
@@ -71,7 +71,8 @@ inline void gemm(const KccRun* run, bool trans_a, bool trans_b, int64_t m, int64
                 for (int64_t j = 0; j < n; ++j) c[i * ldc + j] += partial[(size_t)(((p - 1) * m + i) * n + j)];
         return;
     }
-    const bool by_cols = n >= 32 * parts;
+    // the longer side of C: a tall C (a batch through a Dense) by rows, a wide one by columns
+    const bool by_cols = n >= m && n >= 32 * parts;
     const int64_t len = by_cols ? n : m;
     parallel_for(run, nullptr, parts, [&](int64_t part, int64_t) {
         // slices on 16-float boundaries, so two workers never write one cache line of C

@@ -53,7 +53,14 @@ struct Spec {
 };
 
 constexpr const char* kWeightsFormat = "kcc-export-weights";
-constexpr int64_t kRowsPerStep = 256;  // a batch runs in steps of at most this many rows
+// A batch runs in steps of as many rows as fit 64 MB of arena (at least 1, at most 4096):
+// a small model takes a big batch in few steps, a big one (VQA: ~26 MB a row) never
+// allocates gigabytes.
+constexpr int64_t kArenaStepBytes = 64 << 20;
+inline int64_t rows_per_step(const KccModelInfo& info) {
+    const int64_t per_row = std::max<int64_t>(info.arena_per_sample, 16) * (int64_t)sizeof(float);
+    return std::max<int64_t>(1, std::min<int64_t>(4096, kArenaStepBytes / per_row));
+}
 
 struct Model {
     const Spec* spec = nullptr;
@@ -308,7 +315,8 @@ inline Status predict(Model& m, int64_t n, const void* const* inputs, const size
         }
     }
     if (n == 0) return kOk;
-    reserve(m, std::min(n, kRowsPerStep));
+    const int64_t step = rows_per_step(info);
+    reserve(m, std::min(n, step));
     std::vector<const void*> in((size_t)info.n_inputs);
     std::vector<float*> out((size_t)info.n_outputs);
     KccRun run{};
@@ -325,8 +333,8 @@ inline Status predict(Model& m, int64_t n, const void* const* inputs, const size
         run.worker_ws = m.worker_ws.data();
     }
     FlushDenormals ftz;
-    for (int64_t lo = 0; lo < n; lo += kRowsPerStep) {
-        const int64_t count = std::min(kRowsPerStep, n - lo);
+    for (int64_t lo = 0; lo < n; lo += step) {
+        const int64_t count = std::min(step, n - lo);
         for (int32_t i = 0; i < info.n_inputs; ++i)
             in[i] = static_cast<const unsigned char*>(inputs[i]) + (size_t)(lo * info.inputs[i].size) * 4;
         for (int32_t i = 0; i < info.n_outputs; ++i) out[i] = outputs[i] + lo * info.outputs[i].size;
