@@ -73,35 +73,20 @@ inline void transform2d(V (&out)[K][K], const V (&in)[N][N], T1 t1) {
     for (int64_t i = 0; i < K; ++i) t1(&out[i][0], 1, &mid[i][0], 1);
 }
 
-// V[t][xi][c] = BT d B for the TW tiles of one strip row (the strip holds A image rows, Wp
-// columns, C channels-last). Tiles start `step` columns apart: the output tile side, T::M
-// in the forward, T::R in the kernel gradient's F(R, M).
-template <class T, class V>
-inline void data_tiles(float* Vt, const float* strip, int64_t Wp, int64_t C, int64_t TW,
-                       int64_t c, int64_t step) {
-    constexpr int64_t A = T::A;
+// out[t][xi][c] = T1 tile T1^T (an N x N tile in, A x A out) for the TW tiles of one strip
+// row (rows `width` columns wide, C channels-last), tile t starting at column t * step.
+// The data transform reads A x A input tiles M apart (BT d B; the kernel gradient's F(R, M)
+// steps by its T::R); the kernel gradient also reads dz's R x R tiles (G g G^T).
+template <int64_t N, int64_t A, class V, class T1>
+inline void transform_tiles(float* out, const float* strip, int64_t width, int64_t C, int64_t TW,
+                            int64_t c, int64_t step, T1 t1) {
     for (int64_t tx = 0; tx < TW; ++tx) {
-        V d[A][A], v[A][A];
-        for (int64_t a = 0; a < A; ++a)
-            for (int64_t e = 0; e < A; ++e) d[a][e] = load<V>(strip + (a * Wp + tx * step + e) * C + c);
-        transform2d<A, A>(v, d, [](V* y, int64_t ys, const V* x, int64_t xs) { T::data(y, ys, x, xs); });
+        V d[N][N], v[A][A];
+        for (int64_t a = 0; a < N; ++a)
+            for (int64_t e = 0; e < N; ++e) d[a][e] = load<V>(strip + (a * width + tx * step + e) * C + c);
+        transform2d<N, A>(v, d, t1);
         for (int64_t i = 0; i < A; ++i)
-            for (int64_t j = 0; j < A; ++j) store<V>(Vt + (tx * A * A + i * A + j) * C + c, v[i][j]);
-    }
-}
-
-// Z[t][xi][f] = G g G^T for the TW tiles of an (R, TW*R, F) channels-last strip (tiles of
-// R x R: the kernel transform, used on dz's tiles by the weight gradient).
-template <class T, class V>
-inline void kernel_tiles(float* Zt, const float* strip, int64_t F, int64_t TW, int64_t f) {
-    constexpr int64_t A = T::A, R = T::R;
-    for (int64_t tx = 0; tx < TW; ++tx) {
-        V g[R][R], u[A][A];
-        for (int64_t a = 0; a < R; ++a)
-            for (int64_t e = 0; e < R; ++e) g[a][e] = load<V>(strip + (a * TW * R + tx * R + e) * F + f);
-        transform2d<R, A>(u, g, [](V* y, int64_t ys, const V* x, int64_t xs) { T::kernel(y, ys, x, xs); });
-        for (int64_t i = 0; i < A; ++i)
-            for (int64_t j = 0; j < A; ++j) store<V>(Zt + (tx * A * A + i * A + j) * F + f, u[i][j]);
+            for (int64_t j = 0; j < A; ++j) store<V>(out + (tx * A * A + i * A + j) * C + c, v[i][j]);
     }
 }
 
@@ -125,6 +110,21 @@ inline void over_channels(int64_t n, Body body) {
     int64_t c = 0;
     for (; c + L <= n; c += L) body(lanes{}, c);
     for (; c < n; ++c) body(0.0f, c);
+}
+
+// V[t][xi][c] of tile row ty of one image: the A input rows it reads, gathered into the
+// strip, then BT d B per tile, tiles `step` columns apart (the forward's and the kernel
+// gradient's input side).
+template <class T, bool CF>
+inline void data_row(float* Vr, float* strip, const float* image, const Plan& p, int64_t ty,
+                     int64_t step) {
+    constexpr int64_t A = T::A;
+    const int64_t Wp = p.TW * step + A - step;      // the tiles' columns, overlaps included
+    gather<CF>(strip, image, p.C, p.H, p.W, ty * step - p.PT, A, -p.PL, Wp);
+    over_channels(p.C, [&](auto zero, int64_t c) {
+        transform_tiles<A, A, decltype(zero)>(Vr, strip, Wp, p.C, p.TW, c, step,
+            [](auto* y, int64_t ys, const auto* x, int64_t xs) { T::data(y, ys, x, xs); });
+    });
 }
 
 // ---- the three steps of a layer ----------------------------------------------------------------
@@ -189,7 +189,6 @@ inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* 
                  const Plan& p, int64_t n, const Scratch& s, bool accumulate,
                  const KccRun* run = nullptr, const float* ws = nullptr) {
     constexpr int64_t A = T::A, M = T::M;
-    const int64_t Wp = p.TW * M + T::R - 1;
     const int64_t total = n * p.TH;                         // tile rows of the whole batch
     const int64_t bands = band_count(total, p.band, workers(run));
     parallel_for(run, ws, bands, [&](int64_t task, int64_t shift) {
@@ -199,14 +198,8 @@ inline void conv(float* y, int64_t ys, const float* x, int64_t xs, const float* 
         float* const out = s.out + shift;
         const int64_t r0 = total * task / bands, r1 = total * (task + 1) / bands;
         const int64_t tiles = (r1 - r0) * p.TW;
-        for (int64_t r = r0; r < r1; ++r) {
-            const int64_t img = r / p.TH, ty = r % p.TH;
-            gather<CF>(strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
-            float* Vr = V + (r - r0) * p.TW * A * A * p.C;
-            over_channels(p.C, [&](auto zero, int64_t c) {
-                data_tiles<T, decltype(zero)>(Vr, strip, Wp, p.C, p.TW, c, M);
-            });
-        }
+        for (int64_t r = r0; r < r1; ++r)
+            data_row<T, CF>(V + (r - r0) * p.TW * A * A * p.C, strip, x + r / p.TH * xs, p, r % p.TH, M);
         // xi's matrix: row t of V[t][xi][:] (A*A*C apart), into Mo[t][xi][:]
         for (int64_t xi = 0; xi < A * A; ++xi)
             gemm(false, false, tiles, p.F, p.C, 1.0f, V + xi * p.C, A * A * p.C,
@@ -231,7 +224,6 @@ template <class T, bool CF>
 inline void kernel_grad(float* dW, bool accumulate, const float* x, int64_t xs, const float* dz,
                         int64_t zs, const Plan& p, int64_t n, const Scratch& s, float* Dw) {
     constexpr int64_t A = T::A, R = T::M, M = T::R;
-    const int64_t Wp = p.TW * M + R - 1;
     const int64_t total = n * p.TH;
     if (total == 0) {           // no tiles: the sum is zero
         memset(Dw, 0, sizeof(float) * (size_t)(A * A * p.C * p.F));
@@ -240,15 +232,13 @@ inline void kernel_grad(float* dW, bool accumulate, const float* x, int64_t xs, 
         const int64_t r1 = r0 + p.band < total ? r0 + p.band : total, tiles = (r1 - r0) * p.TW;
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t img = r / p.TH, ty = r % p.TH;
-            gather<CF>(s.strip, x + img * xs, p.C, p.H, p.W, ty * M - p.PT, A, -p.PL, Wp);
-            float* Vr = s.V + (r - r0) * p.TW * A * A * p.C;
-            over_channels(p.C, [&](auto zero, int64_t c) {
-                data_tiles<T, decltype(zero)>(Vr, s.strip, Wp, p.C, p.TW, c, M);
-            });
+            data_row<T, CF>(s.V + (r - r0) * p.TW * A * A * p.C, s.strip, x + img * xs, p, ty, M);
+            // dz's M x M tiles, the "filter" of F(R, M): Z[t][xi][f] = G g G^T
             gather<CF>(s.strip, dz + img * zs, p.F, p.Ho, p.Wo, ty * M, M, 0, p.TW * M);
             float* Zr = s.Mo + (r - r0) * p.TW * A * A * p.F;
             over_channels(p.F, [&](auto zero, int64_t f) {
-                kernel_tiles<T, decltype(zero)>(Zr, s.strip, p.F, p.TW, f);
+                transform_tiles<M, A, decltype(zero)>(Zr, s.strip, p.TW * M, p.F, p.TW, f, M,
+                    [](auto* y, int64_t ys, const auto* x, int64_t xs) { T::kernel(y, ys, x, xs); });
             });
         }
         for (int64_t xi = 0; xi < A * A; ++xi)
