@@ -21,6 +21,12 @@ inline int64_t workers(const KccRun* run) {
     return run && run->parallel && run->workers > 1 ? run->workers : 1;
 }
 
+// `run` for an op of `work` multiply-adds worth splitting, else null (it runs here): below
+// about a million, waking a worker costs more than it saves.
+inline const KccRun* lend(const KccRun* run, double work) {
+    return work < (double)(1 << 20) ? nullptr : run;
+}
+
 // body(task, shift) for every task in [0, tasks): `shift` moves a pointer into this thread's
 // workspace (`ws`, WS of the step) to the same place in the running worker's.
 template <class Body>
@@ -46,8 +52,8 @@ inline void parallel_for(const KccRun* run, const float* ws, int64_t tasks, Body
 inline void gemm(const KccRun* run, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                  float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                  float* c, int64_t ldc) {
-    const int64_t parts = workers(run);
-    if (parts == 1 || (double)m * (double)n * (double)k < (double)(1 << 20)) {
+    const int64_t parts = workers(lend(run, (double)m * (double)n * (double)k));
+    if (parts == 1) {
         gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
