@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "proc_threads.h"
 
 static int failures = 0;
 
@@ -34,17 +35,6 @@ static unsigned char* read_all(const char* path, size_t* size) {
     if (fread(data, 1, *size, f) != *size) { perror(path); exit(2); }
     fclose(f);
     return data;
-}
-
-/* Threads of this process (Linux: /proc/self/status), -1 where unknown. */
-static int os_threads(void) {
-    FILE* f = fopen("/proc/self/status", "r");
-    char line[256];
-    int count = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &count) == 1) break;
-    if (f) fclose(f);
-    return count;
 }
 
 /* Buffers for n samples of every input (zeros: id 0) and output. */

@@ -8,19 +8,9 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "proc_threads.h"
 
 static float absf(float v) { return v < 0 ? -v : v; }   /* no libm needed */
-
-/* Threads of this process (Linux: /proc/self/status), -1 where unknown. */
-static int os_threads(void) {
-    FILE* f = fopen("/proc/self/status", "r");
-    char line[256];
-    int count = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &count) == 1) break;
-    if (f) fclose(f);
-    return count;
-}
 
 static int fail(const char* what) {
     fprintf(stderr, "consumer: %s: %s\n", what, API(last_error)());
