@@ -167,8 +167,8 @@ inline void transform_kernel(float* U, const float* W, int64_t C, int64_t F, boo
 // Workspace of one call: a strip, V and Mo for one band, and an output strip.
 struct Scratch {
     float* strip;   // (A, TW*M + R - 1, C)
-    float* V;       // A*A x (band*TW, C)
-    float* Mo;      // A*A x (band*TW, F)
+    float* V;       // V[t][xi][c]: band*TW tiles x A*A x C
+    float* Mo;      // Mo[t][xi][f]: band*TW tiles x A*A x F
     float* out;     // (M, TW*M, F)
 };
 
