@@ -15,8 +15,11 @@ import concurrent.futures
 import importlib
 import os
 import pathlib
+import zlib
 
 import numpy as np
+
+import kcc
 
 # CUDA (or host-emulated CUDA) against the C++ unit
 RTOL, ATOL = 1e-4, 1e-5
@@ -41,11 +44,21 @@ def assert_close(a, b, what):
                                err_msg=what)
 
 
+def make_case(name: str, make=None) -> dict:
+    """Case `name` with the same inputs and the same initial weights in every run. Two
+    implementations summing in different orders can land on opposite sides of a ReLU's
+    zero or a max pool's tie; with weights from OS entropy (kcc's unseeded default) such a
+    flip fails one run in many (CI did: one filter's kernel gradient, 15 of 108 values
+    off by one pixel's share). Seeded, a case passes or fails every time."""
+    kcc.utils.set_random_seed(zlib.crc32(name.encode()))
+    return (make or all_cases()[name])(np.random.default_rng(0))
+
+
 def compile_cases() -> dict:
     """name -> (case, its model compiled for the CPU: a NativeModel), every case."""
     out = {}
     for name, make in all_cases().items():
-        case = make(np.random.default_rng(0))
+        case = make_case(name, make)
         model = case["model"]
         model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"])
         out[name] = (case, model._native)

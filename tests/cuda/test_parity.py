@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kcc
-from cases import all_cases, assert_close as _close
+from cases import all_cases, assert_close as _close, make_case
 from gpu import needs_gpu
 
 CASES = all_cases()
@@ -28,7 +28,7 @@ def _run(case, device, initial):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_cuda_matches_cpu(name):
-    case = CASES[name](np.random.default_rng(0))
+    case = make_case(name, CASES[name])
     initial = [w.copy() for w in case["model"].get_weights()]
     cpu = _run(case, "cpu", initial)
     gpu = _run(case, "cuda", initial)
