@@ -47,3 +47,15 @@ def _every_model_renders_for_cuda():
     yield
     native.NativeModel.__init__ = original
     assert not failures, "models that do not render as CUDA:\n  " + "\n  ".join(failures[:20])
+
+
+@pytest.fixture(autouse=True)
+def _seeded(request):
+    """Each test starts from its own fixed seed (derived from its id), so its weights,
+    shuffles and dropout masks are the same in every run: a comparison that depends on
+    them (two implementations meeting a ReLU's zero from either side) passes or fails
+    every time, never one CI run in many. A test may still set its own seed."""
+    import zlib
+
+    import kcc
+    kcc.utils.set_random_seed(zlib.crc32(request.node.nodeid.encode()))

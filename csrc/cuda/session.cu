@@ -5,15 +5,21 @@
 // ctypes; it dlopens the model's unit. What lives on the device: the weights (a copy of
 // the layers' host buffers, synced at the boundaries kcc/runtime/cuda.py documents),
 // gradients, optimizer state, hyperparameters, the activation arena, the step state, and
-// the data of the current fit/evaluate/predict call, copied in once per call.
+// the data of the current fit/evaluate/predict call, copied in once per call when it fits
+// (DataSlot: "resident"), else streamed in batch by batch ("streamed").
 //
 // A training step is captured once per batch size as a CUDA graph: gather the batch rows
 // (by the epoch's order, from the cursor in device memory), forward + backward, the
 // optimizer update, and advancing the step and cursor. An epoch is then one graph launch
 // per batch and no host work between them; the host synchronizes only to report progress.
+// Streamed data: the host gathers each batch's rows into pinned memory while the previous
+// step runs, one copy per input moves them in, and the step's graph starts after the gather.
+//
+// Built with -DKCC_CUDA_EMULATE by a host compiler (kcc/cuda/runtime.cuh), the same driver
+// runs emulated units on the CPU for the tests: steps are enqueued again instead of
+// replayed from a graph, nothing else changes.
 //
 // Every entry point returns 0 or -1; kcc_cuda_last_error() says what went wrong.
-#include <cuda_runtime.h>
 #include <dlfcn.h>
 
 #include <chrono>
@@ -24,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "kcc/cuda/launch.cuh"
 #include "kcc/model_abi.h"
 #include "kcc/shuffle.h"
 
@@ -40,26 +47,28 @@ void check(cudaError_t e, const char* what) {
 }
 
 // dst row r = src row order[cursor + r]; rows are `words` 4-byte words (float or int32).
-__global__ void gather_rows(uint32_t* dst, const uint32_t* src, const int64_t* order,
-                            const KccStepState* state, int64_t rows, int64_t words) {
-    const int64_t total = rows * words, stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t cursor = state->cursor;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        const int64_t r = i / words, k = i % words;
-        dst[i] = src[order[cursor + r] * words + k];
-    }
+// The cursor is read on the device, so one captured graph serves every batch of an epoch.
+void gather_rows(cudaStream_t s, uint32_t* dst, const uint32_t* src, const int64_t* order,
+                 const KccStepState* state, int64_t rows, int64_t words) {
+    kcc::cuda::each(s, rows * words, [=] __device__(int64_t i) {
+        dst[i] = src[order[state->cursor + i / words] * words + i % words];
+    });
 }
 
-__global__ void advance(KccStepState* state, int64_t rows) {
-    state->step += 1;
-    state->cursor += rows;
+void advance(cudaStream_t s, KccStepState* state, int64_t rows) {
+    kcc::cuda::each(s, 1, [=] __device__(int64_t) {
+        state->step += 1;
+        state->cursor += rows;
+    });
 }
 
-__global__ void set_state(KccStepState* state, int64_t step, uint64_t seed, int64_t cursor) {
-    state->step = step;
-    state->seed = seed;
-    state->row_offset = 0;
-    state->cursor = cursor;
+void set_state(cudaStream_t s, KccStepState* state, int64_t step, uint64_t seed, int64_t cursor) {
+    kcc::cuda::each(s, 1, [=] __device__(int64_t) {
+        state->step = step;
+        state->seed = seed;
+        state->row_offset = 0;
+        state->cursor = cursor;
+    });
 }
 
 template <class T>
@@ -70,23 +79,27 @@ T* device_alloc(size_t count) {
     return static_cast<T*>(p);
 }
 
-// The data of one call (fit, validation/evaluate, predict), resident on the device.
-// Buffers are kept between calls and reallocated only to grow: predict_on_batch in a loop
-// then costs a copy, not a cudaMalloc/cudaFree pair, and the captured training graphs
-// (which read slot 0's buffers) stay valid from one fit call to the next.
+// The data of one call (fit, validation/evaluate, predict). Resident: on the device,
+// copied in once. Buffers are kept between calls and reallocated only to grow:
+// predict_on_batch in a loop then costs a copy, not a cudaMalloc/cudaFree pair, and the
+// captured training graphs (which read slot 0's buffers) stay valid from one fit call to
+// the next. Streamed (more data than the device budget): the caller's host arrays, which
+// it keeps alive until the next set_data on this slot (kcc/runtime/cuda_session.py does).
 struct DataSlot {
-    std::vector<void*> x, y;
+    std::vector<void*> x, y;              // device buffers, resident data
+    std::vector<const void*> hx, hy;      // host arrays, streamed data
     int64_t rows = 0;       // rows of the current data
-    int64_t capacity = 0;   // rows the buffers hold
+    int64_t capacity = 0;   // rows the device buffers hold
     bool has_targets = false;
+    bool streamed = false;
     void release() {
         for (void* p : x) cudaFree(p);
         for (void* p : y) cudaFree(p);
         x.clear();
         y.clear();
-        rows = capacity = 0;
-        has_targets = false;
+        capacity = 0;
     }
+    const void* host(int i, bool target) const { return target ? hy[(size_t)i] : hx[(size_t)i]; }
 };
 
 typedef int (*Hook)(void* ctx, int begin, int64_t batch, int64_t seen, const double* sums);
@@ -113,9 +126,17 @@ struct Session {
     std::vector<void*> batch_x, batch_y;   // fixed addresses the captured graphs read
     std::vector<float*> out;               // predict outputs, capacity rows
     DataSlot data[3];
-    std::map<int64_t, cudaGraphExec_t> graphs;   // training step per batch size
+    // Training step per (batch size, streamed): a streamed step's batch is already in
+    // batch_x/batch_y, a resident one gathers it first.
+    std::map<std::pair<int64_t, bool>, cudaGraphExec_t> graphs;
     int64_t step = 0;
     std::vector<int64_t> in_words, tg_words;
+    int64_t data_budget = -1;   // bytes of data kept on the device; -1: 3/4 of what is free
+    // Streaming: two pinned staging buffers of capacity rows (inputs, then targets), each
+    // with an event marking when the device has finished copying out of it.
+    void* stage[2] = {nullptr, nullptr};
+    cudaEvent_t staged[2] = {nullptr, nullptr};
+    int64_t stage_rows = 0;
 
     explicit Session(const char* path) {
         handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -128,6 +149,7 @@ struct Session {
         forward_backward = reinterpret_cast<decltype(forward_backward)>(sym("kcc_forward_backward"));
         apply_gradients = reinterpret_cast<decltype(apply_gradients)>(sym("kcc_apply_gradients"));
         check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+        for (cudaEvent_t& e : staged) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
         for (int32_t i = 0; i < info->n_weights; ++i) weights.push_back(device_alloc<float>(info->weights[i].size));
         grads = device_alloc<float>(info->grads_size);
         opt_state = device_alloc<float>(info->opt_state_size);
@@ -141,12 +163,15 @@ struct Session {
     }
 
     ~Session() {
+        cudaStreamSynchronize(stream);
         drop_graphs();
         for (auto& d : data) d.release();
         for (float* w : weights) cudaFree(w);
         for (void* p : batch_x) cudaFree(p);
         for (void* p : batch_y) cudaFree(p);
         for (float* p : out) cudaFree(p);
+        for (void* p : stage) cudaFreeHost(p);
+        for (cudaEvent_t e : staged) cudaEventDestroy(e);
         cudaFree(grads); cudaFree(opt_state); cudaFree(hparams); cudaFree(stats); cudaFree(state);
         cudaFree(order); cudaFree(arena);
         if (stream) cudaStreamDestroy(stream);
@@ -160,7 +185,9 @@ struct Session {
     }
 
     void drop_graphs() {
+#ifndef KCC_CUDA_EMULATE
         for (auto& kv : graphs) cudaGraphExecDestroy(kv.second);
+#endif
         graphs.clear();
     }
 
@@ -197,9 +224,42 @@ struct Session {
         capacity = rows;
     }
 
+    int64_t row_words(bool targets) const {
+        int64_t w = 0;
+        for (int64_t v : in_words) w += v;
+        if (targets)
+            for (int64_t v : tg_words) w += v;
+        return w;
+    }
+
+    // Whether `bytes` of data stay on the device: within the budget set by the caller
+    // (KCC_CUDA_DATA_BYTES), else within 3/4 of the device memory free once this slot's
+    // own buffers are counted as free (the rest is for the arena and the other slots).
+    bool fits(const DataSlot& d, size_t bytes) const {
+        if (data_budget >= 0) return bytes <= (size_t)data_budget;
+        size_t free_bytes = 0, total = 0;
+        check(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo");
+        free_bytes += (size_t)(d.capacity * row_words(d.has_targets) * 4);
+        return bytes <= free_bytes / 4 * 3;
+    }
+
     void set_data(int slot, const void* const* x, const void* const* y, int64_t rows) {
         DataSlot& d = data[slot];
         check(cudaStreamSynchronize(stream), "synchronize");
+        const bool was_streamed = d.streamed;
+        d.streamed = !fits(d, (size_t)(rows * row_words(y != nullptr) * 4));
+        if (slot == 0 && d.streamed != was_streamed) drop_graphs();
+        if (d.streamed) {
+            d.release();   // make room for the batches
+            d.hx.assign(x, x + in_words.size());
+            d.hy.clear();
+            if (y) d.hy.assign(y, y + tg_words.size());
+            d.has_targets = y != nullptr;
+            d.rows = rows;
+            return;
+        }
+        d.hx.clear();
+        d.hy.clear();
         if (rows > d.capacity || (y && !d.has_targets)) {
             if (slot == 0) drop_graphs();   // the training graphs read slot 0's buffers
             const int64_t cap = rows > d.capacity ? rows : d.capacity;
@@ -218,6 +278,43 @@ struct Session {
                 check(cudaMemcpy(d.y[i], y[i], (size_t)(tg_words[i] * rows) * 4, cudaMemcpyHostToDevice),
                       "upload targets");
         d.rows = rows;
+    }
+
+    // Streamed data, batch `k`'s `rows` rows into batch_x (and batch_y when `targets`):
+    // rows order[begin + r] (or begin + r without an order) are copied on the host into
+    // pinned buffer k % 2, which the device copies in on the stream, after the step that
+    // reads batch_x now. The host fills one buffer while the device works from the other.
+    void stage_batch(const DataSlot& d, int64_t k, const int64_t* order_host, int64_t begin, int64_t rows,
+                     bool targets) {
+        const size_t row_bytes = (size_t)row_words(true) * 4;   // any slot's rows fit
+        if (stage_rows < capacity) {
+            check(cudaStreamSynchronize(stream), "synchronize");
+            for (void*& p : stage) {
+                cudaFreeHost(p);
+                p = nullptr;
+                check(cudaMallocHost(&p, row_bytes * (size_t)capacity), "cudaMallocHost (staging)");
+            }
+            stage_rows = capacity;
+        }
+        const int b = (int)(k & 1);
+        check(cudaEventSynchronize(staged[b]), "waiting for a staging buffer");
+        char* at = static_cast<char*>(stage[b]);
+        const size_t n_in = in_words.size(), n_all = n_in + (targets ? tg_words.size() : 0);
+        for (size_t i = 0; i < n_all; ++i) {
+            const bool tg = i >= n_in;
+            const size_t bytes = (size_t)(tg ? tg_words[i - n_in] : in_words[i]) * 4;
+            const char* src = static_cast<const char*>(d.host((int)(tg ? i - n_in : i), tg));
+            if (order_host) {
+                for (int64_t r = 0; r < rows; ++r)
+                    std::memcpy(at + (size_t)r * bytes, src + (size_t)order_host[begin + r] * bytes, bytes);
+            } else {
+                std::memcpy(at, src + (size_t)begin * bytes, (size_t)rows * bytes);
+            }
+            void* dst = tg ? batch_y[i - n_in] : batch_x[i];
+            check(cudaMemcpyAsync(dst, at, (size_t)rows * bytes, cudaMemcpyHostToDevice, stream), "stream a batch in");
+            at += (size_t)rows * bytes;
+        }
+        check(cudaEventRecord(staged[b], stream), "cudaEventRecord");
     }
 
     KccRun make_run() {
@@ -247,15 +344,16 @@ struct Session {
         check(cudaStreamSynchronize(stream), "synchronize");   // `host` goes out of scope
     }
 
-    // One training step of `rows` rows, gathered from slot 0 by the order at the cursor.
-    void enqueue_step(int64_t rows) {
+    // One training step of `rows` rows: gathered from resident slot 0 by the order at the
+    // cursor, or (streamed) already staged into batch_x / batch_y.
+    void enqueue_step(int64_t rows, bool streamed) {
         const DataSlot& d = data[0];
-        for (size_t i = 0; i < batch_x.size(); ++i)
-            gather_rows<<<blocks(rows * in_words[i]), 256, 0, stream>>>(
-                (uint32_t*)batch_x[i], (const uint32_t*)d.x[i], order, state, rows, in_words[i]);
-        for (size_t i = 0; i < batch_y.size(); ++i)
-            gather_rows<<<blocks(rows * tg_words[i]), 256, 0, stream>>>(
-                (uint32_t*)batch_y[i], (const uint32_t*)d.y[i], order, state, rows, tg_words[i]);
+        if (!streamed) {
+            for (size_t i = 0; i < batch_x.size(); ++i)
+                gather_rows(stream, (uint32_t*)batch_x[i], (const uint32_t*)d.x[i], order, state, rows, in_words[i]);
+            for (size_t i = 0; i < batch_y.size(); ++i)
+                gather_rows(stream, (uint32_t*)batch_y[i], (const uint32_t*)d.y[i], order, state, rows, tg_words[i]);
+        }
         std::vector<const void*> in(batch_x.begin(), batch_x.end()), tg(batch_y.begin(), batch_y.end());
         KccRun run = make_run();
         run.inputs = in.data();
@@ -263,30 +361,32 @@ struct Session {
         run.batch_total = rows;
         forward_backward(&run, rows);
         apply_gradients(&run, 0, 1);
-        advance<<<1, 1, 0, stream>>>(state, rows);
+        advance(stream, state, rows);
     }
 
-    static int blocks(int64_t count) {
-        const int64_t b = (count + 255) / 256;
-        return (int)(b < 4096 ? (b > 0 ? b : 1) : 4096);
-    }
-
-    cudaGraphExec_t graph_for(int64_t rows) {
-        auto it = graphs.find(rows);
-        if (it != graphs.end()) return it->second;
-        cudaGraph_t graph = nullptr;
-        check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin graph capture");
-        enqueue_step(rows);
-        const cudaError_t launch = cudaGetLastError();
-        const cudaError_t end = cudaStreamEndCapture(stream, &graph);
-        check(launch, "launching the training step");
-        check(end, "capturing the training step");
-        cudaGraphExec_t exec = nullptr;
-        const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
-        cudaGraphDestroy(graph);
-        check(inst, "instantiating the training graph");
-        graphs[rows] = exec;
-        return exec;
+    // The step, replayed from its graph (captured on first use).
+    void launch_step(int64_t rows, bool streamed) {
+#ifdef KCC_CUDA_EMULATE
+        enqueue_step(rows, streamed);
+#else
+        const std::pair<int64_t, bool> key(rows, streamed);
+        auto it = graphs.find(key);
+        if (it == graphs.end()) {
+            cudaGraph_t graph = nullptr;
+            check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin graph capture");
+            enqueue_step(rows, streamed);
+            const cudaError_t launch = cudaGetLastError();
+            const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+            check(launch, "launching the training step");
+            check(end, "capturing the training step");
+            cudaGraphExec_t exec = nullptr;
+            const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+            cudaGraphDestroy(graph);
+            check(inst, "instantiating the training graph");
+            it = graphs.emplace(key, exec).first;
+        }
+        check(cudaGraphLaunch(it->second, stream), "launching the training graph");
+#endif
     }
 
     void read_stats(std::vector<double>& sums) {
@@ -303,12 +403,13 @@ struct Session {
     int64_t train_epoch(int64_t n, int64_t batch_size, int shuffle, uint64_t seed, Hook hook, void* ctx,
                         int every_batch, double interval_s, double* sums_out, int* stopped) {
         if (!info->trainable) throw std::logic_error("model was not compiled for training");
-        if (n > data[0].rows) throw std::logic_error("training data was not uploaded");
+        const DataSlot& d = data[0];
+        if (n > d.rows || !d.has_targets) throw std::logic_error("training data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);
         std::vector<int64_t> ord((size_t)n);
         kcc::epoch_order(ord.data(), n, shuffle, seed);   // the CPU session's order
-        upload_order(ord);
-        set_state<<<1, 1, 0, stream>>>(state, step + 1, seed, 0);
+        if (!d.streamed) upload_order(ord);               // streamed: the host gathers by it
+        set_state(stream, state, step + 1, seed, 0);
         zero_stats();
         std::vector<double> sums((size_t)info->n_stats, 0.0);
         auto last = std::chrono::steady_clock::now();
@@ -320,7 +421,8 @@ struct Session {
                 read_stats(sums);
                 if (hook(ctx, 1, batch, seen, sums.data())) { *stopped = 1; break; }
             }
-            check(cudaGraphLaunch(graph_for(rows), stream), "launching the training graph");
+            if (d.streamed) stage_batch(d, batch, ord.data(), begin, rows, true);
+            launch_step(rows, d.streamed);
             ++step;
             seen += rows;
             if (hook) {
@@ -338,17 +440,33 @@ struct Session {
         return seen;
     }
 
+    // Inputs (and targets) of rows [begin, begin + rows) of a slot, for one step: pointers
+    // into the resident data, or batch_x / batch_y after staging batch `k` in.
+    void batch_inputs(const DataSlot& d, int64_t k, int64_t begin, int64_t rows, bool targets,
+                      std::vector<const void*>& in, std::vector<const void*>& tg) {
+        in.clear();
+        tg.clear();
+        if (d.streamed) {
+            stage_batch(d, k, nullptr, begin, rows, targets);
+            in.assign(batch_x.begin(), batch_x.end());
+            if (targets) tg.assign(batch_y.begin(), batch_y.end());
+            return;
+        }
+        for (size_t i = 0; i < d.x.size(); ++i) in.push_back((const uint32_t*)d.x[i] + begin * in_words[i]);
+        if (targets)
+            for (size_t i = 0; i < d.y.size(); ++i) tg.push_back((const uint32_t*)d.y[i] + begin * tg_words[i]);
+    }
+
     // Forward + backward of all n rows of slot 0 in order, no update: gradients for tests.
     void gradients(int64_t n, uint64_t seed, double* sums_out, float* grads_out) {
         if (!info->trainable) throw std::logic_error("model was not compiled for training");
-        ensure_capacity(n);
-        std::vector<int64_t> ord((size_t)n);
-        kcc::epoch_order(ord.data(), n, false, 0);
-        upload_order(ord);
-        set_state<<<1, 1, 0, stream>>>(state, step + 1, seed, 0);
-        zero_stats();
         const DataSlot& d = data[0];
-        std::vector<const void*> in(d.x.begin(), d.x.end()), tg(d.y.begin(), d.y.end());
+        if (n > d.rows || !d.has_targets) throw std::logic_error("training data was not uploaded");
+        ensure_capacity(n);
+        set_state(stream, state, step + 1, seed, 0);
+        zero_stats();
+        std::vector<const void*> in, tg;
+        batch_inputs(d, 0, 0, n, true, in, tg);
         KccRun run = make_run();
         run.inputs = in.data();
         run.targets = tg.data();
@@ -364,14 +482,14 @@ struct Session {
 
     int64_t test(int slot, int64_t n, int64_t batch_size, double* sums_out) {
         const DataSlot& d = data[slot];
-        if (n > d.rows) throw std::logic_error("evaluation data was not uploaded");
+        if (n > d.rows || !d.has_targets) throw std::logic_error("evaluation data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);
         zero_stats();
-        for (int64_t begin = 0; begin < n; begin += batch_size) {
+        std::vector<const void*> in, tg;
+        int64_t k = 0;
+        for (int64_t begin = 0; begin < n; begin += batch_size, ++k) {
             const int64_t rows = batch_size < n - begin ? batch_size : n - begin;
-            std::vector<const void*> in, tg;
-            for (size_t i = 0; i < d.x.size(); ++i) in.push_back((const uint32_t*)d.x[i] + begin * in_words[i]);
-            for (size_t i = 0; i < d.y.size(); ++i) tg.push_back((const uint32_t*)d.y[i] + begin * tg_words[i]);
+            batch_inputs(d, k, begin, rows, true, in, tg);
             KccRun run = make_run();
             run.inputs = in.data();
             run.targets = tg.data();
@@ -389,10 +507,11 @@ struct Session {
         const DataSlot& d = data[slot];
         if (n > d.rows) throw std::logic_error("prediction data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);
-        for (int64_t begin = 0; begin < n; begin += batch_size) {
+        std::vector<const void*> in, tg;
+        int64_t k = 0;
+        for (int64_t begin = 0; begin < n; begin += batch_size, ++k) {
             const int64_t rows = batch_size < n - begin ? batch_size : n - begin;
-            std::vector<const void*> in;
-            for (size_t i = 0; i < d.x.size(); ++i) in.push_back((const uint32_t*)d.x[i] + begin * in_words[i]);
+            batch_inputs(d, k, begin, rows, false, in, tg);
             std::vector<float*> o(out.begin(), out.end());
             KccRun run = make_run();
             run.inputs = in.data();
@@ -492,6 +611,13 @@ int kcc_cuda_set_hparams(void* s, const float* h, int32_t count) {
 
 int64_t kcc_cuda_get_step(void* s) { return S(s)->step; }
 void kcc_cuda_set_step(void* s, int64_t step) { S(s)->step = step; }
+
+// Bytes of a call's data kept on the device; more is streamed in batch by batch. -1: 3/4
+// of the device memory free at the time.
+void kcc_cuda_set_data_budget(void* s, int64_t bytes) { S(s)->data_budget = bytes < 0 ? -1 : bytes; }
+
+// Whether a slot's current data streams in per batch (1) or sits on the device (0).
+int kcc_cuda_data_streamed(void* s, int32_t slot) { return slot >= 0 && slot <= 2 && S(s)->data[slot].streamed; }
 
 int kcc_cuda_set_data(void* s, int32_t slot, const void* const* x, const void* const* y, int64_t rows) {
     return guarded([&] {

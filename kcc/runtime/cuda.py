@@ -6,7 +6,9 @@ and the CUDA graphs is csrc/cuda/session.cu, built once per machine into the kcc
 and loaded with ctypes (kcc/runtime/cuda_session.py; the pip-installed kcc._runtime never
 links CUDA, so a machine without it installs and runs the CPU path as before). Here too:
 compile_only (nvcc without a GPU, for CI) and emulated_unit (the CUDA unit built for the
-host, for tests without a GPU).
+host, for tests without a GPU). KCC_CUDA_EMULATE=1 goes further: device='cuda' then runs
+the emulated unit through the driver built for the host, so the tests exercise fit, weight
+sync and data streaming on machines without a GPU (slowly: kernels are loops).
 """
 from __future__ import annotations
 
@@ -22,6 +24,25 @@ from kcc.build.toolchain import cuda_lib_dir, cuda_toolchain
 # Architecture the CI compile check targets when no GPU is visible: Hopper, the GPU the
 # project measures on.
 DEFAULT_ARCH = "sm_90"
+# The "architecture" of device='cuda' under KCC_CUDA_EMULATE=1: the host.
+EMULATED = "emulated"
+
+
+def emulating() -> bool:
+    """KCC_CUDA_EMULATE=1: device='cuda' runs on the host (tests without a GPU)."""
+    v = os.environ.get("KCC_CUDA_EMULATE", "").strip()
+    if v not in ("", "0", "1"):
+        raise ValueError(f"KCC_CUDA_EMULATE must be 0 or 1; got {v!r}")
+    return v == "1"
+
+
+def device_arch() -> str:
+    """What device='cuda' builds for: EMULATED, else the GPU's architecture (target_arch),
+    with CudaUnavailable before any build when no GPU could run the result."""
+    if emulating():
+        return EMULATED
+    visible_gpu()
+    return target_arch()
 
 
 class CudaUnavailable(RuntimeError):
@@ -80,7 +101,13 @@ def target_arch() -> str:
 
 
 def build_unit(source: str, what: str, arch: str, include_dir: str, extra_key: str):
-    """nvcc the generated unit into the cache; returns the library path."""
+    """nvcc the generated unit into the cache (for EMULATED: the host compiler); returns
+    the library path."""
+    if arch == EMULATED:
+        return build_shared_library({"model_emulated.cpp": source}, include_dirs=[include_dir],
+                                    library_dirs=[], libraries=[], rpaths=[],
+                                    toolchain=emulation_toolchain(), extra_key=extra_key,
+                                    what=f"{what} (emulated)")
     libdir = cuda_lib_dir()
     return build_shared_library({"model.cu": source}, include_dirs=[include_dir],
                                 library_dirs=[libdir] if libdir else [], libraries=[],
@@ -105,19 +132,21 @@ def compile_only(native, arch: str = DEFAULT_ARCH):
                       headers_digest())
 
 
-def emulated_unit(native):
-    """The CUDA unit of a compiled (CPU) model, built for the HOST with -DKCC_CUDA_EMULATE
-    (kcc/cuda/runtime.cuh): kernels become loops, so the CPU runtime (kcc._runtime.Session,
-    one thread) can run it and tests compare it with the C++ unit where there is no GPU.
-    Returns the library path."""
+def emulation_toolchain():
+    """The host compiler with -DKCC_CUDA_EMULATE (kcc/cuda/runtime.cuh): CUDA sources
+    build as plain C++, kernels as loops. -O1: these builds check logic, not speed."""
     import dataclasses
 
     from kcc.build import default_toolchain
-    from kcc.runtime.native import headers_digest, include_dir
-    source = cuda_source(native)
     tc = default_toolchain()
-    tc = dataclasses.replace(tc, cxxflags=tuple(f for f in tc.cxxflags if f != "-O3")
-                             + ("-O1", "-DKCC_CUDA_EMULATE"))
-    return build_shared_library({"model_emulated.cpp": source}, include_dirs=[str(include_dir())],
-                                library_dirs=[], libraries=[], rpaths=[], toolchain=tc,
-                                extra_key=headers_digest(), what=f"{native.what} (CUDA, emulated)")
+    return dataclasses.replace(tc, cxxflags=tuple(f for f in tc.cxxflags if f != "-O3")
+                               + ("-O1", "-DKCC_CUDA_EMULATE"))
+
+
+def emulated_unit(native):
+    """The CUDA unit of a compiled (CPU) model, built for the HOST: kernels become loops,
+    so the CPU runtime (kcc._runtime.Session, one thread) can run it and tests compare it
+    with the C++ unit where there is no GPU. Returns the library path."""
+    from kcc.runtime.native import headers_digest, include_dir
+    return build_unit(cuda_source(native), f"{native.what} (CUDA)", EMULATED, str(include_dir()),
+                      headers_digest())

@@ -1,6 +1,7 @@
 """The CUDA driver as Python sees it: csrc/cuda/session.cu, built once per machine into the
-kcc cache with nvcc and loaded with ctypes, and CudaSession, which gives it the methods of
-kcc._runtime.Session so the trainer drives either backend the same way."""
+kcc cache with nvcc (or, under KCC_CUDA_EMULATE=1, with the host compiler) and loaded with
+ctypes, and CudaSession, which gives it the methods of kcc._runtime.Session so the trainer
+drives either backend the same way."""
 from __future__ import annotations
 
 import ctypes
@@ -9,7 +10,7 @@ import os
 
 from kcc.build import build_shared_library
 from kcc.build.toolchain import cuda_lib_dir, cuda_toolchain
-from kcc.runtime.cuda import cudart
+from kcc.runtime.cuda import EMULATED, cudart, emulation_toolchain
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,17 +51,29 @@ _HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_i
 _P = ctypes.c_void_p
 
 
-@functools.lru_cache(maxsize=None)
-def driver(arch: str) -> ctypes.CDLL:
-    """The CUDA driver library for `arch`, built into the cache on first use."""
+def build_driver(arch: str):
+    """The CUDA driver for `arch` (or EMULATED) built into the cache; its path. Needs no GPU
+    (CI compiles it for sm_90)."""
     from kcc.runtime.native import headers_digest, include_dir
-    cudart()   # load libcudart globally first, with a clear error if it is missing
+    if arch == EMULATED:
+        return build_shared_library({"session_emulated.cpp": _driver_source()},
+                                    include_dirs=[str(include_dir())], library_dirs=[],
+                                    libraries=["dl"], rpaths=[], toolchain=emulation_toolchain(),
+                                    extra_key=headers_digest(), what="kcc's CUDA driver (emulated)")
     libdir = cuda_lib_dir()
-    path = build_shared_library({"session.cu": _driver_source()}, include_dirs=[str(include_dir())],
+    return build_shared_library({"session.cu": _driver_source()}, include_dirs=[str(include_dir())],
                                 library_dirs=[libdir] if libdir else [], libraries=["dl"],
                                 rpaths=[libdir] if libdir else [],
                                 toolchain=cuda_toolchain(arch), extra_key=headers_digest(),
                                 what="kcc's CUDA driver")
+
+
+@functools.lru_cache(maxsize=None)
+def driver(arch: str) -> ctypes.CDLL:
+    """The CUDA driver library for `arch` (or EMULATED), built on first use and loaded."""
+    if arch != EMULATED:
+        cudart()   # load libcudart globally first, with a clear error if it is missing
+    path = build_driver(arch)
     lib = ctypes.CDLL(str(path))
     sig = {
         "kcc_cuda_last_error": (ctypes.c_char_p, []),
@@ -75,6 +88,8 @@ def driver(arch: str) -> ctypes.CDLL:
         "kcc_cuda_set_hparams": (ctypes.c_int, [_P, _P, ctypes.c_int32]),
         "kcc_cuda_get_step": (ctypes.c_int64, [_P]),
         "kcc_cuda_set_step": (None, [_P, ctypes.c_int64]),
+        "kcc_cuda_set_data_budget": (None, [_P, ctypes.c_int64]),
+        "kcc_cuda_data_streamed": (ctypes.c_int, [_P, ctypes.c_int32]),
         "kcc_cuda_set_data": (ctypes.c_int, [_P, ctypes.c_int32, ctypes.POINTER(_P), ctypes.POINTER(_P),
                                              ctypes.c_int64]),
         "kcc_cuda_train_epoch": (ctypes.c_int, [_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32,
@@ -101,6 +116,21 @@ def _tensor_info(t: _TensorInfo) -> dict:
             "shape": tuple(t.dims[i] for i in range(t.rank)), "size": t.size}
 
 
+def data_budget() -> int:
+    """KCC_CUDA_DATA_BYTES (bytes, or with a K/M/G suffix: powers of 1024): the most bytes
+    of one call's data kept on the device, more streams in per batch. -1 when unset: the
+    driver then keeps what fits in 3/4 of the free device memory."""
+    env = os.environ.get("KCC_CUDA_DATA_BYTES", "").strip()
+    if not env:
+        return -1
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(env[-1].upper(), 1)
+    digits = env[:-1] if scale > 1 else env
+    if not digits.isdigit():
+        raise ValueError(f"KCC_CUDA_DATA_BYTES must be a number of bytes, optionally with a K, M or G "
+                         f"suffix (e.g. 512M); got {env!r}")
+    return int(digits) * scale
+
+
 # Data slots of the driver: what each call's arrays are uploaded into.
 _FIT, _TEST, _PREDICT = 0, 1, 2
 
@@ -115,7 +145,9 @@ class CudaSession:
       - device -> host: after every training call, so get_weights, save_weights and the
         CPU models sharing those layers see the trained values.
     Data is uploaded once per call and kept while the same arrays come back (the epochs
-    of one fit call its train_epoch with the same arrays each time).
+    of one fit call its train_epoch with the same arrays each time). Data larger than the
+    device budget (KCC_CUDA_DATA_BYTES, else 3/4 of the free device memory) stays on the
+    host and streams in batch by batch; this session keeps those arrays alive meanwhile.
     """
 
     def __init__(self, library: str, arch: str):
@@ -206,6 +238,7 @@ class CudaSession:
 
     # -- data -------------------------------------------------------------------------------
     def _upload(self, slot, xs, ys, n):
+        self._lib.kcc_cuda_set_data_budget(self._h, data_budget())
         key_arrays = list(xs) + list(ys or [])
         key = tuple((id(a), a.ctypes.data, a.shape) for a in key_arrays) + (n,)
         held = self._data.get(slot)
@@ -216,6 +249,12 @@ class CudaSession:
         ys = [np.ascontiguousarray(a[:n]) for a in ys] if ys is not None else None
         self._check(self._lib.kcc_cuda_set_data(self._h, slot, _ptrs(xs), _ptrs(ys) if ys else None, n))
         self._data[slot] = (key, xs, ys, key_arrays)   # keep the keyed arrays alive (ids stay unique)
+
+    def data_streamed(self, call: str) -> bool:
+        """Whether the data of the last "fit", "evaluate" or "predict" call streamed in per
+        batch (more than the budget) rather than sitting on the device."""
+        return bool(self._lib.kcc_cuda_data_streamed(self._h, {"fit": _FIT, "evaluate": _TEST,
+                                                               "predict": _PREDICT}[call]))
 
     def forget_data(self):
         """Drop the upload cache: the next call uploads its arrays again (a fit/evaluate/

@@ -92,8 +92,7 @@ class NativeModel:
         self.device = device
         if device == "cuda":
             from kcc.runtime import cuda
-            cuda.visible_gpu()          # fail before building when no GPU can run the result
-            arch = cuda.target_arch()
+            arch = cuda.device_arch()   # fails before building when no GPU can run the result
         else:
             _runtime = runtime_module()
         self.graph = optimize(graph)

@@ -23,3 +23,11 @@ def test_cuda_unit_compiles(built, name):
     if isinstance(result, BaseException):
         raise result
     assert result.is_file() and result.stat().st_size > 0
+
+
+def test_cuda_driver_compiles():
+    """csrc/cuda/session.cu, the driver every device='cuda' model runs under."""
+    from kcc.runtime.cuda import DEFAULT_ARCH
+    from kcc.runtime.cuda_session import build_driver
+    path = build_driver(DEFAULT_ARCH)
+    assert path.is_file() and path.stat().st_size > 0

@@ -1,10 +1,10 @@
-"""device= on compile(): bad values, machines without CUDA, and (on a GPU) fit, weight
-sync and CPU/GPU interchange."""
+"""device= on compile(): bad values, machines without CUDA, and fit, weight sync and
+CPU/GPU interchange (on the GPU, or host-emulated where there is none: gpu.cuda_device)."""
 import numpy as np
 import pytest
 
 import kcc
-from gpu import gpu_reason, needs_gpu
+from gpu import cuda_device, gpu_reason  # noqa: F401 (cuda_device: a fixture)
 from kcc.layers import Dense, Input
 from kcc.models import Model
 
@@ -29,7 +29,8 @@ def test_set_device_validates():
 
 
 @pytest.mark.skipif(not gpu_reason(), reason="this machine has a GPU")
-def test_cuda_without_a_gpu_is_a_clear_error():
+def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("KCC_CUDA_EMULATE", raising=False)
     from kcc.runtime.cuda import CudaUnavailable
     from kcc.build import BuildError
     with pytest.raises((CudaUnavailable, BuildError), match="device='cuda'"):
@@ -44,9 +45,14 @@ def _data(n=512, seed=0):
     return x, y
 
 
+def test_bad_emulate_value_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("KCC_CUDA_EMULATE", "yes")
+    with pytest.raises(ValueError, match="KCC_CUDA_EMULATE must be 0 or 1; got 'yes'"):
+        _mlp().compile(optimizer="sgd", loss="categorical_crossentropy", device="cuda")
+
+
 @pytest.mark.cuda
-@needs_gpu()
-def test_fit_on_gpu_reduces_the_loss_and_cpu_predicts_the_same(tmp_path):
+def test_fit_on_gpu_reduces_the_loss_and_cpu_predicts_the_same(tmp_path, cuda_device):
     kcc.utils.set_random_seed(0)
     x, y = _data()
     model = _mlp()
@@ -65,8 +71,7 @@ def test_fit_on_gpu_reduces_the_loss_and_cpu_predicts_the_same(tmp_path):
 
 
 @pytest.mark.cuda
-@needs_gpu()
-def test_set_weights_reaches_the_device():
+def test_set_weights_reaches_the_device(cuda_device):
     x, _ = _data(16)
     model = _mlp()
     model.compile(optimizer="sgd", loss="categorical_crossentropy", device="cuda")
@@ -77,8 +82,7 @@ def test_set_weights_reaches_the_device():
 
 
 @pytest.mark.cuda
-@needs_gpu()
-def test_gpu_fit_is_seeded():
+def test_gpu_fit_is_seeded(cuda_device):
     x, y = _data(256, seed=1)
     runs = []
     for _ in range(2):

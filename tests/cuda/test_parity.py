@@ -1,14 +1,17 @@
-"""On a GPU: every CUDA case predicts, computes gradients and trains one step like the CPU
-unit (1e-4 relative), from the same weights and the same seed (dropout masks included)."""
+"""Every CUDA case, run through the CUDA driver, predicts, computes gradients, trains one
+step and evaluates like the CPU unit (1e-4 relative), from the same weights and the same
+seed (dropout masks included). On a GPU where there is one, else host-emulated
+(gpu.cuda_device): then this checks the driver's data, gather and step logic on top of
+what test_emulated.py checks of the units."""
 import numpy as np
 import pytest
 
 import kcc
 from cases import all_cases, assert_close as _close, make_case
-from gpu import needs_gpu
+from gpu import cuda_device  # noqa: F401 (a fixture)
 
 CASES = all_cases()
-pytestmark = [pytest.mark.cuda, needs_gpu()]
+pytestmark = [pytest.mark.cuda]
 
 
 def _run(case, device, initial):
@@ -27,7 +30,7 @@ def _run(case, device, initial):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_cuda_matches_cpu(name):
+def test_cuda_matches_cpu(name, cuda_device):
     case = make_case(name, CASES[name])
     initial = [w.copy() for w in case["model"].get_weights()]
     cpu = _run(case, "cpu", initial)
