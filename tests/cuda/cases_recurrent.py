@@ -110,8 +110,22 @@ def rnns_into_concat(rng):
                 metrics=["accuracy"])
 
 
+def lstm_block_kernel_and_fallback(rng):
+    # LSTM(40): the fused block kernels with 3 rows a block, so 7 rows make three blocks, the
+    # last one partial; LSTM(80): R (100 KB) is over the portable shared memory, so the
+    # per-step launches run instead
+    x = Input(shape=(4, 5))
+    h = LSTM(40, return_sequences=True)(x)
+    h = LSTM(80, go_backwards=True)(h)
+    y = Dense(2)(h)
+    return dict(model=Model(x, y), x=[_seq(rng, 7, 4, 5)],
+                y=[rng.standard_normal((7, 2)).astype(np.float32)], loss="mse",
+                optimizer=optimizers.Adam(learning_rate=0.01), metrics=[])
+
+
 # "recurrent_" prefix: `pytest tests/cuda -k recurrent` selects these
 CASES = {"recurrent_" + f.__name__: f for f in (lstm_last_softmax, lstm_seq_backwards_time_distributed,
+                                  lstm_block_kernel_and_fallback,
                                   gru_stacked_reset_after, gru_reset_before_seq_backwards,
                                   gru_no_bias_frozen, simple_rnn_stacked, one_step_sequences,
                                   rnns_into_concat)}

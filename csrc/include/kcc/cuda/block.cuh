@@ -1,0 +1,83 @@
+// kcc/cuda/block.cuh: kernels whose threads cooperate through shared memory, written as a
+// sequence of block-wide phases so the host emulation can run them too.
+//
+//   kcc::cuda::each_block(stream, blocks, threads, smem_floats, [=] __device__(kcc::cuda::Block& b) {
+//       for (...) {                                    // the same trip count in every thread
+//           b.phase([&](int tid) { ... b.smem ... });  // every thread's part, then a barrier
+//       }
+//   });
+//
+// On the GPU the body runs in every thread of each block and `phase` is f(threadIdx.x)
+// followed by __syncthreads(). Emulated (kcc/cuda/runtime.cuh), the body runs once per
+// block and `phase` loops f over the thread ids. So a thread may read, in a phase, only what
+// was written before the phase's start (by any thread) or by itself in this phase, and it
+// keeps nothing in locals from one phase to the next: state lives in `smem` or global memory.
+// Every thread must make the same sequence of `phase` calls (no phase inside a branch that
+// depends on the thread).
+#ifndef KCC_CUDA_BLOCK_CUH
+#define KCC_CUDA_BLOCK_CUH
+
+#include <stdint.h>
+#include <vector>
+#include "kcc/cuda/runtime.cuh"
+
+namespace kcc {
+namespace cuda {
+
+// Dynamic shared memory one block of a kernel may use on every GPU kcc targets (sm_70's
+// opt-in limit; Hopper allows 227 KB). Templates choose block kernels within it.
+constexpr int64_t kPortableSmemBytes = 96 * 1024;
+
+#ifdef KCC_CUDA_EMULATE
+struct Block {
+    int index;      // blockIdx.x
+    int threads;    // blockDim.x
+    float* smem;    // the block's dynamic shared memory
+    template <class F>
+    void phase(F f) {
+        for (int t = 0; t < threads; ++t) f(t);
+    }
+};
+
+template <class Body>
+inline void each_block(cudaStream_t, int blocks, int threads, int64_t smem_floats, Body body) {
+    std::vector<float> smem((size_t)(smem_floats > 0 ? smem_floats : 1));
+    for (int k = 0; k < blocks; ++k) {
+        Block b{k, threads, smem.data()};
+        body(b);
+    }
+}
+#else
+struct Block {
+    int index;
+    int threads;
+    float* smem;
+    template <class F>
+    __device__ __forceinline__ void phase(F f) {
+        f((int)threadIdx.x);
+        __syncthreads();
+    }
+};
+
+template <class Body>
+__global__ void block_kernel(Body body) {
+    extern __shared__ float kcc_block_smem[];
+    Block b{(int)blockIdx.x, (int)blockDim.x, kcc_block_smem};
+    body(b);
+}
+
+template <class Body>
+inline void each_block(cudaStream_t stream, int blocks, int threads, int64_t smem_floats, Body body) {
+    if (blocks <= 0) return;
+    const int bytes = (int)(smem_floats * (int64_t)sizeof(float));
+    if (bytes > 48 * 1024)   // above the default limit a kernel must opt in (not a stream op:
+                             // allowed while a training step is being captured)
+        cudaFuncSetAttribute(block_kernel<Body>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    block_kernel<Body><<<blocks, threads, bytes, stream>>>(body);
+}
+#endif  // KCC_CUDA_EMULATE
+
+}  // namespace cuda
+}  // namespace kcc
+
+#endif  // KCC_CUDA_BLOCK_CUH
