@@ -47,6 +47,12 @@ def _ccomment(text) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def split_k_work(m: int, n: int) -> int:
+    """Floats of scratch for a CUDA split-K GEMM with an m x n result (kcc::cuda::gemm_split):
+    room for 64 partial results, at most 16 MB. A template asks for it in `fixed_scratch`."""
+    return min(64 * m * n, 1 << 22)
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -63,6 +69,7 @@ def environment() -> jinja2.Environment:
     env.globals["grad_name"] = lambda storage: "d_" + storage
     env.globals["align"] = lambda n: -(-n // 16) * 16
     env.globals["winograd"] = winograd.cpp_transform
+    env.globals["split_k_work"] = split_k_work
     env.globals["ACT"] = {
         "linear": "Linear", "relu": "Relu", "sigmoid": "Sigmoid", "hard_sigmoid": "HardSigmoid",
         "tanh": "Tanh", "softplus": "Softplus", "elu": "Elu",

@@ -66,6 +66,19 @@ def batch_scratch(g: Graph, fams: dict, training: bool) -> int:
     return _align(need)
 
 
+def fixed_scratch(g: Graph, fams: dict, train: Plan | None) -> int:
+    """Floats of fixed scratch (not per row) the CUDA unit's training step needs beyond the
+    plan's workspace: a template may define `fixed_scratch(op, io)` (split-K partial results
+    of a weight gradient, kcc::cuda::gemm_split). Ops run one at a time, so they share one
+    region ("FIX", after the workspace roles)."""
+    need = 0
+    for op in g.ops if train is not None else []:
+        fn = getattr(fams[op.family], "fixed_scratch", None)
+        if fn is not None:
+            need = max(need, int(str(fn(op, OpIO(g, op, train, train))).strip() or 0))
+    return _align(need)
+
+
 def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") -> str:
     """The source of one model unit: C++ (backend "cpu") or CUDA (backend "cuda")."""
     test = plan_predict(g, outputs_external=False) if train else None
@@ -83,6 +96,8 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
                      | ({"losses", "optimizers"} if train else set()))
     base_arena = max(p.arena_per_sample for p in (predict, train, test) if p is not None)
     scratch = batch_scratch(g, fams, train is not None) if backend == "cuda" else 0
+    base_workspace = workspace_offsets(g)[1]
+    fixed = fixed_scratch(g, fams, train) if backend == "cuda" else 0
     ctx = dict(
         g=g, predict=predict, train=train, test=test, layout=lay, opt=opt, n_slots=n_slots,
         families=fams, stat_names=stat_names(g) if train else [],
@@ -92,7 +107,7 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
         inference_ops=[op for op in g.ops if op.family not in IDENTITY_IN_INFERENCE],
         align=_align, headers=headers,
         arena_per_sample=base_arena + scratch, scratch_per_sample=scratch,
-        workspace_size=workspace_offsets(g)[1],
+        workspace_size=base_workspace + fixed, fixed_offset=base_workspace, fixed_size=fixed,
         cuda=backend == "cuda",
     )
     return environment().get_template("module/model.j2").render(**ctx)

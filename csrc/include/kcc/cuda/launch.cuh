@@ -14,6 +14,8 @@ namespace kcc {
 namespace cuda {
 
 constexpr int kThreads = 256;
+// The SMs of an H200, the GPU launch shapes are sized for (any other GPU still runs them).
+constexpr int64_t kSMs = 132;
 
 // One weight as the fused optimizer kernel sees it: the weight, its gradient, its first
 // optimizer slot (slot j at s + j * stride), its size.
@@ -61,9 +63,9 @@ inline void channel_sum(cudaStream_t, float* out, const float* in, int64_t chann
 inline void add_stat(double* s, double v) { *s += v; }
 inline void atomic_add(float* p, float v) { *p += v; }
 #else
-// Enough blocks to fill an H200 (132 SMs) several times over; the grid-stride loop covers
-// the rest, so one launch shape serves every size.
-constexpr int64_t kMaxBlocks = 132 * 32;
+// Enough blocks to fill an H200 several times over; the grid-stride loop covers the rest,
+// so one launch shape serves every size.
+constexpr int64_t kMaxBlocks = kSMs * 32;
 
 template <class F>
 __global__ void __launch_bounds__(kThreads) each_kernel(int64_t count, F f) {
