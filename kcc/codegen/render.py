@@ -66,16 +66,17 @@ def batch_scratch(g: Graph, fams: dict, training: bool) -> int:
     return _align(need)
 
 
-def fixed_scratch(g: Graph, fams: dict, train: Plan | None) -> int:
-    """Floats of fixed scratch (not per row) the CUDA unit's training step needs beyond the
-    plan's workspace: a template may define `fixed_scratch(op, io)` (split-K partial results
-    of a weight gradient, kcc::cuda::gemm_split). Ops run one at a time, so they share one
+def fixed_scratch(g: Graph, fams: dict, predict: Plan, train: Plan | None) -> int:
+    """Floats of fixed scratch (not per row) the CUDA unit needs beyond the
+    plan's workspace: a template may define `fixed_scratch(op, io, training)` (split-K
+    partial results, kcc::cuda::gemm_split). Ops run one at a time, so they share one
     region ("FIX", after the workspace roles)."""
     need = 0
-    for op in g.ops if train is not None else []:
+    for op in g.ops:
         fn = getattr(fams[op.family], "fixed_scratch", None)
         if fn is not None:
-            need = max(need, int(str(fn(op, OpIO(g, op, train, train))).strip() or 0))
+            io = OpIO(g, op, train or predict, train)
+            need = max(need, int(str(fn(op, io, train is not None)).strip() or 0))
     return _align(need)
 
 
@@ -97,7 +98,7 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
     base_arena = max(p.arena_per_sample for p in (predict, train, test) if p is not None)
     scratch = batch_scratch(g, fams, train is not None) if backend == "cuda" else 0
     base_workspace = workspace_offsets(g)[1]
-    fixed = fixed_scratch(g, fams, train) if backend == "cuda" else 0
+    fixed = fixed_scratch(g, fams, predict, train) if backend == "cuda" else 0
     ctx = dict(
         g=g, predict=predict, train=train, test=test, layout=lay, opt=opt, n_slots=n_slots,
         families=fams, stat_names=stat_names(g) if train else [],

@@ -64,5 +64,17 @@ def sparse_ce_amsgrad(rng):
                 metrics=["sparse_categorical_accuracy"])
 
 
-CASES = {f.__name__: f for f in (mlp_softmax, activations_unfused, dropout_sigmoid_bce,
+def long_reduction_split_k(rng):
+    # 5 rows through 2500 inputs: the forward GEMM splits its reduction (kcc::cuda::gemm_split,
+    # 9 slices), softmax after it and sigmoid fused into the sum's store
+    x = Input(shape=(2500,))
+    a = Dense(3, activation="softmax", name="probs")(x)
+    b = Dense(1, activation="sigmoid", name="flag")(x)
+    return dict(model=Model(x, [a, b]), x=[rng.standard_normal((5, 2500)).astype(np.float32)],
+                y=[_onehot(rng, 5, 3), (rng.random((5, 1)) > 0.5).astype(np.float32)],
+                loss=["categorical_crossentropy", "binary_crossentropy"],
+                optimizer=optimizers.RMSprop(learning_rate=0.001), metrics=[])
+
+
+CASES = {f.__name__: f for f in (long_reduction_split_k, mlp_softmax, activations_unfused, dropout_sigmoid_bce,
                                   two_outputs_mse_mae, sparse_ce_amsgrad)}

@@ -185,14 +185,16 @@ inline void gemm(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha, c
 // pixels or timesteps: a 576 x 64 conv kernel over 34K rows is 9 tiles, 9 busy SMs of 132)
 // gets S slices of K computed side by side into S partial results in `work`, then summed
 // in slice order (deterministic, no atomics). A template sizes `work` with split_k_floats.
-constexpr int64_t kMaxSplit = 64, kMinSliceK = 256, kSplitWorkCap = int64_t(1) << 22;
-constexpr int64_t split_k_floats(int64_t M, int64_t N) {
-    return kMaxSplit * M * N < kSplitWorkCap ? kMaxSplit * M * N : kSplitWorkCap;
-}
+// A template sizes `work` with kcc/codegen/env.py's split_k_work (at most 64 slices).
+constexpr int64_t kMaxSplit = 64, kMinSliceK = 256;
+// Below this K a tile's whole reduction takes a few microseconds: not worth the second
+// launch that sums the slices (W1's 784-input Dense at batch 32).
+constexpr int64_t kMinSplitK = 2048;
 
 // Slices of K for gemm_split: enough 32 x 32 tiles for two waves of blocks, slices of at
 // least kMinSliceK, partial results that fit in `work_floats`; 1 = do not split.
 inline int64_t split_k_slices(int64_t M, int64_t N, int64_t K, int64_t work_floats) {
+    if (K < kMinSplitK) return 1;
     const int64_t tiles = ((M + 31) / 32) * ((N + 31) / 32);
     int64_t slices = (2 * kSMs + tiles - 1) / tiles;
     if (slices > K / kMinSliceK) slices = K / kMinSliceK;
