@@ -30,6 +30,34 @@ namespace rnn {
 
 KCC_HD float at(const float* p, int64_t j) { return p ? p[j] : 0.0f; }
 
+// ---- The recurrent product, one unit at a time ------------------------------------------------
+// What one thread of the fused CUDA recurrence kernels (templates/layers/recurrent.cu.j2)
+// computes; the CPU does these as GEMMs. R is (U, G) row-major, G = NG * U.
+// x[g U + j] (+)= sum_k h[k] R[k, g U + j] for the NG gate columns of unit j.
+template <int NG, bool ACCUMULATE>
+KCC_HD void unit_product(float* x, const float* h, const float* R, int64_t U, int64_t j) {
+    float acc[NG] = {};
+    for (int64_t k = 0; k < U; ++k) {
+        const float hk = h[k];
+        const float* const rk = R + k * NG * U + j;
+        for (int g = 0; g < NG; ++g) acc[g] += hk * rk[g * U];
+    }
+    for (int g = 0; g < NG; ++g) x[g * U + j] = ACCUMULATE ? x[g * U + j] + acc[g] : acc[g];
+}
+
+// sum_m d[m] R[k, m] over the G columns: element k of d R^T, with R given transposed
+// (RT (G, U), so the threads of consecutive k read consecutive words).
+KCC_HD float unit_product_t(const float* d, const float* RT, int64_t G, int64_t U, int64_t k) {
+    float a0 = 0.0f, a1 = 0.0f;   // two chains: half the dependent-add latency
+    int64_t m = 0;
+    for (; m + 1 < G; m += 2) {
+        a0 += d[m] * RT[m * U + k];
+        a1 += d[m + 1] * RT[(m + 1) * U + k];
+    }
+    if (m < G) a0 += d[m] * RT[m * U + k];
+    return a0 + a1;
+}
+
 // ---- LSTM ----------------------------------------------------------------------------------
 // One unit. In: i f g o pre-activations (bias included). Out: activations, c, h.
 template <class A, class RA>
