@@ -2,6 +2,8 @@
 # The GPU check (issue 7), one command on a machine with an NVIDIA GPU, nvcc and PyTorch:
 #   bench/gpu.sh            results under $OUT (default bench/out/gpu)
 #   KCC_GPU_TESTS="conv or gemm" KCC_GPU_WORKLOADS=W4 bench/gpu.sh    a subset, for a re-check
+#   KCC_GPU_PROFILE=1 bench/gpu.sh   also: where kcc's GPU time goes, per kernel (about 1 more
+#                                    minute; bench/gpu_profile.py, tables in $OUT/profile_W*.txt)
 # 1. installs kcc (wheels the machine lacks may be carried in .whl/),
 # 2. runs the CUDA tests (tests/cuda: every case's CUDA unit against the CPU unit),
 # 3. runs the GPU benchmark: kcc device='cuda' against PyTorch CUDA eager, same run.
@@ -53,4 +55,11 @@ timeout 200 $PY bench/run.py --workloads "${KCC_GPU_WORKLOADS:-W1,W2,W3,W4}" --f
     --out "$OUT/results.jsonl" > "$OUT/bench.log" 2>&1
 echo "bench exit $?" >> "$OUT/bench.log"
 tail -25 "$OUT/bench.log"
+if [ "${KCC_GPU_PROFILE:-0}" = 1 ]; then
+    say "GPU profile"
+    timeout 120 $PY bench/gpu_profile.py --workloads "${KCC_GPU_WORKLOADS:-W2,W3,W4}" --out "$OUT" \
+        > "$OUT/profile.log" 2>&1
+    echo "profile exit $?" >> "$OUT/profile.log"
+    tail -5 "$OUT/profile.log"
+fi
 say "done"
