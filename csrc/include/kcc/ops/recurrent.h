@@ -32,14 +32,14 @@ KCC_HD float at(const float* p, int64_t j) { return p ? p[j] : 0.0f; }
 
 // ---- The recurrent product, one unit at a time ------------------------------------------------
 // What one thread of the fused CUDA recurrence kernels (templates/layers/recurrent.cu.j2)
-// computes; the CPU does these as GEMMs. R is (U, G) row-major, G = NG * U.
+// computes; the CPU does these as GEMMs. R is (U, ldr) row-major.
 // x[g U + j] (+)= sum_k h[k] R[k, g U + j] for the NG gate columns of unit j.
 template <int NG, bool ACCUMULATE>
-KCC_HD void unit_product(float* x, const float* h, const float* R, int64_t U, int64_t j) {
+KCC_HD void unit_product(float* x, const float* h, const float* R, int64_t ldr, int64_t U, int64_t j) {
     float acc[NG] = {};
     for (int64_t k = 0; k < U; ++k) {
         const float hk = h[k];
-        const float* const rk = R + k * NG * U + j;
+        const float* const rk = R + k * ldr + j;
         for (int g = 0; g < NG; ++g) acc[g] += hk * rk[g * U];
     }
     for (int g = 0; g < NG; ++g) x[g * U + j] = ACCUMULATE ? x[g * U + j] + acc[g] : acc[g];
