@@ -46,13 +46,13 @@ def _ccomment(text) -> str:
                    for c in str(text))
 
 
-@functools.lru_cache(maxsize=1)
 def split_k_work(m: int, n: int) -> int:
     """Floats of scratch for a CUDA split-K GEMM with an m x n result (kcc::cuda::gemm_split):
     room for 64 partial results, at most 16 MB. A template asks for it in `fixed_scratch`."""
     return min(64 * m * n, 1 << 22)
 
 
+@functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
