@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from pathlib import Path
 
 import jinja2
@@ -48,8 +49,16 @@ def _ccomment(text) -> str:
 
 def split_k_work(m: int, n: int) -> int:
     """Floats of scratch for a CUDA split-K GEMM with an m x n result (kcc::cuda::gemm_split):
-    room for 64 partial results, at most 16 MB. A template asks for it in `fixed_scratch`."""
-    return min(64 * m * n, 1 << 22)
+    room for 64 partial results, at most 16 MB. A template asks for it in `fixed_scratch`.
+    0 under KCC_CUDA_SPLIT_K=0: no room, so the GEMMs never split."""
+    return 0 if not cuda_option("KCC_CUDA_SPLIT_K") else min(64 * m * n, 1 << 22)
+
+
+def cuda_option(name: str) -> bool:
+    """A CUDA code path that `name`=0 turns off, to measure what it gains or to fall back
+    from it: KCC_CUDA_SPLIT_K (split-K GEMMs), KCC_CUDA_FUSED_RNN (one-launch recurrences).
+    Read at each render; the choice is in the generated source, hence in the cache key."""
+    return os.environ.get(name, "1").strip() != "0"
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,6 +79,7 @@ def environment() -> jinja2.Environment:
     env.globals["align"] = lambda n: -(-n // 16) * 16
     env.globals["winograd"] = winograd.cpp_transform
     env.globals["split_k_work"] = split_k_work
+    env.globals["cuda_option"] = cuda_option
     env.globals["ACT"] = {
         "linear": "Linear", "relu": "Relu", "sigmoid": "Sigmoid", "hard_sigmoid": "HardSigmoid",
         "tanh": "Tanh", "softplus": "Softplus", "elu": "Elu",
