@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 HERE = Path(__file__).resolve().parent
 C_DIR = HERE / "c"
@@ -110,6 +111,17 @@ class Pipeline:
             self.outputs[(kind, threads)] = [np.fromfile(p, np.float32) for p in sorted(data.glob("out_*.bin"))]
             for p in data.glob("out_*.bin"):
                 p.unlink()
+
+
+def built(pipelines: dict, name: str, blas: bool) -> Pipeline:
+    """The pipeline of `name` built with or without BLAS: its error re-raised here (in the
+    test that reads it), skipped when BLAS was asked for and CMake found none."""
+    p = pipelines[(name, blas)]
+    if p.error is not None:
+        raise p.error
+    if blas and not p.blas_on:
+        pytest.skip("no BLAS with cblas_sgemm found by CMake here (CI installs libopenblas-dev)")
+    return p
 
 
 def jobs() -> int:

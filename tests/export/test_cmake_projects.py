@@ -5,25 +5,16 @@ library (the Winograd model's convolutions split into tasks even for one sample)
 import numpy as np
 import pytest
 
-from export_builds import CONSUMER_RUNS
+from export_builds import CONSUMER_RUNS, built
 from export_models import MODELS
 
 TOL = 1e-5
 
 
-def _pipeline(pipelines, name, blas):
-    p = pipelines[(name, blas)]
-    if p.error is not None:
-        raise p.error
-    if blas and not p.blas_on:
-        pytest.skip("no BLAS with cblas_sgemm found by CMake here (CI installs libopenblas-dev)")
-    return p
-
-
 @pytest.mark.parametrize("blas", [False, True], ids=["portable", "blas"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_consumer_matches_predict(exports, pipelines, name, blas):
-    p = _pipeline(pipelines, name, blas)
+    p = built(pipelines, name, blas)
     model, _, xs, ys = exports[name]
     assert p.blas_on == blas
     for kind, threads in CONSUMER_RUNS:
@@ -38,7 +29,7 @@ def test_consumer_matches_predict(exports, pipelines, name, blas):
 @pytest.mark.parametrize("blas", [False, True], ids=["portable", "blas"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_export_ctest_passes(pipelines, name, blas):
-    p = _pipeline(pipelines, name, blas)
+    p = built(pipelines, name, blas)
     assert "100% tests passed" in p.ctest_log, p.ctest_log
     assert f"{name}_parity" in p.ctest_log and f"{name}_example" in p.ctest_log
 
@@ -48,7 +39,7 @@ def test_workers_start_only_for_work(pipelines, name):
     """A handle's workers start on the first operation that splits into tasks: the
     Winograd convolutions do even for one image, the MLP's 300-row products do, the tiny
     models' operations never do. The portable build, so no BLAS threads are counted."""
-    p = _pipeline(pipelines, name, False)
+    p = built(pipelines, name, False)
     if p.os_threads[("shared", 1)] < 0:
         pytest.skip("counts threads through /proc/self/status (Linux)")
     assert p.os_threads[("shared", 1)] == 1

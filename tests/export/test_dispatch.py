@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from export_builds import generator, run
+from export_builds import built, generator, run
 from export_models import MODELS
 
 TOL = 1e-5
@@ -31,12 +31,7 @@ def cpu_has_x86v4() -> bool:
 def _dispatching(pipelines, name, blas=False):
     if platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("CPU dispatch is for x86-64")
-    p = pipelines[(name, blas)]
-    if p.error is not None:
-        raise p.error
-    if blas and not p.blas_on:
-        pytest.skip("no BLAS with cblas_sgemm found by CMake here")
-    return p
+    return built(pipelines, name, blas)
 
 
 def _consumer(p, tmp_path, isa):

@@ -59,6 +59,17 @@ static void io_alloc(model_t* m, io_t* io, int64_t n) {
     }
 }
 
+/* a's outputs equal the first rows of b's within tol; else a FAIL line per output. */
+static void expect_agree(const char* what, const io_t* a, const io_t* b, float tol) {
+    for (int i = 0; i < a->n_out; ++i)
+        for (size_t j = 0; j < a->out_bytes[i] / 4; ++j)
+            if (a->out[i][j] - b->out[i][j] > tol || b->out[i][j] - a->out[i][j] > tol) {
+                printf("FAIL %s disagree on output %d value %zu\n", what, i, j);
+                ++failures;
+                break;
+            }
+}
+
 static void io_free(io_t* io) {
     for (int i = 0; i < io->n_in; ++i) free((void*)io->in[i]);
     for (int i = 0; i < io->n_out; ++i) free(io->out[i]);
@@ -124,13 +135,7 @@ int main(int argc, char** argv) {
     io_t big;
     io_alloc(m, &big, 300);
     expect("predict(good, n=300)", API(predict)(m, 300, big.in, big.in_bytes, big.out, big.out_bytes), ST(OK), NULL);
-    for (int i = 0; i < io.n_out; ++i)
-        for (size_t j = 0; j < io.out_bytes[i] / 4; ++j)
-            if (big.out[i][j] - io.out[i][j] > 1e-6f || io.out[i][j] - big.out[i][j] > 1e-6f) {
-                printf("FAIL n=300 and n=3 disagree on output %d value %zu\n", i, j);
-                ++failures;
-                break;
-            }
+    expect_agree("n=300 and n=3", &io, &big, 1e-6f);
     expect("predict(n=0)", API(predict)(m, 0, big.in, (size_t[16]){0}, big.out, (size_t[16]){0}), ST(OK), NULL);
 
     /* -- threads: the wide hidden layer's products split over the workers at 300 rows ---- */
@@ -149,13 +154,7 @@ int main(int argc, char** argv) {
     io_alloc(m, &par, 300);
     for (int round = 0; round < 3; ++round) {   /* workers started, spinning, then asleep */
         expect("predict(3 threads, n=300)", API(predict)(m, 300, par.in, par.in_bytes, par.out, par.out_bytes), ST(OK), NULL);
-        for (int i = 0; i < par.n_out; ++i)
-            for (size_t j = 0; j < par.out_bytes[i] / 4; ++j)
-                if (par.out[i][j] - big.out[i][j] > 1e-5f || big.out[i][j] - par.out[i][j] > 1e-5f) {
-                    printf("FAIL 3 threads and the default disagree on output %d value %zu\n", i, j);
-                    ++failures;
-                    break;
-                }
+        expect_agree("3 threads and the default", &par, &big, 1e-5f);
         if (round == 0 && os_threads() >= 0 && os_threads() < 3) {
             printf("FAIL the 3-thread predict left %d threads running, expected its 2 workers too\n", os_threads());
             ++failures;
