@@ -52,18 +52,21 @@ def stat_names(g: Graph) -> list[str]:
     return names
 
 
+def _macro_floats(fams: dict, op, macro: str, *args) -> int:
+    """The number a template macro of op's family renders for `args` (floats of scratch),
+    0 when the family does not define it."""
+    fn = getattr(fams[op.family], macro, None)
+    return int(str(fn(*args)).strip() or 0) if fn is not None else 0
+
+
 def batch_scratch(g: Graph, fams: dict, training: bool) -> int:
     """Floats per batch row of scratch the CUDA unit needs beyond the memory plan: a
     template may define `scratch_per_sample(op, training)` (conv: a whole batch's im2col,
     so one GEMM covers the batch instead of a launch per sample and band). Ops run one at
     a time, so they share one region, after the planned arena rows ("SCR")."""
-    need = 0
-    for op in g.ops:
-        fn = getattr(fams[op.family], "scratch_per_sample", None)
-        if fn is not None:
-            # per batch row: an op folded over T timesteps runs on n * T rows
-            need = max(need, int(str(fn(op, training)).strip() or 0) * op.fold)
-    return _align(need)
+    # per batch row: an op folded over T timesteps runs on n * T rows
+    return _align(max([_macro_floats(fams, op, "scratch_per_sample", op, training) * op.fold
+                       for op in g.ops], default=0))
 
 
 def fixed_scratch(g: Graph, fams: dict, predict: Plan, train: Plan | None) -> int:
@@ -71,13 +74,8 @@ def fixed_scratch(g: Graph, fams: dict, predict: Plan, train: Plan | None) -> in
     plan's workspace: a template may define `fixed_scratch(op, io, training)` (split-K
     partial results, kcc::cuda::gemm_split). Ops run one at a time, so they share one
     region ("FIX", after the workspace roles)."""
-    need = 0
-    for op in g.ops:
-        fn = getattr(fams[op.family], "fixed_scratch", None)
-        if fn is not None:
-            io = OpIO(g, op, train or predict, train)
-            need = max(need, int(str(fn(op, io, train is not None)).strip() or 0))
-    return _align(need)
+    return _align(max([_macro_floats(fams, op, "fixed_scratch", op, OpIO(g, op, train or predict, train),
+                                     train is not None) for op in g.ops], default=0))
 
 
 def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") -> str:
