@@ -5,7 +5,7 @@ the process, kcc's included). Writes one table per workload, kernels by total GP
     python bench/gpu_profile.py --workloads W3,W4 --out bench/out/gpu
 
 The kernel names say where each launch comes from: a template's kernels are its lambdas,
-named after the function around them (e.g. `conv2d_2_backward`); `gemm_kernel<64, 64, ...>`
+named after the function around them (e.g. `conv2d_2_backward`); `gemm_kernel<GemmTile<128, 64, ...>>`
 is kcc::cuda::gemm. Run by bench/gpu.sh when KCC_GPU_PROFILE=1. Without a GPU (say under
 KCC_CUDA_EMULATE=1, to check this script) the table is empty: kcc runs no torch ops.
 """

@@ -1,8 +1,9 @@
-"""kcc's CUDA GEMM (csrc/include/kcc/cuda/gemm.cuh) against numpy: every transpose,
-leading dimensions wider than the matrix, alpha/beta, both tile sizes, edge tiles, the
-fused bias + activation epilogue, batches, and split-K. Builds a tiny harness with nvcc and
-runs it on the GPU; where there is none, builds it for the host (KCC_CUDA_EMULATE), which
-checks the split-K slicing and reduction but not the kernels themselves."""
+"""kcc's CUDA GEMM (csrc/include/kcc/cuda/gemm.cuh) against numpy: every transpose, every
+tile shape, edge tiles, float4 (leading dimensions a multiple of 4) and scalar (wider, odd
+leading dimensions) loads and stores, alpha/beta, the fused bias + activation epilogue,
+batches, and split-K. Builds a tiny harness with nvcc and runs it on the GPU; where there
+is none, builds it for the host (KCC_CUDA_EMULATE), which runs the same tile code, thread
+by thread (races and speed need the GPU)."""
 import ctypes
 
 import numpy as np
@@ -39,6 +40,10 @@ extern "C" int run_gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, 
     cudaMemcpy(C, dC, c * 4, cudaMemcpyDeviceToHost);
     cudaFree(dA); cudaFree(dB); cudaFree(dC);
     return err;
+}
+
+extern "C" int gemm_tile_shape(int64_t M, int64_t N, int64_t batch) {
+    return kcc::cuda::gemm_tile_shape(M, N, batch);
 }
 
 extern "C" int64_t gemm_split_slices(int64_t M, int64_t N, int64_t K, int64_t work_floats) {
@@ -99,23 +104,42 @@ def harness():
     lib.run_gemm_batched.argtypes = [i64, i64, i64, i64, ptr, i64, ptr, i64, ptr, i64]
     lib.run_gemm_split.restype = ctypes.c_int
     lib.run_gemm_split.argtypes = [i64, i64, i64, f32, ptr, ptr, f32, ptr, i64, ptr, i64]
+    lib.gemm_tile_shape.restype = i32
+    lib.gemm_tile_shape.argtypes = [i64, i64, i64]
     lib.gemm_split_slices.restype = i64
     lib.gemm_split_slices.argtypes = [i64, i64, i64, i64]
     return lib
 
 
-SHAPES = [(1, 1, 1), (3, 5, 7), (32, 64, 784), (33, 65, 17), (200, 130, 70), (64, 64, 0), (1000, 900, 50)]
+# 32 x 32 tiles for all but the last three: 128 x 128 (1700 x 1200), 128 x 64 (W4's conv,
+# 17000 pixel rows x 64 filters) and 64 x 128; K = 17 and 13 end on a partial float4 group
+SHAPES = [(1, 1, 1), (3, 5, 7), (32, 64, 784), (33, 65, 17), (200, 131, 70), (64, 64, 0), (1000, 900, 50),
+          (1700, 1200, 13), (17000, 64, 20), (60, 17000, 9)]
+
+
+def test_tile_shapes_cover_every_kernel(harness):
+    assert {harness.gemm_tile_shape(M, N, 1) for M, N, _ in SHAPES} == {32032, 128064, 64128, 128128}
+    assert harness.gemm_tile_shape(1700, 1200, 1) == 128128
+    assert harness.gemm_tile_shape(17000, 64, 1) == 128064
+    assert harness.gemm_tile_shape(60, 17000, 1) == 64128
+    assert harness.gemm_tile_shape(32, 64, 1) == 32032
+    assert harness.gemm_tile_shape(256, 256, 132) == 128128   # a batch fills the SMs too
+    assert harness.gemm_tile_shape(64, 529, 32) == 64128      # W4's channels_first conv forward
 
 
 @pytest.mark.parametrize("M,N,K", SHAPES)
 @pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
 @pytest.mark.parametrize("epi", [0, 1])
-def test_gemm_matches_numpy(harness, M, N, K, ta, tb, epi):
+@pytest.mark.parametrize("pad", ["none", "aligned", "odd"])
+def test_gemm_matches_numpy(harness, M, N, K, ta, tb, epi, pad):
+    """Leading dimensions: `none`, the matrix's own width (float4 groups wherever that is a
+    multiple of 4); `aligned`, wider and a multiple of 4 (float4 groups, with a partial one
+    at the edge when the width is not); `odd`, 3 wider (scalar loads and stores)."""
     rng = np.random.default_rng(M * 7 + N * 3 + K + ta * 2 + tb)
-    pad = 3
     a_rows, a_cols = (K, M) if ta else (M, K)
     b_rows, b_cols = (N, K) if tb else (K, N)
-    lda, ldb, ldc = a_cols + pad, b_cols + pad, N + pad
+    ld = {"none": lambda w: w, "aligned": lambda w: (w + 4) // 4 * 4, "odd": lambda w: w + 3}[pad]
+    lda, ldb, ldc = ld(a_cols), ld(b_cols), ld(N)
     A = rng.standard_normal((a_rows, lda)).astype(np.float32)
     B = rng.standard_normal((b_rows, ldb)).astype(np.float32)
     C = rng.standard_normal((M, ldc)).astype(np.float32)

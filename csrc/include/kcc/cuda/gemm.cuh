@@ -3,16 +3,26 @@
 //
 //   C = epi(alpha * op(A) op(B) + beta * C)      row-major, like kcc::gemm on the CPU
 //
-// op(A) is M x K (A is K x M when transposed), op(B) is K x N. Each block computes a
-// BM x BN tile of C, stepping over K in BK-wide slices held in shared memory; each thread
-// owns a TM x TN grid of outputs spread BM/TM rows and BN/TN columns apart, so a warp's
-// shared-memory reads are broadcasts or consecutive words (no bank conflicts).
-// Global loads are arranged so consecutive threads read consecutive addresses of
-// whichever axis is contiguous in memory (coalesced in every transpose case).
+// op(A) is M x K (A is K x M when transposed), op(B) is K x N. The classic register-blocked
+// SIMT GEMM (as in CUTLASS's SIMT path and llm.c's matmul kernels): each block computes a
+// BM x BN tile of C, stepping over K in BK = 8 wide slices; each thread owns TM x TN outputs
+// in 4 x 4 squares spread over the tile. Per slice a thread
+//   - fetches its share of the next slice of A and B from global memory into registers, as
+//     float4 loads along whichever axis is contiguous (coalesced in every transpose case);
+//   - multiplies the current slice out of shared memory, reading its 4-wide rows and
+//     columns as float4 (broadcasts or consecutive words: no bank conflicts);
+//   - stores the fetched slice into the other of two shared buffers,
+// so global latency hides behind the arithmetic and one barrier per slice suffices.
+//
+// The tile code is written once, as per-thread steps (GemmTile) that a `team` runs: on the
+// GPU the team is the block's threads with a barrier between steps; in the host emulation
+// (kcc/cuda/runtime.cuh) it is a loop over thread states. So CI, which has no GPU, runs
+// the same tiling, vector-or-scalar loads and edge handling the GPU does.
 #ifndef KCC_CUDA_GEMM_CUH
 #define KCC_CUDA_GEMM_CUH
 
 #include <stdint.h>
+#include <vector>
 #include "kcc/cuda/launch.cuh"
 #include "kcc/cuda/runtime.cuh"
 
@@ -33,126 +43,298 @@ struct BiasAct {
     }
 };
 
-#ifdef KCC_CUDA_EMULATE
-// Host emulation (kcc/cuda/runtime.cuh): the same contract, as plain loops.
-template <bool TA, bool TB, class Epi>
-inline void gemm_launch(cudaStream_t, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-                        const float* A, int64_t lda, int64_t sA, const float* B, int64_t ldb, int64_t sB,
-                        float beta, float* C, int64_t ldc, int64_t sC, Epi epi, int64_t k_split) {
-    for (int64_t z = 0; z < batch; ++z) {
-        const int64_t k_begin = k_split ? z * k_split : 0;
-        const int64_t k_end = k_split && k_begin + k_split < K ? k_begin + k_split : K;
-        const float* a = k_split ? A : A + z * sA;
-        const float* b = k_split ? B : B + z * sB;
-        for (int64_t m = 0; m < M; ++m)
-            for (int64_t n = 0; n < N; ++n) {
-                float acc = 0.0f;
-                for (int64_t k = k_begin; k < k_end; ++k)
-                    acc += (TA ? a[k * lda + m] : a[m * lda + k]) * (TB ? b[n * ldb + k] : b[k * ldb + n]);
-                float* c = C + z * sC + m * ldc + n;
-                float v = alpha * acc;
-                if (beta != 0.0f) v += beta * *c;
-                *c = epi(n, v);
-            }
+// Where a GEMM's operands are in memory: C_z = epi(alpha op(A_z) op(B_z) + beta C_z) for
+// z = blockIdx.z, or with k_split > 0 one shared A and B whose K slice z goes to partial
+// result z (see gemm_split). vec_*: the operand's rows start on 16-byte boundaries, so whole
+// 4-float groups along its contiguous axis may be read (or written) as one float4.
+struct GemmArgs {
+    int64_t M, N, K;
+    float alpha, beta;
+    const float* A;
+    int64_t lda, sA;
+    const float* B;
+    int64_t ldb, sB;
+    float* C;
+    int64_t ldc, sC;
+    int64_t k_split;
+    bool vec_a, vec_b, vec_c;
+};
+
+// Four consecutive floats at a 16-byte aligned p: read through the read-only cache (operands
+// the kernel never writes), read plainly (shared memory, or C), written.
+__device__ __forceinline__ void load4_ldg(float (&v)[4], const float* p) {
+#ifdef __CUDA_ARCH__
+    const float4 q = __ldg(reinterpret_cast<const float4*>(p));
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+#else
+    v[0] = p[0], v[1] = p[1], v[2] = p[2], v[3] = p[3];
+#endif
+}
+__device__ __forceinline__ void load4(float* v, const float* p) {
+#ifdef __CUDA_ARCH__
+    const float4 q = *reinterpret_cast<const float4*>(p);
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+#else
+    v[0] = p[0], v[1] = p[1], v[2] = p[2], v[3] = p[3];
+#endif
+}
+__device__ __forceinline__ void store4(float* p, const float (&v)[4]) {
+#ifdef __CUDA_ARCH__
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+#else
+    p[0] = v[0], p[1] = v[1], p[2] = v[2], p[3] = v[3];
+#endif
+}
+
+// One R x C tile of a row-major matrix (C contiguous, at rows r0.., columns c0..; `rows` x
+// `cols` valid) as float4 groups, the NT threads of a block taking L groups each. Groups
+// past the edge read zeros, so the arithmetic needs no bounds checks.
+template <int R, int C, int NT, int L>
+__device__ __forceinline__ void fetch_tile(float (&v)[L][4], int tid, const float* p, int64_t ld, int64_t r0,
+                                           int64_t c0, int64_t rows, int64_t cols, bool vec) {
+    static_assert(R * C == 4 * NT * L, "the tile splits evenly into the threads' float4 groups");
+#pragma unroll
+    for (int l = 0; l < L; ++l) {
+        const int idx = tid + l * NT, r = idx / (C / 4), c = idx % (C / 4) * 4;
+        const int64_t gr = r0 + r, gc = c0 + c;
+        if (vec && gr < rows && gc + 3 < cols) {
+            load4_ldg(v[l], p + gr * ld + gc);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) v[l][i] = gr < rows && gc + i < cols ? p[gr * ld + gc + i] : 0.0f;
+        }
     }
 }
-#else
-template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, class Epi>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
-gemm_kernel(int64_t M, int64_t N, int64_t K, float alpha, const float* __restrict__ A, int64_t lda,
-            int64_t sA, const float* __restrict__ B, int64_t ldb, int64_t sB, float beta, float* C,
-            int64_t ldc, int64_t sC, Epi epi, int64_t k_split) {
-    constexpr int TX = BN / TN, TY = BM / TM, NT = TX * TY;
-    static_assert((BM * BK) % NT == 0 && (BK * BN) % NT == 0, "tile loads must divide evenly");
-    __shared__ float As[BK][BM + 1];   // As[k][m] = op(A)[m][k]; +1 pads away bank conflicts
-    __shared__ float Bs[BK][BN];       // Bs[k][n] = op(B)[k][n]
 
-    // blockIdx.z: matrix z of each operand, sA/sB/sC floats apart; or, split over K
-    // (k_split > 0), the same A and B over K slice z, into partial result z of C
-    int64_t k_begin = 0;
-    if (k_split) {
-        k_begin = blockIdx.z * k_split;
-        K = k_begin + k_split < K ? k_begin + k_split : K;
-    } else {
-        A += blockIdx.z * sA;
-        B += blockIdx.z * sB;
+// The groups fetch_tile read, into a shared [k][m] (or [k][n]) array: as they are, or
+// transposed when the matrix's contiguous axis is k. LDS = the shared row length, 4 more
+// than the tile's so a transposed warp's stores fall in distinct banks.
+template <int R, int C, int NT, int L, bool Transpose, int LDS>
+__device__ __forceinline__ void stash_tile(const float (&v)[L][4], int tid, float (*s)[LDS]) {
+#pragma unroll
+    for (int l = 0; l < L; ++l) {
+        const int idx = tid + l * NT, r = idx / (C / 4), c = idx % (C / 4) * 4;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            if (Transpose) s[c + i][r] = v[l][i];
+            else s[r][c + i] = v[l][i];
+        }
     }
-    C += blockIdx.z * sC;
-    const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
-    const int64_t m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
-    float acc[TM][TN] = {};
+}
 
-    for (int64_t k0 = k_begin; k0 < K; k0 += BK) {
+// The per-thread steps of one BM x BN tile (see the top of this file). Thread tid owns
+// rows g * 4TY + 4ty + i and columns h * 4TX + 4tx + j (g < TM/4, h < TN/4, i, j < 4), with
+// tx = tid % TX, ty = tid / TX: within a warp the 4-wide column groups are consecutive.
+template <int BM_, int BN_, int TM_, int TN_, bool TA, bool TB>
+struct GemmTile {
+    static constexpr int BM = BM_, BN = BN_, BK = 8, TM = TM_, TN = TN_;
+    static constexpr int TX = BN / TN, TY = BM / TM, NT = TX * TY;
+    static constexpr int LA = BM * BK / 4 / NT, LB = BK * BN / 4 / NT;   // float4 groups a thread fetches
+    static_assert(TM % 4 == 0 && TN % 4 == 0, "outputs come in 4 x 4 squares");
+    static_assert(LA >= 1 && LB >= 1, "every thread fetches at least one group of A and of B");
+
+    struct Shared {   // two K slices: one being multiplied, the next being stored
+        float a[2][BK][BM + 4];   // a[.][k][m] = op(A)[m0 + m][k0 + k]
+        float b[2][BK][BN + 4];   // b[.][k][n] = op(B)[k0 + k][n0 + n]
+    };
+    struct Thread {
+        float acc[TM][TN];
+        float a[LA][4], b[LB][4];   // the next slice, on its way to shared memory
+    };
+
+    // A is M x K (k contiguous) or, transposed, K x M; B is K x N or, transposed, N x K.
+    __device__ __forceinline__ static void fetch(Thread& t, int tid, const GemmArgs& g, const float* A,
+                                                 const float* B, int64_t m0, int64_t n0, int64_t k0,
+                                                 int64_t k_end) {
+        if (TA) fetch_tile<BK, BM, NT, LA>(t.a, tid, A, g.lda, k0, m0, k_end, g.M, g.vec_a);
+        else fetch_tile<BM, BK, NT, LA>(t.a, tid, A, g.lda, m0, k0, g.M, k_end, g.vec_a);
+        if (TB) fetch_tile<BN, BK, NT, LB>(t.b, tid, B, g.ldb, n0, k0, g.N, k_end, g.vec_b);
+        else fetch_tile<BK, BN, NT, LB>(t.b, tid, B, g.ldb, k0, n0, k_end, g.N, g.vec_b);
+    }
+
+    __device__ __forceinline__ static void stash(const Thread& t, int tid, Shared& s, int buf) {
+        if (TA) stash_tile<BK, BM, NT, LA, false>(t.a, tid, s.a[buf]);
+        else stash_tile<BM, BK, NT, LA, true>(t.a, tid, s.a[buf]);
+        if (TB) stash_tile<BN, BK, NT, LB, true>(t.b, tid, s.b[buf]);
+        else stash_tile<BK, BN, NT, LB, false>(t.b, tid, s.b[buf]);
+    }
+
+    __device__ __forceinline__ static void multiply(Thread& t, int tid, const Shared& s, int buf) {
+        const int tx = tid % TX, ty = tid / TX;
 #pragma unroll
-        for (int l = 0; l < (BM * BK) / NT; ++l) {
-            const int idx = tid + l * NT;
-            // A is M x K (k contiguous) or, transposed, K x M (m contiguous)
-            const int kk = TA ? idx / BM : idx % BK, mm = TA ? idx % BM : idx / BK;
-            const int64_t m = m0 + mm, k = k0 + kk;
-            As[kk][mm] = (m < M && k < K) ? (TA ? A[k * lda + m] : A[m * lda + k]) : 0.0f;
-        }
-#pragma unroll
-        for (int l = 0; l < (BK * BN) / NT; ++l) {
-            const int idx = tid + l * NT;
-            // B is K x N (n contiguous) or, transposed, N x K (k contiguous)
-            const int kk = TB ? idx % BK : idx / BN, nn = TB ? idx / BK : idx % BN;
-            const int64_t n = n0 + nn, k = k0 + kk;
-            Bs[kk][nn] = (n < N && k < K) ? (TB ? B[n * ldb + k] : B[k * ldb + n]) : 0.0f;
-        }
-        __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < BK; ++kk) {
+        for (int k = 0; k < BK; ++k) {
             float a[TM], b[TN];
 #pragma unroll
-            for (int i = 0; i < TM; ++i) a[i] = As[kk][ty + i * TY];
+            for (int g = 0; g < TM / 4; ++g) load4(a + 4 * g, &s.a[buf][k][g * 4 * TY + 4 * ty]);
 #pragma unroll
-            for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tx + j * TX];
+            for (int h = 0; h < TN / 4; ++h) load4(b + 4 * h, &s.b[buf][k][h * 4 * TX + 4 * tx]);
 #pragma unroll
             for (int i = 0; i < TM; ++i)
 #pragma unroll
-                for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-        }
-        __syncthreads();
-    }
-#pragma unroll
-    for (int i = 0; i < TM; ++i) {
-        const int64_t m = m0 + ty + i * TY;
-        if (m >= M) continue;
-#pragma unroll
-        for (int j = 0; j < TN; ++j) {
-            const int64_t n = n0 + tx + j * TX;
-            if (n >= N) continue;
-            float v = alpha * acc[i][j];
-            if (beta != 0.0f) v += beta * C[m * ldc + n];
-            C[m * ldc + n] = epi(n, v);
+                for (int j = 0; j < TN; ++j) t.acc[i][j] += a[i] * b[j];   // one FFMA (nvcc contracts)
         }
     }
+
+    template <class Epi>
+    __device__ __forceinline__ static void store(const Thread& t, int tid, const GemmArgs& g, float* C,
+                                                 int64_t m0, int64_t n0, const Epi& epi) {
+        const int tx = tid % TX, ty = tid / TX;
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+            const int64_t m = m0 + i / 4 * 4 * TY + 4 * ty + i % 4;
+            if (m >= g.M) continue;
+#pragma unroll
+            for (int h = 0; h < TN / 4; ++h) {
+                const int64_t n = n0 + h * 4 * TX + 4 * tx;
+                float* c = C + m * g.ldc + n;
+                if (g.vec_c && n + 3 < g.N) {
+                    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                    if (g.beta != 0.0f) load4(v, c);
+#pragma unroll
+                    for (int j = 0; j < 4; ++j)
+                        v[j] = epi(n + j, g.alpha * t.acc[i][4 * h + j] + (g.beta != 0.0f ? g.beta * v[j] : 0.0f));
+                    store4(c, v);
+                } else {
+#pragma unroll
+                    for (int j = 0; j < 4; ++j) {
+                        if (n + j >= g.N) break;
+                        float v = g.alpha * t.acc[i][4 * h + j];
+                        if (g.beta != 0.0f) v += g.beta * c[j];
+                        c[j] = epi(n + j, v);
+                    }
+                }
+            }
+        }
+    }
+};
+
+// Block (bx, by, bz) of a GEMM, run by `team`: team.each(f) calls f(thread state, tid) for
+// every thread of the block, team.sync() is the barrier.
+template <class Tile, class Team, class Epi>
+__device__ __forceinline__ void gemm_block(Team& team, typename Tile::Shared& s, const GemmArgs& g, int bx,
+                                           int by, int bz, const Epi& epi) {
+    using Thread = typename Tile::Thread;
+    const float* A = g.A;
+    const float* B = g.B;
+    int64_t k_begin = 0, k_end = g.K;
+    if (g.k_split) {
+        k_begin = bz * g.k_split;
+        if (k_begin + g.k_split < k_end) k_end = k_begin + g.k_split;
+    } else {
+        A += bz * g.sA;
+        B += bz * g.sB;
+    }
+    float* C = g.C + bz * g.sC;
+    const int64_t m0 = (int64_t)by * Tile::BM, n0 = (int64_t)bx * Tile::BN;
+
+    team.each([&](Thread& t, int tid) {
+#pragma unroll
+        for (int i = 0; i < Tile::TM; ++i)
+#pragma unroll
+            for (int j = 0; j < Tile::TN; ++j) t.acc[i][j] = 0.0f;
+        Tile::fetch(t, tid, g, A, B, m0, n0, k_begin, k_end);
+        Tile::stash(t, tid, s, 0);
+    });
+    team.sync();
+    int buf = 0;
+    for (int64_t k0 = k_begin; k0 < k_end; k0 += Tile::BK) {
+        const bool more = k0 + Tile::BK < k_end;
+        team.each([&](Thread& t, int tid) {
+            if (more) Tile::fetch(t, tid, g, A, B, m0, n0, k0 + Tile::BK, k_end);
+            Tile::multiply(t, tid, s, buf);
+            if (more) Tile::stash(t, tid, s, buf ^ 1);
+        });
+        team.sync();   // the slice just stored is complete, and nobody still reads the other
+        buf ^= 1;
+    }
+    team.each([&](Thread& t, int tid) { Tile::store(t, tid, g, C, m0, n0, epi); });
 }
 
-template <int BM, int BN, bool TA, bool TB, class Epi>
-inline void gemm_tiles(cudaStream_t s, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-                       const float* A, int64_t lda, int64_t sA, const float* B, int64_t ldb, int64_t sB,
-                       float beta, float* C, int64_t ldc, int64_t sC, Epi epi, int64_t k_split) {
-    constexpr int BK = 16, TM = 4, TN = 4;
-    const dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM), (unsigned)batch);
-    gemm_kernel<BM, BN, BK, TM, TN, TA, TB, Epi><<<grid, (BM / TM) * (BN / TN), 0, s>>>(
-        M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, epi, k_split);
+#ifdef KCC_CUDA_EMULATE
+// Host emulation: each block in turn, its threads' states side by side.
+template <class Thread>
+struct HostTeam {
+    std::vector<Thread> threads;
+    template <class F>
+    void each(F f) {
+        for (size_t tid = 0; tid < threads.size(); ++tid) f(threads[tid], (int)tid);
+    }
+    void sync() {}
+};
+
+template <class Tile, class Epi>
+inline void gemm_run(cudaStream_t, const GemmArgs& g, int64_t batch, Epi epi) {
+    HostTeam<typename Tile::Thread> team{std::vector<typename Tile::Thread>(Tile::NT)};
+    std::vector<typename Tile::Shared> s(1);
+    for (int64_t z = 0; z < batch; ++z)
+        for (int64_t by = 0; by < (g.M + Tile::BM - 1) / Tile::BM; ++by)
+            for (int64_t bx = 0; bx < (g.N + Tile::BN - 1) / Tile::BN; ++bx)
+                gemm_block<Tile>(team, s[0], g, (int)bx, (int)by, (int)z, epi);
+}
+#else
+template <class Thread>
+struct DeviceTeam {
+    Thread t;   // this thread's registers
+    template <class F>
+    __device__ __forceinline__ void each(F f) { f(t, (int)threadIdx.x); }
+    __device__ __forceinline__ void sync() { __syncthreads(); }
+};
+
+template <class Tile, class Epi>
+__global__ void __launch_bounds__(Tile::NT) gemm_kernel(GemmArgs g, Epi epi) {
+    __shared__ typename Tile::Shared s;
+    DeviceTeam<typename Tile::Thread> team;
+    gemm_block<Tile>(team, s, g, (int)blockIdx.x, (int)blockIdx.y, (int)blockIdx.z, epi);
 }
 
-// `batch` products in one launch (see gemm_batched; k_split: see gemm_kernel). The tile:
-// 64 x 64 when that still gives every SM work, else 32 x 32 so small problems (a batch of
-// 32 rows) spread over more blocks.
+template <class Tile, class Epi>
+inline void gemm_run(cudaStream_t stream, const GemmArgs& g, int64_t batch, Epi epi) {
+    const dim3 grid((unsigned)((g.N + Tile::BN - 1) / Tile::BN), (unsigned)((g.M + Tile::BM - 1) / Tile::BM),
+                    (unsigned)batch);
+    gemm_kernel<Tile><<<grid, Tile::NT, 0, stream>>>(g, epi);
+}
+#endif  // KCC_CUDA_EMULATE
+
+// The tile a product gets, sized for an H200's 132 SMs. Of the 8 x 8-per-thread tiles that
+// still give every SM a block, the one that pads C least, 128 x 128 counted 20% cheaper
+// (it reads half the operand bytes per FMA of 128 x 64 and 64 x 128): a conv's 64 filters
+// get 64-wide tiles, not half-empty 128-wide ones. When none fills the GPU, 32 x 32 (4 x 4
+// a thread), so small products (a batch of 32 rows) spread over more blocks.
+// Returns BM * 1000 + BN (tested: tests/cuda/test_gemm.py).
+inline int gemm_tile_shape(int64_t M, int64_t N, int64_t batch) {
+    const int shapes[3][3] = {{128, 128, 5}, {128, 64, 6}, {64, 128, 6}};   // BM, BN, cost per padded float
+    int best = 32032;
+    int64_t best_cost = 0;
+    for (const auto& t : shapes) {
+        const int64_t rows = (M + t[0] - 1) / t[0], cols = (N + t[1] - 1) / t[1];
+        const int64_t cost = rows * t[0] * cols * t[1] * t[2];
+        if (rows * cols * batch >= kSMs && (best_cost == 0 || cost < best_cost)) {
+            best = t[0] * 1000 + t[1];
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
+// `batch` products in one launch (see gemm_batched; k_split: see GemmArgs).
 template <bool TA, bool TB, class Epi>
 inline void gemm_launch(cudaStream_t s, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                         const float* A, int64_t lda, int64_t sA, const float* B, int64_t ldb, int64_t sB,
                         float beta, float* C, int64_t ldc, int64_t sC, Epi epi, int64_t k_split) {
-    const int64_t big_tiles = ((M + 63) / 64) * ((N + 63) / 64) * batch;
-    if (big_tiles >= kSMs)
-        gemm_tiles<64, 64, TA, TB>(s, batch, M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, epi, k_split);
-    else
-        gemm_tiles<32, 32, TA, TB>(s, batch, M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, epi, k_split);
+    const auto whole = [](const void* p, int64_t ld, int64_t stride) {
+        return ((uintptr_t)p & 15) == 0 && ld % 4 == 0 && stride % 4 == 0;
+    };
+    // a K slice must start on a group boundary where K is the contiguous axis
+    const GemmArgs g{M, N, K, alpha, beta, A, lda, sA, B, ldb, sB, C, ldc, sC, k_split,
+                     whole(A, lda, sA) && (TA || k_split % 4 == 0), whole(B, ldb, sB) && (!TB || k_split % 4 == 0),
+                     whole(C, ldc, sC)};
+    switch (gemm_tile_shape(M, N, batch)) {
+    case 128128: gemm_run<GemmTile<128, 128, 8, 8, TA, TB>>(s, g, batch, epi); break;
+    case 128064: gemm_run<GemmTile<128, 64, 8, 8, TA, TB>>(s, g, batch, epi); break;
+    case 64128: gemm_run<GemmTile<64, 128, 8, 8, TA, TB>>(s, g, batch, epi); break;
+    default: gemm_run<GemmTile<32, 32, 4, 4, TA, TB>>(s, g, batch, epi);
+    }
 }
-#endif  // KCC_CUDA_EMULATE
 
 // `batch` independent products C_z = epi(alpha op(A_z) op(B_z) + beta C_z), z < batch, with
 // A_z = A + z sA (likewise B, C; a stride of 0 shares one operand): one launch for all.
@@ -212,8 +394,9 @@ inline void gemm_split(cudaStream_t s, int64_t M, int64_t N, int64_t K, float al
         gemm<TA, TB>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
         return;
     }
-    const int64_t per = (K + slices - 1) / slices;
-    slices = (K + per - 1) / per;   // no empty slice at the end
+    // slices of whole BK-wide steps (a slice then starts on a float4 group), none empty
+    const int64_t per = ((K + slices - 1) / slices + 7) / 8 * 8;
+    slices = (K + per - 1) / per;
     gemm_launch<TA, TB>(s, slices, M, N, K, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, work, N, M * N, Identity(), per);
     each(s, M * N, [=] __device__(int64_t i) {
         float acc = 0.0f;
