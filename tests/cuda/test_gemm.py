@@ -174,11 +174,18 @@ def test_batched_gemm_matches_numpy(harness, shared_a):
 
 
 # (M, N, K, work floats, slices): a conv kernel's gradient over a batch of pixels (9 x 64
-# over 40000 rows: 64 slices), W4's second conv (576 x 64, 16 images), slices limited by the work
-# space, a K that does not divide evenly, and a reduction too short or a product too wide
-# to split
-SPLITS = [(9, 64, 40000, 64 * 9 * 64, 64), (576, 64, 8464, 1 << 22, 8), (37, 50, 5003, 37 * 50 * 3, 3),
-          (32, 128, 3200, 1 << 22, 12), (32, 64, 2000, 1 << 22, 1), (500, 600, 2100, 1 << 22, 1)]
+# over 40000 rows: 64 slices of 32 x 32 tiles), W4's second conv at batch 32 (576 x 64 over
+# 16928 pixels: 53 slices of 5 128 x 64 tiles) and at 16 (too short for that: 8 slices of
+# 32 x 32 tiles), slices limited by the work space, a K that does not divide evenly, a
+# mid-sized product (7 slices of 40 tiles), and a reduction too short to split
+SPLITS = [(9, 64, 40000, 64 * 9 * 64, 64), (576, 64, 16928, 1 << 22, 53), (576, 64, 8464, 1 << 22, 8),
+          (37, 50, 5003, 37 * 50 * 3, 3), (32, 128, 3200, 1 << 22, 12), (32, 64, 2000, 1 << 22, 1),
+          (500, 600, 2100, 1 << 22, 7)]
+
+
+def test_wide_products_are_not_split(harness):
+    assert harness.gemm_split_slices(2000, 1200, 4096, 1 << 22) == 1   # 304 tiles: two waves already
+    assert harness.gemm_split_slices(1000, 1200, 4096, 1 << 22) == 2
 
 
 @pytest.mark.parametrize("M,N,K,work,slices", SPLITS)

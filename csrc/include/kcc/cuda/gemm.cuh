@@ -373,12 +373,18 @@ constexpr int64_t kMaxSplit = 64, kMinSliceK = 256;
 // launch that sums the slices (W1's 784-input Dense at batch 32).
 constexpr int64_t kMinSplitK = 2048;
 
-// Slices of K for gemm_split: enough 32 x 32 tiles for two waves of blocks, slices of at
-// least kMinSliceK, partial results that fit in `work_floats`; 1 = do not split.
+// Slices of K for gemm_split: slices of at least kMinSliceK and partial results that fit in
+// `work_floats`; 1 = do not split. Enough slices for two waves of 8 x 8-per-thread tiles
+// (W4's 576 x 64 conv kernel gradient: 5 tiles of 128 x 64, so 53 slices) when the
+// reduction is long enough for that; else two waves of 32 x 32 tiles, as many as K allows
+// (an LSTM's 64 x 256 dR over 4,480 rows: 16 tiles, 17 slices), since few 8 x 8 tiles
+// would leave most SMs idle.
 inline int64_t split_k_slices(int64_t M, int64_t N, int64_t K, int64_t work_floats) {
-    if (K < kMinSplitK) return 1;
-    const int64_t tiles = ((M + 31) / 32) * ((N + 31) / 32);
-    int64_t slices = (2 * kSMs + tiles - 1) / tiles;
+    if (K < kMinSplitK || M <= 0 || N <= 0) return 1;
+    const auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    const int64_t wide = cdiv(M, 128) * cdiv(N, 64), tall = cdiv(M, 64) * cdiv(N, 128);
+    int64_t slices = cdiv(2 * kSMs, wide < tall ? wide : tall);
+    if (slices > kMaxSplit || slices > K / kMinSliceK) slices = cdiv(2 * kSMs, cdiv(M, 32) * cdiv(N, 32));
     if (slices > K / kMinSliceK) slices = K / kMinSliceK;
     if (slices > work_floats / (M * N)) slices = work_floats / (M * N);
     if (slices > kMaxSplit) slices = kMaxSplit;
