@@ -24,6 +24,7 @@ struct WeightSegment {
     const float* g;
     float* s;
     int64_t n, stride;
+    __device__ __forceinline__ float* slot(int j) const { return s + j * stride; }
 };
 template <int N>
 struct WeightSegments {   // passed by value: kernel parameters, read from constant memory
