@@ -36,8 +36,8 @@ def pytest_terminal_summary(terminalreporter):
 def _every_model_builds_for_cuda():
     """Every model the suite compiles for the CPU is also rendered as a CUDA unit (a few ms
     each), so a layer without a working .cu template fails here even where no test targets
-    CUDA; and each distinct unit is compiled with nvcc for sm_90 (tests/shared/nvcc_check.py,
-    in the background while the tests run). Without nvcc the units are only rendered, and
+    CUDA; and each distinct unit is compiled to PTX with nvcc for sm_90
+    (tests/shared/nvcc_check.py, in the background while the tests run). Without nvcc the units are only rendered, and
     the run says so. KCC_TEST_NVCC=0 skips the nvcc builds (a quicker local run)."""
     import warnings
 
@@ -74,8 +74,8 @@ def _every_model_builds_for_cuda():
         _SUMMARY.append(f"the models' CUDA units were rendered but not compiled with nvcc: {why}")
         return
     nvcc_failures = check.finish()
-    _SUMMARY.append(f"nvcc (-arch={ARCH}, device code unoptimised) built {check.built} distinct CUDA units "
-                    f"of the models this run compiled; {len(nvcc_failures)} failed")
+    _SUMMARY.append(f"nvcc -arch={ARCH} -ptx compiled {check.built} distinct CUDA units of the models this run "
+                    f"built; {len(nvcc_failures)} failed")
     assert not nvcc_failures, "models whose CUDA unit does not compile:\n  " + "\n  ".join(nvcc_failures[:10])
 
 

@@ -6,11 +6,14 @@ background thread compiles each distinct source while the tests run (one nvcc at
 leaving the other core to the tests), and `finish` compiles what is left on every core and
 returns the failures.
 
-The device code is built without optimisation (`-Xcicc -O0 -Xptxas -O0`, about 3x faster
-than the -O3 a model gets when trained): front end, code generation and ptxas's resource
-checks all run, which is what can fail; how fast the kernels are is the GPU benchmark's
-business. tests/cuda/test_compile.py builds the guide models and the driver exactly as
-device='cuda' does.
+Two depths (`check`), both with the device code unoptimised (-O0: how fast the kernels are
+is the GPU benchmark's business):
+  - ptx: nvcc's front end (host and device code: every type and template error) and the
+    device code generator, about 0.7 s a unit. The suite's ~600 distinct units get this.
+  - full: also ptxas (registers, shared memory limits) and the host compiler, about 2.8 s
+    a unit; tests/cuda/test_compile.py gives it to the CUDA cases, one or more models per
+    op family, and builds the guide models and the driver exactly as device='cuda' does
+    (-O3, through the build cache).
 """
 from __future__ import annotations
 
@@ -30,10 +33,25 @@ def check_flags() -> list[str]:
     return [f for f in CUDA_FLAGS if f != "-O3"] + [f"-arch={ARCH}", "-Xcicc", "-O0", "-Xptxas", "-O0"]
 
 
+def check(nvcc: str, include_dir: str, path: Path, full: bool) -> str | None:
+    """nvcc's errors for the CUDA source at `path`, or None if it compiles (see above)."""
+    out = path.with_suffix(".o" if full else ".ptx")
+    try:
+        proc = subprocess.run([nvcc, *check_flags(), "-I", include_dir, "-c" if full else "-ptx", str(path),
+                               "-o", str(out)], capture_output=True, text=True, timeout=900)
+        error = proc.stderr.strip() if proc.returncode else None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        error = f"{type(e).__name__}: {e}"
+    out.unlink(missing_ok=True)
+    if error:
+        lines = [ln for ln in error.splitlines() if "error" in ln] or error.splitlines()
+        return "\n    ".join(lines[:8])
+    return None
+
+
 class NvccCheck:
     def __init__(self, nvcc: str, include_dir: str):
         self.nvcc, self.include_dir = nvcc, include_dir
-        self.flags = check_flags()
         self.dir = tempfile.TemporaryDirectory(prefix="kcc-nvcc-check-")
         self.todo: queue.Queue = queue.Queue()
         self.seen: set[str] = set()
@@ -62,19 +80,11 @@ class NvccCheck:
             if item is None:
                 return
             what, path = item
-            try:
-                proc = subprocess.run([self.nvcc, *self.flags, "-I", self.include_dir, "-c", str(path),
-                                       "-o", str(path.with_suffix(".o"))],
-                                      capture_output=True, text=True, timeout=900)
-                error = proc.stderr.strip() if proc.returncode else None
-            except (OSError, subprocess.TimeoutExpired) as e:
-                error = f"{type(e).__name__}: {e}"
+            error = check(self.nvcc, self.include_dir, path, full=False)
             with self.lock:
                 self.built += 1
                 if error:
-                    lines = [ln for ln in error.splitlines() if "error" in ln] or error.splitlines()
-                    self.failures.append(f"{what} ({path.name}): " + "\n    ".join(lines[:8]))
-            path.with_suffix(".o").unlink(missing_ok=True)
+                    self.failures.append(f"{what} ({path.name}): {error}")
 
     def finish(self) -> list[str]:
         """Compile what is left on every core; the failures (what, and nvcc's errors)."""
