@@ -280,18 +280,24 @@ struct DeviceTeam {
     __device__ __forceinline__ void sync() { __syncthreads(); }
 };
 
+// Row tiles on grid x (up to 2^31 - 1: a TimeDistributed Dense over a large predict batch
+// has millions of rows), column tiles on y, matrices (or K slices) on z from z0.
 template <class Tile, class Epi>
-__global__ void __launch_bounds__(Tile::NT) gemm_kernel(GemmArgs g, Epi epi) {
+__global__ void __launch_bounds__(Tile::NT) gemm_kernel(GemmArgs g, int64_t z0, Epi epi) {
     __shared__ typename Tile::Shared s;
     DeviceTeam<typename Tile::Thread> team;
-    gemm_block<Tile>(team, s, g, (int)blockIdx.x, (int)blockIdx.y, (int)blockIdx.z, epi);
+    gemm_block<Tile>(team, s, g, (int)blockIdx.y, (int)blockIdx.x, (int)(z0 + blockIdx.z), epi);
 }
 
 template <class Tile, class Epi>
 inline void gemm_run(cudaStream_t stream, const GemmArgs& g, int64_t batch, Epi epi) {
-    const dim3 grid((unsigned)((g.N + Tile::BN - 1) / Tile::BN), (unsigned)((g.M + Tile::BM - 1) / Tile::BM),
-                    (unsigned)batch);
-    gemm_kernel<Tile><<<grid, Tile::NT, 0, stream>>>(g, epi);
+    constexpr int64_t kMaxGridZ = 65535;   // a batched GEMM over a predict batch may have more
+    for (int64_t z0 = 0; z0 < batch; z0 += kMaxGridZ) {
+        const int64_t zs = batch - z0 < kMaxGridZ ? batch - z0 : kMaxGridZ;
+        const dim3 grid((unsigned)((g.M + Tile::BM - 1) / Tile::BM), (unsigned)((g.N + Tile::BN - 1) / Tile::BN),
+                        (unsigned)zs);
+        gemm_kernel<Tile><<<grid, Tile::NT, 0, stream>>>(g, z0, epi);
+    }
 }
 #endif  // KCC_CUDA_EMULATE
 
