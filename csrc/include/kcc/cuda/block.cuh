@@ -77,6 +77,30 @@ inline void each_block(cudaStream_t stream, int blocks, int threads, int64_t sme
 }
 #endif  // KCC_CUDA_EMULATE
 
+// out[f] (+)= sum over samples i < n and pixels p < hw of in[i * ld + f * hw + p]: the bias
+// gradient of a channels-first conv. One block per channel: each thread a strided partial
+// sum, then a fixed-shape tree reduction (deterministic).
+inline void channel_sum(cudaStream_t stream, float* out, const float* in, int64_t channels, int64_t n,
+                        int64_t hw, int64_t ld, bool accumulate) {
+    constexpr int kThreads = 256;
+    each_block(stream, (int)channels, kThreads, kThreads, [=] __device__(Block& blk) {
+        const int64_t f = blk.index;
+        float* const part = blk.smem;
+        blk.phase([&](int tid) {
+            float acc = 0.0f;
+            for (int64_t e = tid; e < n * hw; e += kThreads) acc += in[e / hw * ld + f * hw + e % hw];
+            part[tid] = acc;
+        });
+        for (int w = kThreads / 2; w > 0; w >>= 1)
+            blk.phase([&](int tid) {
+                if (tid < w) part[tid] += part[tid + w];
+            });
+        blk.phase([&](int tid) {
+            if (tid == 0) out[f] = accumulate ? out[f] + part[0] : part[0];
+        });
+    });
+}
+
 }  // namespace cuda
 }  // namespace kcc
 

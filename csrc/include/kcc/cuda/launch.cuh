@@ -44,23 +44,6 @@ inline void each_group(cudaStream_t, int64_t count, int groups, F f) {
 }
 template <class F>
 inline void each_row(cudaStream_t s, int64_t rows, F f) { each(s, rows, f); }
-inline void column_sum(cudaStream_t, float* out, const float* in, int64_t rows, int64_t d, int64_t ld,
-                       bool accumulate) {
-    ld = ld ? ld : d;
-    for (int64_t j = 0; j < d; ++j) {
-        float s = 0.0f;
-        for (int64_t r = 0; r < rows; ++r) s += in[r * ld + j];
-        out[j] = accumulate ? out[j] + s : s;
-    }
-}
-inline void channel_sum(cudaStream_t, float* out, const float* in, int64_t channels, int64_t n,
-                        int64_t hw, int64_t ld, bool accumulate) {
-    for (int64_t f = 0; f < channels; ++f) {
-        float s = 0.0f;
-        for (int64_t e = 0; e < n * hw; ++e) s += in[e / hw * ld + f * hw + e % hw];
-        out[f] = accumulate ? out[f] + s : s;
-    }
-}
 inline void add_stat(double* s, double v) { *s += v; }
 inline void atomic_add(float* p, float v) { *p += v; }
 #else
@@ -107,54 +90,22 @@ inline void each_group(cudaStream_t stream, int64_t count, int groups, F f) {
 template <class F>
 inline void each_row(cudaStream_t stream, int64_t rows, F f) { each(stream, rows, f); }
 
-// out[j] (+)= sum over rows r of in[r * ld + j], j < d: bias gradients. One thread per
-// column walks the rows, so a warp reads 32 consecutive floats of a row at a time.
-__global__ void __launch_bounds__(kThreads) column_sum_kernel(float* out, const float* in, int64_t rows,
-                                                              int64_t d, int64_t ld, bool accumulate) {
-    const int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= d) return;
-    float s = 0.0f;
-    for (int64_t r = 0; r < rows; ++r) s += in[r * ld + j];
-    out[j] = accumulate ? out[j] + s : s;
-}
-
-inline void column_sum(cudaStream_t stream, float* out, const float* in, int64_t rows, int64_t d,
-                       int64_t ld, bool accumulate) {
-    if (d <= 0) return;
-    column_sum_kernel<<<(int)((d + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
-        out, in, rows, d, ld ? ld : d, accumulate);
-}
-
-// out[f] (+)= sum over samples i < n and pixels p < hw of in[i * ld + f * hw + p]: the bias
-// gradient of a channels-first conv. One block per channel, each thread a strided partial
-// sum, then a fixed-shape tree reduction (deterministic).
-__global__ void __launch_bounds__(kThreads) channel_sum_kernel(float* out, const float* in, int64_t n,
-                                                               int64_t hw, int64_t ld, bool accumulate) {
-    __shared__ float part[kThreads];
-    const int64_t f = blockIdx.x;
-    float acc = 0.0f;
-    for (int64_t e = threadIdx.x; e < n * hw; e += kThreads) acc += in[e / hw * ld + f * hw + e % hw];
-    part[threadIdx.x] = acc;
-    __syncthreads();
-    for (int w = kThreads / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) out[f] = accumulate ? out[f] + part[0] : part[0];
-}
-
-inline void channel_sum(cudaStream_t stream, float* out, const float* in, int64_t channels, int64_t n,
-                        int64_t hw, int64_t ld, bool accumulate) {
-    if (channels <= 0) return;
-    channel_sum_kernel<<<(unsigned)channels, kThreads, 0, stream>>>(out, in, n, hw, ld, accumulate);
-}
-
 // atomicAdd on doubles (native since sm_60): stats accumulate in double like the CPU's.
 __device__ __forceinline__ void add_stat(double* s, double v) { atomicAdd(s, v); }
 __device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
 #endif  // KCC_CUDA_EMULATE
 
-
+// out[j] (+)= sum over rows r of in[r * ld + j], j < d (ld 0: d): bias gradients. One
+// thread per column walks the rows, so a warp reads 32 consecutive floats of a row at a time.
+inline void column_sum(cudaStream_t stream, float* out, const float* in, int64_t rows, int64_t d, int64_t ld,
+                       bool accumulate) {
+    ld = ld ? ld : d;
+    each(stream, d, [=] __device__(int64_t j) {
+        float s = 0.0f;
+        for (int64_t r = 0; r < rows; ++r) s += in[r * ld + j];
+        out[j] = accumulate ? out[j] + s : s;
+    });
+}
 
 }  // namespace cuda
 }  // namespace kcc
