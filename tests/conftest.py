@@ -37,8 +37,9 @@ def _every_model_builds_for_cuda():
     """Every model the suite compiles for the CPU is also rendered as a CUDA unit (a few ms
     each), so a layer without a working .cu template fails here even where no test targets
     CUDA; and each distinct unit is compiled to PTX with nvcc for sm_90
-    (tests/shared/nvcc_check.py, in the background while the tests run). Without nvcc the units are only rendered, and
-    the run says so. KCC_TEST_NVCC=0 skips the nvcc builds (a quicker local run)."""
+    (tests/shared/nvcc_check.py, in the background while the tests run). Without nvcc the
+    units are only rendered, and the run says so. KCC_TEST_NVCC=0 skips the nvcc builds (a
+    quicker local run)."""
     import warnings
 
     from kcc.build.toolchain import find_nvcc
@@ -46,9 +47,10 @@ def _every_model_builds_for_cuda():
     from kcc.runtime.cuda import cuda_source
 
     failures = []
-    nvcc = find_nvcc() if os.environ.get("KCC_TEST_NVCC", "1").strip() != "0" else None
+    nvcc = find_nvcc()
+    wanted = os.environ.get("KCC_TEST_NVCC", "1").strip() != "0"
     check = None
-    if nvcc:
+    if nvcc and wanted:
         from nvcc_check import ARCH, NvccCheck
         check = NvccCheck(nvcc, str(native.include_dir()))
     original = native.NativeModel.__init__
@@ -69,7 +71,7 @@ def _every_model_builds_for_cuda():
     native.NativeModel.__init__ = original
     assert not failures, "models that do not render as CUDA:\n  " + "\n  ".join(failures[:20])
     if check is None:
-        why = "KCC_TEST_NVCC=0" if find_nvcc() else "nvcc (the CUDA toolkit) is not installed"
+        why = "KCC_TEST_NVCC=0" if nvcc else "nvcc (the CUDA toolkit) is not installed"
         warnings.warn(f"the models' CUDA units were rendered but not compiled: {why}")
         _SUMMARY.append(f"the models' CUDA units were rendered but not compiled with nvcc: {why}")
         return

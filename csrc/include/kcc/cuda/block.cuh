@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include <vector>
+#include "kcc/cuda/launch.cuh"
 #include "kcc/cuda/runtime.cuh"
 
 namespace kcc {
@@ -82,7 +83,6 @@ inline void each_block(cudaStream_t stream, int blocks, int threads, int64_t sme
 // sum, then a fixed-shape tree reduction (deterministic).
 inline void channel_sum(cudaStream_t stream, float* out, const float* in, int64_t channels, int64_t n,
                         int64_t hw, int64_t ld, bool accumulate) {
-    constexpr int kThreads = 256;
     each_block(stream, (int)channels, kThreads, kThreads, [=] __device__(Block& blk) {
         const int64_t f = blk.index;
         float* const part = blk.smem;

@@ -188,11 +188,10 @@ struct GemmTile {
                 const int64_t n = n0 + h * 4 * TX + 4 * tx;
                 float* c = C + m * g.ldc + n;
                 if (g.vec_c && n + 3 < g.N) {
-                    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};   // C is read only when beta != 0
                     if (g.beta != 0.0f) load4(v, c);
 #pragma unroll
-                    for (int j = 0; j < 4; ++j)
-                        v[j] = epi(n + j, g.alpha * t.acc[i][4 * h + j] + (g.beta != 0.0f ? g.beta * v[j] : 0.0f));
+                    for (int j = 0; j < 4; ++j) v[j] = epi(n + j, g.alpha * t.acc[i][4 * h + j] + g.beta * v[j]);
                     store4(c, v);
                 } else {
 #pragma unroll
@@ -370,10 +369,10 @@ inline void gemm(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha, c
 }
 
 // Split-K: a small C from a long reduction (a weight gradient summed over a batch of
-// pixels or timesteps: a 576 x 64 conv kernel over 34K rows is 9 tiles, 9 busy SMs of 132)
+// pixels or timesteps: a 576 x 64 conv kernel over 34K rows is 5 tiles, 5 busy SMs of 132)
 // gets S slices of K computed side by side into S partial results in `work`, then summed
-// in slice order (deterministic, no atomics). A template sizes `work` with split_k_floats.
-// A template sizes `work` with kcc/codegen/env.py's split_k_work (at most 64 slices).
+// in slice order (deterministic, no atomics). A template sizes `work` with
+// kcc/codegen/env.py's split_k_work (at most 64 slices).
 constexpr int64_t kMaxSplit = 64, kMinSliceK = 256;
 // Below this K a tile's whole reduction takes a few microseconds: not worth the second
 // launch that sums the slices (W1's 784-input Dense at batch 32).
@@ -401,7 +400,7 @@ template <bool TA, bool TB, class Epi = Identity>
 inline void gemm_split(cudaStream_t s, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                        int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
                        float* work, int64_t work_floats, Epi epi = Epi()) {
-    int64_t slices = M > 0 && N > 0 ? split_k_slices(M, N, K, work_floats) : 1;
+    int64_t slices = split_k_slices(M, N, K, work_floats);
     if (slices == 1) {
         gemm<TA, TB>(s, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
         return;
