@@ -18,6 +18,7 @@
 #define KCC_CUDA_BLOCK_CUH
 
 #include <stdint.h>
+#include <algorithm>
 #include <vector>
 #include "kcc/cuda/launch.cuh"
 #include "kcc/cuda/runtime.cuh"
@@ -29,22 +30,34 @@ namespace cuda {
 // opt-in limit; Hopper allows 227 KB). Templates choose block kernels within it.
 constexpr int64_t kPortableSmemBytes = 96 * 1024;
 
+// Dynamic shared memory a block may opt in to on Hopper (sm_90: 227 KB).
+constexpr int64_t kMaxSmemBytes = 227 * 1024;
+
 #ifdef KCC_CUDA_EMULATE
 struct Block {
     int index;      // blockIdx.x
     int threads;    // blockDim.x
     float* smem;    // the block's dynamic shared memory
+    bool descend;   // run a phase's threads last to first (see emulate::next_launch_descends)
     template <class F>
     void phase(F f) {
-        for (int t = 0; t < threads; ++t) f(t);
+        for (int t = 0; t < threads; ++t) f(descend ? threads - 1 - t : t);
     }
 };
 
 template <class Body>
 inline void each_block(cudaStream_t, int blocks, int threads, int64_t smem_floats, Body body) {
+    emulate::require(threads >= 1 && threads <= 1024, "each_block with " + std::to_string(threads) +
+                                                          " threads a block (1 to 1024)");
+    emulate::require(smem_floats * 4 <= kMaxSmemBytes, "each_block with " + std::to_string(smem_floats * 4) +
+                                                           " bytes of shared memory (at most 227 KB)");
     std::vector<float> smem((size_t)(smem_floats > 0 ? smem_floats : 1));
+    const bool down = emulate::next_launch_descends();
     for (int k = 0; k < blocks; ++k) {
-        Block b{k, threads, smem.data()};
+        // NaN, as the GPU's shared memory starts as whatever was there: a block reads only
+        // what it wrote
+        std::fill(smem.begin(), smem.end(), __builtin_nanf(""));
+        Block b{k, threads, smem.data(), down != (k & 1)};
         body(b);
     }
 }

@@ -14,14 +14,17 @@
 //   - stores the fetched slice into the other of two shared buffers,
 // so global latency hides behind the arithmetic and one barrier per slice suffices.
 //
-// The tile code is written once, as per-thread steps (GemmTile) that a `team` runs: on the
-// GPU the team is the block's threads with a barrier between steps; in the host emulation
-// (kcc/cuda/runtime.cuh) it is a loop over thread states. So CI, which has no GPU, runs
-// the same tiling, vector-or-scalar loads and edge handling the GPU does.
+// The tile code is written once, as per-thread steps (GemmTile) that a `team` runs in
+// phases, each ended by a barrier: on the GPU the team is the block's threads; in the host
+// emulation (kcc/cuda/runtime.cuh) it is a loop over thread states, in either order. So CI,
+// which has no GPU, runs the same tiling, vector-or-scalar loads and edge handling the GPU
+// does, checks every float4 access's alignment, and would see a phase that reads what
+// another thread writes in the same phase.
 #ifndef KCC_CUDA_GEMM_CUH
 #define KCC_CUDA_GEMM_CUH
 
 #include <stdint.h>
+#include <algorithm>
 #include <vector>
 #include "kcc/cuda/launch.cuh"
 #include "kcc/cuda/runtime.cuh"
@@ -60,21 +63,17 @@ struct GemmArgs {
     bool vec_a, vec_b, vec_c;
 };
 
-// Four consecutive floats at a 16-byte aligned p: read through the read-only cache (operands
-// the kernel never writes), read plainly (shared memory, or C), written.
-__device__ __forceinline__ void load4_ldg(float (&v)[4], const float* p) {
-#ifdef __CUDA_ARCH__
-    const float4 q = __ldg(reinterpret_cast<const float4*>(p));
-    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-#else
-    v[0] = p[0], v[1] = p[1], v[2] = p[2], v[3] = p[3];
-#endif
-}
+// Four consecutive floats at a 16-byte aligned p, read (ReadOnly: through the read-only
+// cache, for operands the kernel never writes) or written.
+template <bool ReadOnly = false>
 __device__ __forceinline__ void load4(float* v, const float* p) {
 #ifdef __CUDA_ARCH__
-    const float4 q = *reinterpret_cast<const float4*>(p);
+    const float4 q = ReadOnly ? __ldg(reinterpret_cast<const float4*>(p)) : *reinterpret_cast<const float4*>(p);
     v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
 #else
+#ifdef KCC_CUDA_EMULATE
+    emulate::require_aligned16(p, "a GEMM load");
+#endif
     v[0] = p[0], v[1] = p[1], v[2] = p[2], v[3] = p[3];
 #endif
 }
@@ -82,6 +81,9 @@ __device__ __forceinline__ void store4(float* p, const float (&v)[4]) {
 #ifdef __CUDA_ARCH__
     *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
 #else
+#ifdef KCC_CUDA_EMULATE
+    emulate::require_aligned16(p, "a GEMM store");
+#endif
     p[0] = v[0], p[1] = v[1], p[2] = v[2], p[3] = v[3];
 #endif
 }
@@ -98,7 +100,7 @@ __device__ __forceinline__ void fetch_tile(float (&v)[L][4], int tid, const floa
         const int idx = tid + l * NT, r = idx / (C / 4), c = idx % (C / 4) * 4;
         const int64_t gr = r0 + r, gc = c0 + c;
         if (vec && gr < rows && gc + 3 < cols) {
-            load4_ldg(v[l], p + gr * ld + gc);
+            load4<true>(v[l], p + gr * ld + gc);
         } else {
 #pragma unroll
             for (int i = 0; i < 4; ++i) v[l][i] = gr < rows && gc + i < cols ? p[gr * ld + gc + i] : 0.0f;
@@ -133,7 +135,8 @@ struct GemmTile {
     static_assert(TM % 4 == 0 && TN % 4 == 0, "outputs come in 4 x 4 squares");
     static_assert(LA >= 1 && LB >= 1, "every thread fetches at least one group of A and of B");
 
-    struct Shared {   // two K slices: one being multiplied, the next being stored
+    struct alignas(16) Shared {   // two K slices: one being multiplied, the next being stored
+                                  // (rows of 4k + 4 floats: every 4-group stays aligned)
         float a[2][BK][BM + 4];   // a[.][k][m] = op(A)[m0 + m][k0 + k]
         float b[2][BK][BN + 4];   // b[.][k][n] = op(B)[k0 + k][n0 + n]
     };
@@ -207,8 +210,8 @@ struct GemmTile {
     }
 };
 
-// Block (bx, by, bz) of a GEMM, run by `team`: team.each(f) calls f(thread state, tid) for
-// every thread of the block, team.sync() is the barrier.
+// Block (bx, by, bz) of a GEMM, run by `team`: team.phase(f) calls f(thread state, tid) for
+// every thread of the block, then waits at a barrier for all of them.
 template <class Tile, class Team, class Epi>
 __device__ __forceinline__ void gemm_block(Team& team, typename Tile::Shared& s, const GemmArgs& g, int bx,
                                            int by, int bz, const Epi& epi) {
@@ -226,7 +229,7 @@ __device__ __forceinline__ void gemm_block(Team& team, typename Tile::Shared& s,
     float* C = g.C + bz * g.sC;
     const int64_t m0 = (int64_t)by * Tile::BM, n0 = (int64_t)bx * Tile::BN;
 
-    team.each([&](Thread& t, int tid) {
+    team.phase([&](Thread& t, int tid) {
 #pragma unroll
         for (int i = 0; i < Tile::TM; ++i)
 #pragma unroll
@@ -234,71 +237,91 @@ __device__ __forceinline__ void gemm_block(Team& team, typename Tile::Shared& s,
         Tile::fetch(t, tid, g, A, B, m0, n0, k_begin, k_end);
         Tile::stash(t, tid, s, 0);
     });
-    team.sync();
     int buf = 0;
     for (int64_t k0 = k_begin; k0 < k_end; k0 += Tile::BK) {
         const bool more = k0 + Tile::BK < k_end;
-        team.each([&](Thread& t, int tid) {
+        // at its barrier the slice just stored is complete, and nobody still reads the other
+        team.phase([&](Thread& t, int tid) {
             if (more) Tile::fetch(t, tid, g, A, B, m0, n0, k0 + Tile::BK, k_end);
             Tile::multiply(t, tid, s, buf);
             if (more) Tile::stash(t, tid, s, buf ^ 1);
         });
-        team.sync();   // the slice just stored is complete, and nobody still reads the other
         buf ^= 1;
     }
-    team.each([&](Thread& t, int tid) { Tile::store(t, tid, g, C, m0, n0, epi); });
+    team.phase([&](Thread& t, int tid) { Tile::store(t, tid, g, C, m0, n0, epi); });
 }
+
+// GEMM grids: row tiles on x (up to 2^31 - 1: a TimeDistributed Dense over a large predict
+// batch has millions of rows), column tiles on y and matrices (or K slices) on z, at most
+// 65535 each, so larger counts go in several launches from tile (x0, y0, z0) on.
+constexpr int64_t kMaxGridYZ = 65535;
 
 #ifdef KCC_CUDA_EMULATE
 // Host emulation: each block in turn, its threads' states side by side.
 template <class Thread>
 struct HostTeam {
     std::vector<Thread> threads;
+    bool descend;   // this block runs its threads last to first (emulate::next_launch_descends)
     template <class F>
-    void each(F f) {
-        for (size_t tid = 0; tid < threads.size(); ++tid) f(threads[tid], (int)tid);
+    void phase(F f) {
+        const int n = (int)threads.size();
+        for (int k = 0; k < n; ++k) {
+            const int tid = descend ? n - 1 - k : k;
+            f(threads[tid], tid);
+        }
     }
-    void sync() {}
 };
 
 template <class Tile, class Epi>
-inline void gemm_run(cudaStream_t, const GemmArgs& g, int64_t batch, Epi epi) {
-    HostTeam<typename Tile::Thread> team{std::vector<typename Tile::Thread>(Tile::NT)};
+inline void gemm_grid(cudaStream_t, const GemmArgs& g, const Epi& epi, int64_t rows, int64_t cols,
+                      int64_t mats, int64_t y0, int64_t z0) {
+    emulate::require(rows <= 0x7fffffff && cols <= kMaxGridYZ && mats <= kMaxGridYZ, "a GEMM grid too large");
+    HostTeam<typename Tile::Thread> team{std::vector<typename Tile::Thread>(Tile::NT), false};
     std::vector<typename Tile::Shared> s(1);
-    for (int64_t z = 0; z < batch; ++z)
-        for (int64_t by = 0; by < (g.M + Tile::BM - 1) / Tile::BM; ++by)
-            for (int64_t bx = 0; bx < (g.N + Tile::BN - 1) / Tile::BN; ++bx)
-                gemm_block<Tile>(team, s[0], g, (int)bx, (int)by, (int)z, epi);
+    const bool down = emulate::next_launch_descends();
+    for (int64_t z = 0; z < mats; ++z)
+        for (int64_t y = 0; y < cols; ++y)
+            for (int64_t x = 0; x < rows; ++x) {
+                // NaN, as the GPU's shared memory starts as whatever was there
+                std::fill_n(&s[0].a[0][0][0], sizeof(s[0]) / sizeof(float), __builtin_nanf(""));
+                team.descend = down != ((x + y + z) & 1);
+                gemm_block<Tile>(team, s[0], g, (int)(y0 + y), (int)x, (int)(z0 + z), epi);
+            }
 }
 #else
 template <class Thread>
 struct DeviceTeam {
     Thread t;   // this thread's registers
     template <class F>
-    __device__ __forceinline__ void each(F f) { f(t, (int)threadIdx.x); }
-    __device__ __forceinline__ void sync() { __syncthreads(); }
+    __device__ __forceinline__ void phase(F f) {
+        f(t, (int)threadIdx.x);
+        __syncthreads();
+    }
 };
 
-// Row tiles on grid x (up to 2^31 - 1: a TimeDistributed Dense over a large predict batch
-// has millions of rows), column tiles on y, matrices (or K slices) on z from z0.
 template <class Tile, class Epi>
-__global__ void __launch_bounds__(Tile::NT) gemm_kernel(GemmArgs g, int64_t z0, Epi epi) {
+__global__ void __launch_bounds__(Tile::NT) gemm_kernel(GemmArgs g, int64_t y0, int64_t z0, Epi epi) {
     __shared__ typename Tile::Shared s;
     DeviceTeam<typename Tile::Thread> team;
-    gemm_block<Tile>(team, s, g, (int)blockIdx.y, (int)blockIdx.x, (int)(z0 + blockIdx.z), epi);
+    gemm_block<Tile>(team, s, g, (int)(y0 + blockIdx.y), (int)blockIdx.x, (int)(z0 + blockIdx.z), epi);
 }
 
 template <class Tile, class Epi>
-inline void gemm_run(cudaStream_t stream, const GemmArgs& g, int64_t batch, Epi epi) {
-    constexpr int64_t kMaxGridZ = 65535;   // a batched GEMM over a predict batch may have more
-    for (int64_t z0 = 0; z0 < batch; z0 += kMaxGridZ) {
-        const int64_t zs = batch - z0 < kMaxGridZ ? batch - z0 : kMaxGridZ;
-        const dim3 grid((unsigned)((g.M + Tile::BM - 1) / Tile::BM), (unsigned)((g.N + Tile::BN - 1) / Tile::BN),
-                        (unsigned)zs);
-        gemm_kernel<Tile><<<grid, Tile::NT, 0, stream>>>(g, z0, epi);
-    }
+inline void gemm_grid(cudaStream_t stream, const GemmArgs& g, const Epi& epi, int64_t rows, int64_t cols,
+                      int64_t mats, int64_t y0, int64_t z0) {
+    gemm_kernel<Tile><<<dim3((unsigned)rows, (unsigned)cols, (unsigned)mats), Tile::NT, 0, stream>>>(g, y0, z0, epi);
 }
 #endif  // KCC_CUDA_EMULATE
+
+// Every tile of `batch` products (see kMaxGridYZ).
+template <class Tile, class Epi>
+inline void gemm_run(cudaStream_t stream, const GemmArgs& g, int64_t batch, Epi epi) {
+    const int64_t rows = (g.M + Tile::BM - 1) / Tile::BM, cols = (g.N + Tile::BN - 1) / Tile::BN;
+    for (int64_t z0 = 0; z0 < batch; z0 += kMaxGridYZ)
+        for (int64_t y0 = 0; y0 < cols; y0 += kMaxGridYZ)
+            gemm_grid<Tile>(stream, g, epi, rows, cols - y0 < kMaxGridYZ ? cols - y0 : kMaxGridYZ,
+                            batch - z0 < kMaxGridYZ ? batch - z0 : kMaxGridYZ, y0, z0);
+}
 
 // The tile a product gets, sized for an H200's 132 SMs. Of the 8 x 8-per-thread tiles that
 // still give every SM a block, the one that pads C least, 128 x 128 counted 20% cheaper

@@ -32,15 +32,21 @@ struct WeightSegments {   // passed by value: kernel parameters, read from const
 };
 
 #ifdef KCC_CUDA_EMULATE
-// Host emulation (kcc/cuda/runtime.cuh): each launch is a loop, in index order.
+// Host emulation (kcc/cuda/runtime.cuh): each launch is a loop, ascending or descending by
+// turns (emulate::next_launch_descends: a kernel whose indices race shows it).
 template <class F>
 inline void each(cudaStream_t, int64_t count, F f) {
-    for (int64_t i = 0; i < count; ++i) f(i);
+    if (emulate::next_launch_descends())
+        for (int64_t i = count - 1; i >= 0; --i) f(i);
+    else
+        for (int64_t i = 0; i < count; ++i) f(i);
 }
 template <class F>
 inline void each_group(cudaStream_t, int64_t count, int groups, F f) {
+    emulate::require(groups <= 65535, "each_group over more than 65535 buffers (grid y)");
+    const bool down = emulate::next_launch_descends();
     for (int k = 0; k < groups; ++k)
-        for (int64_t i = 0; i < count; ++i) f(i, k);
+        for (int64_t n = 0; n < count; ++n) f(down ? count - 1 - n : n, k);
 }
 template <class F>
 inline void each_row(cudaStream_t s, int64_t rows, F f) { each(s, rows, f); }

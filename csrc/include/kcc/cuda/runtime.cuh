@@ -7,8 +7,9 @@
 // every CUDA template's index math, strides and accumulate-or-overwrite decisions against
 // the C++ unit (tests/cuda/test_emulated.py); built the same way, the driver too runs
 // on the host (KCC_CUDA_EMULATE=1, kcc/runtime/cuda.py), so CI runs device='cuda' fit,
-// weight sync and data streaming. It says nothing about races, occupancy or speed: the
-// GPU tests cover those.
+// weight sync and data streaming. kcc::cuda::emulate below makes it refuse what a GPU would
+// (misaligned float4, oversized blocks and grids) and expose races between threads; it
+// says nothing about occupancy or speed: the GPU tests cover those.
 #ifndef KCC_CUDA_RUNTIME_CUH
 #define KCC_CUDA_RUNTIME_CUH
 
@@ -76,6 +77,33 @@ inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { *e = nul
 inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
 inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t = nullptr) { return cudaSuccess; }
 inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+
+#include <stdexcept>
+#include <string>
+
+namespace kcc {
+namespace cuda {
+namespace emulate {
+// What the GPU would refuse or get wrong but a host loop would not: a check here fails the
+// emulated call with an exception (the driver and the Python bindings report it).
+inline void require(bool ok, const std::string& what) {
+    if (!ok) throw std::logic_error("kcc CUDA emulation: " + what);
+}
+// The order a launch's threads run in. A GPU gives none, so a kernel whose result depends on
+// it has a race; the emulation alternates launches between ascending and descending order
+// (blocks of one launch: by index parity), so such a kernel disagrees with the CPU unit in
+// at least one of them. Per host thread: emulated units may run on the CPU runtime's pool.
+inline bool next_launch_descends() {
+    static thread_local unsigned launches = 0;
+    return (launches++ & 1u) != 0;
+}
+// A float4 access needs a 16-byte aligned address (else the GPU faults: misaligned address).
+inline void require_aligned16(const void* p, const char* what) {
+    require(((uintptr_t)p & 15) == 0, std::string(what) + " of 4 floats at an address not 16-byte aligned");
+}
+}  // namespace emulate
+}  // namespace cuda
+}  // namespace kcc
 #else
 #include <cuda_runtime.h>
 #endif
