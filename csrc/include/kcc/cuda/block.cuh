@@ -91,25 +91,55 @@ inline void each_block(cudaStream_t stream, int blocks, int threads, int64_t sme
 }
 #endif  // KCC_CUDA_EMULATE
 
+// Fixed-shape tree reduction (deterministic): smem[l * cols + c] for lanes l < `lanes` (a
+// power of two) summed into smem[c], in log2(lanes) phases.
+__device__ __forceinline__ void fold_lanes(Block& blk, int cols, int lanes) {
+    for (int w = lanes / 2; w > 0; w >>= 1)
+        blk.phase([&](int tid) {
+            if (tid < w * cols) blk.smem[tid] += blk.smem[tid + w * cols];
+        });
+}
+
+// out[j] (+)= sum over rows r < rows of in[r * ld + j], j < d (ld 0: d): the bias gradient
+// of a Dense or recurrent layer (an LSTM's: 256 columns over n * T = 4,480 rows). A block per
+// 32 columns: lane c of each warp takes column c, warp w rows w, w + 32, ... (a warp reads
+// 32 consecutive floats of a row), then the 32 partial sums fold.
+inline void column_sum(cudaStream_t stream, float* out, const float* in, int64_t rows, int64_t d, int64_t ld,
+                       bool accumulate) {
+    constexpr int kCols = 32, kLanes = 32;
+    ld = ld ? ld : d;
+    each_block(stream, (int)((d + kCols - 1) / kCols), kCols * kLanes, kCols * kLanes, [=] __device__(Block& blk) {
+        blk.phase([&](int tid) {
+            const int64_t j = (int64_t)blk.index * kCols + tid % kCols;
+            float acc = 0.0f;
+            if (j < d)
+                for (int64_t r = tid / kCols; r < rows; r += kLanes) acc += in[r * ld + j];
+            blk.smem[tid] = acc;
+        });
+        fold_lanes(blk, kCols, kLanes);
+        blk.phase([&](int tid) {
+            const int64_t j = (int64_t)blk.index * kCols + tid;
+            if (tid < kCols && j < d) out[j] = accumulate ? out[j] + blk.smem[tid] : blk.smem[tid];
+        });
+    });
+}
+
 // out[f] (+)= sum over samples i < n and pixels p < hw of in[i * ld + f * hw + p]: the bias
 // gradient of a channels-first conv. One block per channel: each thread a strided partial
-// sum, then a fixed-shape tree reduction (deterministic).
+// sum over every sample's plane, then the partial sums fold.
 inline void channel_sum(cudaStream_t stream, float* out, const float* in, int64_t channels, int64_t n,
                         int64_t hw, int64_t ld, bool accumulate) {
     each_block(stream, (int)channels, kThreads, kThreads, [=] __device__(Block& blk) {
         const int64_t f = blk.index;
-        float* const part = blk.smem;
         blk.phase([&](int tid) {
             float acc = 0.0f;
-            for (int64_t e = tid; e < n * hw; e += kThreads) acc += in[e / hw * ld + f * hw + e % hw];
-            part[tid] = acc;
+            for (int64_t i = 0; i < n; ++i)
+                for (int64_t p = tid; p < hw; p += kThreads) acc += in[i * ld + f * hw + p];
+            blk.smem[tid] = acc;
         });
-        for (int w = kThreads / 2; w > 0; w >>= 1)
-            blk.phase([&](int tid) {
-                if (tid < w) part[tid] += part[tid + w];
-            });
+        fold_lanes(blk, 1, kThreads);
         blk.phase([&](int tid) {
-            if (tid == 0) out[f] = accumulate ? out[f] + part[0] : part[0];
+            if (tid == 0) out[f] = accumulate ? out[f] + blk.smem[0] : blk.smem[0];
         });
     });
 }

@@ -101,18 +101,6 @@ __device__ __forceinline__ void add_stat(double* s, double v) { atomicAdd(s, v);
 __device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
 #endif  // KCC_CUDA_EMULATE
 
-// out[j] (+)= sum over rows r of in[r * ld + j], j < d (ld 0: d): bias gradients. One
-// thread per column walks the rows, so a warp reads 32 consecutive floats of a row at a time.
-inline void column_sum(cudaStream_t stream, float* out, const float* in, int64_t rows, int64_t d, int64_t ld,
-                       bool accumulate) {
-    ld = ld ? ld : d;
-    each(stream, d, [=] __device__(int64_t j) {
-        float s = 0.0f;
-        for (int64_t r = 0; r < rows; ++r) s += in[r * ld + j];
-        out[j] = accumulate ? out[j] + s : s;
-    });
-}
-
 }  // namespace cuda
 }  // namespace kcc
 
