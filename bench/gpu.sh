@@ -4,6 +4,9 @@
 #   KCC_GPU_TESTS="conv or gemm" KCC_GPU_WORKLOADS=W4 bench/gpu.sh    a subset, for a re-check
 #   KCC_GPU_PROFILE=1 bench/gpu.sh   also: where kcc's GPU time goes, per kernel (about 1 more
 #                                    minute; bench/gpu_profile.py, tables in $OUT/profile_W*.txt)
+#   KCC_GPU_TESTS=none KCC_GPU_WORKLOADS=W2,W3 KCC_CUDA_FUSED_RNN=0 bench/gpu.sh
+#                            the benchmark alone, here with an option off (README: CUDA), to
+#                            measure what it gains against a run with it on
 # 1. installs kcc (wheels the machine lacks may be carried in .whl/),
 # 2. runs the CUDA tests (tests/cuda: every case's CUDA unit against the CPU unit),
 # 3. runs the GPU benchmark: kcc device='cuda' against PyTorch CUDA eager, same run.
@@ -45,12 +48,14 @@ cp /tmp/kcc-build/_runtime*.so kcc/
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 $PY -c "import kcc, kcc._runtime, scipy_openblas32" || { say "kcc does not import"; exit 1; }
 XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n 8" || echo "")
-say "CUDA tests"
-# nvcc-only checks are CI's (here every case is built for the GPU and run): skip them
-KCC_TEST_NVCC=0 timeout 300 $PY -m pytest -q $XDIST -rfs tests/cuda --ignore=tests/cuda/test_compile.py \
-    ${KCC_GPU_TESTS:+-k "$KCC_GPU_TESTS"} > "$OUT/tests.log" 2>&1
-echo "pytest exit $?" >> "$OUT/tests.log"
-tail -40 "$OUT/tests.log"
+if [ "${KCC_GPU_TESTS:-}" != none ]; then
+    say "CUDA tests"
+    # nvcc-only checks are CI's (here every case is built for the GPU and run): skip them
+    KCC_TEST_NVCC=0 timeout 300 $PY -m pytest -q $XDIST -rfs tests/cuda --ignore=tests/cuda/test_compile.py \
+        ${KCC_GPU_TESTS:+-k "$KCC_GPU_TESTS"} > "$OUT/tests.log" 2>&1
+    echo "pytest exit $?" >> "$OUT/tests.log"
+    tail -40 "$OUT/tests.log"
+fi
 say "GPU benchmark"
 timeout 200 $PY bench/run.py --workloads "${KCC_GPU_WORKLOADS:-W1,W2,W3,W4}" --frameworks kcc-cuda,torch-cuda \
     --tasks train_b32,train_b256,infer_b1 --repeats 3 --timeout 120 \
