@@ -111,8 +111,8 @@ def rnns_into_concat(rng):
 
 
 def lstm_block_kernel_and_fallback(rng):
-    # LSTM(40): the fused block kernels with 3 rows a block, so 7 rows make three blocks, the
-    # last one partial; LSTM(80): R (100 KB) is over the portable shared memory, so the
+    # LSTM(40): the fused block kernels, a block per row (the small cells elsewhere put
+    # several rows in a block, the last block partial); LSTM(80): R (100 KB) is over the portable shared memory, so the
     # per-step launches run instead
     x = Input(shape=(4, 5))
     h = LSTM(40, return_sequences=True)(x)
