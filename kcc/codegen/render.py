@@ -95,7 +95,8 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
                      | ({"losses", "optimizers"} if train else set()))
     base_arena = max(p.arena_per_sample for p in (predict, train, test) if p is not None)
     scratch = batch_scratch(g, fams, train is not None) if backend == "cuda" else 0
-    base_workspace = workspace_offsets(g)[1]
+    # the ops' workspace roles (Winograd tiles, im2col bands) serve the C++ templates only
+    base_workspace = workspace_offsets(g)[1] if backend == "cpu" else 0
     fixed = fixed_scratch(g, fams, predict, train) if backend == "cuda" else 0
     ctx = dict(
         g=g, predict=predict, train=train, test=test, layout=lay, opt=opt, n_slots=n_slots,
