@@ -30,6 +30,13 @@ struct FlushDenormals {
     ~FlushDenormals() { _mm_setcsr(saved); }
 };
 
+// task(k) for every k < parts on the pool's threads, the caller's included; returns when
+// all are done. Shard k's data is indexed by k, not by the thread that runs it.
+template <class Task>
+void on_pool(exported::Pool& pool, int parts, Task task) {
+    pool.run(parts, [](void* ctx, int64_t k, int64_t) { (*static_cast<Task*>(ctx))((int)k); }, &task);
+}
+
 template <class T>
 T symbol(void* handle, const char* name, bool required = true) {
     void* p = dlsym(handle, name);
@@ -89,7 +96,7 @@ void Session::set_threads(int threads) {
     threads = std::max(threads, 1);
     if (pool_ && threads == threads_) return;
     threads_ = threads;
-    pool_ = std::make_unique<Pool>(threads);
+    pool_ = std::make_unique<exported::Pool>(threads);
     for (auto& s : shards_) std::free(s.arena);
     shards_.assign((size_t)threads, Shard{});
     for (size_t k = 1; k < shards_.size(); ++k) shards_[k].grads.assign(grads_.size(), 0.0f);
@@ -162,15 +169,10 @@ void Session::blas_threads_for(int parts) {
     }
 }
 
-// A unit's intra-op tasks on the pool, claimed one at a time so uneven ones balance.
+// A unit's intra-op tasks on the pool (claimed one at a time, so uneven ones balance).
 void Session::parallel_entry(void* self, int64_t tasks, void (*fn)(void*, int64_t, int64_t),
                              void* ctx) {
-    Session& s = *static_cast<Session*>(self);
-    const int parts = (int)std::min<int64_t>(tasks, s.pool_->size());
-    std::atomic<int64_t> next{0};
-    s.pool_->run(parts, [&](int k) {
-        for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) fn(ctx, t, k);
-    });
+    static_cast<Session*>(self)->pool_->run(tasks, fn, ctx);
 }
 
 KccRun Session::make_run(int shard, int parts) {
@@ -196,7 +198,7 @@ KccRun Session::make_run(int shard, int parts) {
 void Session::gradients_step(const std::vector<const void*>& in, const std::vector<const void*>& tg,
                              int64_t rows, uint64_t seed, std::vector<double>& sums, bool reduce) {
     const int parts = parts_for(rows);
-    pool_->run(parts, [&](int k) {
+    on_pool(*pool_, parts, [&](int k) {
         const int64_t lo = rows * k / parts, hi = rows * (k + 1) / parts;
         std::vector<const void*> sin(in.size()), stg(tg.size());
         for (size_t i = 0; i < in.size(); ++i) sin[i] = offset_rows(in[i], lo, in_row_bytes_[i]);
@@ -218,7 +220,7 @@ void Session::gradients_step(const std::vector<const void*>& in, const std::vect
     });
     if (reduce && parts > 1) {      // grads_ += the other shards', slice by slice
         const int64_t n = (int64_t)grads_.size();
-        pool_->run(parts, [&](int k) {
+        on_pool(*pool_, parts, [&](int k) {
             const int64_t lo = kcc_slice(n, k, parts), hi = kcc_slice(n, k + 1, parts);
             float* g = grads_.data();
             for (int s = 1; s < parts; ++s) {
@@ -267,7 +269,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
         run.state = &state;
         run.grad_shards = shards.data();
         run.n_grad_shards = (int32_t)shards.size();
-        pool_->run(parts, [&](int k) { apply_gradients_(&run, k, parts); });
+        on_pool(*pool_, parts, [&](int k) { apply_gradients_(&run, k, parts); });
         ++step_;
         res.seen += rows;
         if (hook) {
@@ -309,7 +311,7 @@ EpochResult Session::test(const std::vector<HostArray>& x, const std::vector<Hos
     for (int64_t begin = 0; begin < n; begin += batch_size) {
         const int64_t rows = std::min(batch_size, n - begin);
         const int parts = parts_for(rows);
-        pool_->run(parts, [&](int k) {
+        on_pool(*pool_, parts, [&](int k) {
             const int64_t lo = begin + rows * k / parts, hi = begin + rows * (k + 1) / parts;
             std::vector<const void*> in(x.size()), tg(y.size());
             for (size_t i = 0; i < x.size(); ++i) in[i] = offset_rows(x[i].data, lo, x[i].row_bytes);
@@ -338,7 +340,7 @@ void Session::predict(const std::vector<HostArray>& x, const std::vector<float*>
     for (int64_t begin = 0; begin < n; begin += batch_size) {
         const int64_t rows = std::min(batch_size, n - begin);
         const int parts = parts_for(rows);
-        pool_->run(parts, [&](int k) {
+        on_pool(*pool_, parts, [&](int k) {
             const int64_t lo = begin + rows * k / parts, hi = begin + rows * (k + 1) / parts;
             std::vector<const void*> in(x.size());
             std::vector<float*> o(out.size());

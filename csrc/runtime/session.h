@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "kcc/model_abi.h"
-#include "pool.h"
+#include "kcc/export/pool.h"
 
 namespace kcc {
 
@@ -107,7 +107,7 @@ private:
     int64_t step_ = 0;
     int threads_ = 1;
     int blas_threads_now_ = -1;
-    std::unique_ptr<Pool> pool_;
+    std::unique_ptr<exported::Pool> pool_;   // the export's pool: one implementation
     std::vector<float*> worker_ws_;  // each shard's fixed workspace, for KccRun::worker_ws
     std::vector<std::vector<unsigned char>> staging_x_, staging_y_;
     std::vector<int64_t> in_row_bytes_, tg_row_bytes_;

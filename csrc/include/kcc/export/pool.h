@@ -1,8 +1,10 @@
-// kcc/export/pool.h: an exported model handle's worker threads (KccRun::parallel).
+// kcc/export/pool.h: the worker threads of an exported model handle and of kcc's Python
+// runtime (KccRun::parallel, and the runtime's batch shards).
 //
 // The export's runtime (kcc/export/runtime.h) gives each handle one Pool; the generated
-// unit hands its big ops to it as tasks (kcc/parallel.h). Standalone: C++17 and the
-// system's threads, nothing from kcc's Python runtime.
+// unit hands its big ops to it as tasks (kcc/parallel.h). The Python runtime
+// (csrc/runtime/session.cpp) runs a training step's batch shards and the unit's tasks on
+// one too. Standalone: C++17 and the system's threads, nothing from the Python runtime.
 #ifndef KCC_EXPORT_POOL_H
 #define KCC_EXPORT_POOL_H
 
