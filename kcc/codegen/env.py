@@ -56,7 +56,8 @@ def split_k_work(m: int, n: int) -> int:
 
 def cuda_option(name: str) -> bool:
     """A CUDA code path that `name`=0 turns off, to measure what it gains or to fall back
-    from it: KCC_CUDA_SPLIT_K (split-K GEMMs), KCC_CUDA_FUSED_RNN (one-launch recurrences).
+    from it: KCC_CUDA_SPLIT_K (split-K GEMMs), KCC_CUDA_FUSED_RNN (one-launch recurrences),
+    KCC_CUDA_RNN_REGISTERS (their R in registers rather than shared memory).
     Read at each render; the choice is in the generated source, hence in the cache key."""
     return os.environ.get(name, "1").strip() != "0"
 

@@ -111,11 +111,11 @@ def rnns_into_concat(rng):
 
 
 def lstm_block_kernel_and_fallback(rng):
-    # LSTM(40): the fused block kernels, a block per row (the small cells elsewhere put
-    # several rows in a block, the last block partial); LSTM(80): R (100 KB) is over the portable shared memory, so the
-    # per-step launches run instead
+    # LSTM(64): the one-launch kernels at their limit, 64 floats of R in each thread's
+    # registers; LSTM(80): R (100 KB) is over the portable shared memory, so the per-step
+    # launches run instead
     x = Input(shape=(4, 5))
-    h = LSTM(40, return_sequences=True)(x)
+    h = LSTM(64, return_sequences=True)(x)
     h = LSTM(80, go_backwards=True)(h)
     y = Dense(2)(h)
     return dict(model=Model(x, y), x=[_seq(rng, 7, 4, 5)],

@@ -1,7 +1,8 @@
 """KCC_CUDA_FUSED_RNN=0 and KCC_CUDA_SPLIT_K=0 turn off the one-launch recurrences and the
-split-K GEMMs (to measure what they gain, or to fall back from them): the generated CUDA
-source changes as they say, and a model trains the same either way (on the GPU, or
-host-emulated: gpu.cuda_device)."""
+split-K GEMMs, KCC_CUDA_RNN_REGISTERS=0 keeps the one-launch recurrences' R in shared memory
+rather than in registers (to measure what each gains, or to fall back from it): the
+generated CUDA source changes as they say, and a model trains the same either way (on the
+GPU, or host-emulated: gpu.cuda_device)."""
 import re
 
 import numpy as np
@@ -45,21 +46,30 @@ def test_the_options_change_the_generated_source(monkeypatch):
     monkeypatch.setenv("KCC_CUDA_FUSED_RNN", "1")
     monkeypatch.setenv("KCC_CUDA_SPLIT_K", "0")
     no_split = cuda_source(model._native)
-    assert on.count("each_block") == 4 and "each_block" not in no_fused   # 2 layers x 2 directions
+    monkeypatch.setenv("KCC_CUDA_SPLIT_K", "1")
+    monkeypatch.setenv("KCC_CUDA_RNN_REGISTERS", "0")
+    shared_r = cuda_source(model._native)
+    # forward and backward: the LSTM's R in registers (each_team), the reset-before GRU's in
+    # shared memory (each_block); all four in shared memory under KCC_CUDA_RNN_REGISTERS=0
+    assert on.count("each_team<") == 2 and on.count("each_block(") == 2
+    assert shared_r.count("each_team<") == 0 and shared_r.count("each_block(") == 4
+    assert "each_block" not in no_fused and "each_team" not in no_fused
     assert min(_fixed_scratch(on)) > 0 and _fixed_scratch(no_split) == {0}   # no room: never splits
 
 
 def test_training_is_the_same_with_both_options_off(monkeypatch, cuda_device):
     x, y = _data()
     runs = []
-    for value in ("1", "0"):
+    for value, registers in (("1", "1"), ("0", "1"), ("1", "0")):
         monkeypatch.setenv("KCC_CUDA_FUSED_RNN", value)
         monkeypatch.setenv("KCC_CUDA_SPLIT_K", value)
+        monkeypatch.setenv("KCC_CUDA_RNN_REGISTERS", registers)
         kcc.utils.set_random_seed(4)
         model = _model()
         model.compile(optimizer="adam", loss="binary_crossentropy", device="cuda")
         hist = model.fit(x, y, batch_size=8, epochs=2, shuffle=True, verbose=0)
         runs.append((hist.history["loss"], model.get_weights()))
-    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-5)
-    for a, b in zip(runs[1][1], runs[0][1]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    for other in runs[1:]:
+        np.testing.assert_allclose(other[0], runs[0][0], rtol=1e-5)
+        for a, b in zip(other[1], runs[0][1]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

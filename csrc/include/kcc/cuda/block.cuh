@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include <algorithm>
+#include <iterator>
 #include <vector>
 #include "kcc/cuda/launch.cuh"
 #include "kcc/cuda/runtime.cuh"
@@ -32,6 +33,13 @@ constexpr int64_t kPortableSmemBytes = 96 * 1024;
 
 // Dynamic shared memory a block may opt in to on Hopper (sm_90: 227 KB).
 constexpr int64_t kMaxSmemBytes = 227 * 1024;
+
+// A thread's state in a Team kernel: N floats, in registers when the kernel indexes them
+// with compile-time constants (fully unrolled loops).
+template <int64_t N>
+struct Registers {
+    float v[N];
+};
 
 #ifdef KCC_CUDA_EMULATE
 struct Block {
@@ -61,6 +69,37 @@ inline void each_block(cudaStream_t, int blocks, int threads, int64_t smem_float
         body(b);
     }
 }
+
+// A block whose threads keep state from one phase to the next (the recurrent weights a
+// thread holds in registers): `phase(f)` is f(state, tid) in every thread, then a barrier.
+// State: kcc::cuda::Registers<N>, say (a kernel's template argument cannot be a local type).
+template <class State>
+struct Team {
+    int index;
+    int threads;
+    float* smem;
+    bool descend;
+    std::vector<State>* states;   // one per thread
+    template <class F>
+    void phase(F f) {
+        for (int t = 0; t < threads; ++t) {
+            const int tid = descend ? threads - 1 - t : t;
+            f((*states)[(size_t)tid], tid);
+        }
+    }
+};
+
+template <class State, class Body>
+inline void each_team(cudaStream_t s, int blocks, int threads, int64_t smem_floats, Body body) {
+    std::vector<State> states((size_t)threads);
+    // Block's checks, poisoned shared memory and thread order, plus NaN registers: a thread
+    // reads only the state it wrote
+    each_block(s, blocks, threads, smem_floats, [&](Block& b) {
+        for (State& st : states) std::fill(std::begin(st.v), std::end(st.v), __builtin_nanf(""));
+        Team<State> team{b.index, b.threads, b.smem, b.descend, &states};
+        body(team);
+    });
+}
 #else
 struct Block {
     int index;
@@ -88,6 +127,35 @@ inline void each_block(cudaStream_t stream, int blocks, int threads, int64_t sme
                              // allowed while a training step is being captured)
         cudaFuncSetAttribute(block_kernel<Body>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
     block_kernel<Body><<<blocks, threads, bytes, stream>>>(body);
+}
+
+template <class State>
+struct Team {
+    int index;
+    int threads;
+    float* smem;
+    State st;   // this thread's
+    template <class F>
+    __device__ __forceinline__ void phase(F f) {
+        f(st, (int)threadIdx.x);
+        __syncthreads();
+    }
+};
+
+template <class State, class Body>
+__global__ void team_kernel(Body body) {
+    extern __shared__ float kcc_team_smem[];
+    Team<State> team{(int)blockIdx.x, (int)blockDim.x, kcc_team_smem, {}};
+    body(team);
+}
+
+template <class State, class Body>
+inline void each_team(cudaStream_t stream, int blocks, int threads, int64_t smem_floats, Body body) {
+    if (blocks <= 0) return;
+    const int bytes = (int)(smem_floats * (int64_t)sizeof(float));
+    if (bytes > 48 * 1024)
+        cudaFuncSetAttribute(team_kernel<State, Body>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    team_kernel<State, Body><<<blocks, threads, bytes, stream>>>(body);
 }
 #endif  // KCC_CUDA_EMULATE
 
