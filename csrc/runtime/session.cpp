@@ -1,7 +1,6 @@
 // kcc runtime: the epoch loops. See session.h.
 #include "session.h"
 
-#include <atomic>
 
 #include "kcc/common.h"
 #include "kcc/shuffle.h"

@@ -71,7 +71,8 @@ inline void each_block(cudaStream_t, int blocks, int threads, int64_t smem_float
 }
 
 // A block whose threads keep state from one phase to the next (the recurrent weights a
-// thread holds in registers): `phase(f)` is f(state, tid) in every thread, then a barrier.
+// thread holds in registers, a GEMM tile's accumulators): `phase(f)` is f(state, tid) in
+// every thread, then a barrier.
 // State: kcc::cuda::Registers<N>, say (a kernel's template argument cannot be a local type).
 template <class State>
 struct Team {
@@ -119,14 +120,21 @@ __global__ void block_kernel(Body body) {
     body(b);
 }
 
+// kernel<<<blocks, threads, smem_floats floats>>>(body), for each_block and each_team.
 template <class Body>
-inline void each_block(cudaStream_t stream, int blocks, int threads, int64_t smem_floats, Body body) {
+inline void launch_with_smem(void (*kernel)(Body), cudaStream_t stream, int blocks, int threads,
+                             int64_t smem_floats, const Body& body) {
     if (blocks <= 0) return;
     const int bytes = (int)(smem_floats * (int64_t)sizeof(float));
     if (bytes > 48 * 1024)   // above the default limit a kernel must opt in (not a stream op:
                              // allowed while a training step is being captured)
-        cudaFuncSetAttribute(block_kernel<Body>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    block_kernel<Body><<<blocks, threads, bytes, stream>>>(body);
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    kernel<<<blocks, threads, bytes, stream>>>(body);
+}
+
+template <class Body>
+inline void each_block(cudaStream_t stream, int blocks, int threads, int64_t smem_floats, Body body) {
+    launch_with_smem(block_kernel<Body>, stream, blocks, threads, smem_floats, body);
 }
 
 template <class State>
@@ -151,11 +159,7 @@ __global__ void team_kernel(Body body) {
 
 template <class State, class Body>
 inline void each_team(cudaStream_t stream, int blocks, int threads, int64_t smem_floats, Body body) {
-    if (blocks <= 0) return;
-    const int bytes = (int)(smem_floats * (int64_t)sizeof(float));
-    if (bytes > 48 * 1024)
-        cudaFuncSetAttribute(team_kernel<State, Body>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    team_kernel<State, Body><<<blocks, threads, bytes, stream>>>(body);
+    launch_with_smem(team_kernel<State, Body>, stream, blocks, threads, smem_floats, body);
 }
 #endif  // KCC_CUDA_EMULATE
 

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <algorithm>
 #include <vector>
+#include "kcc/cuda/block.cuh"
 #include "kcc/cuda/launch.cuh"
 #include "kcc/cuda/runtime.cuh"
 
@@ -210,8 +211,9 @@ struct GemmTile {
     }
 };
 
-// Block (bx, by, bz) of a GEMM, run by `team`: team.phase(f) calls f(thread state, tid) for
-// every thread of the block, then waits at a barrier for all of them.
+// Block (bx, by, bz) of a GEMM, run by `team` (kcc::cuda::Team, block.cuh): team.phase(f)
+// calls f(thread state, tid) for every thread of the block, then waits at a barrier for all
+// of them.
 template <class Tile, class Team, class Epi>
 __device__ __forceinline__ void gemm_block(Team& team, typename Tile::Shared& s, const GemmArgs& g, int bx,
                                            int by, int bz, const Epi& epi) {
@@ -258,25 +260,12 @@ constexpr int64_t kMaxGridYZ = 65535;
 
 #ifdef KCC_CUDA_EMULATE
 // Host emulation: each block in turn, its threads' states side by side.
-template <class Thread>
-struct HostTeam {
-    std::vector<Thread> threads;
-    bool descend;   // this block runs its threads last to first (emulate::next_launch_descends)
-    template <class F>
-    void phase(F f) {
-        const int n = (int)threads.size();
-        for (int k = 0; k < n; ++k) {
-            const int tid = descend ? n - 1 - k : k;
-            f(threads[tid], tid);
-        }
-    }
-};
-
 template <class Tile, class Epi>
 inline void gemm_grid(cudaStream_t, const GemmArgs& g, const Epi& epi, int64_t rows, int64_t cols,
                       int64_t mats, int64_t y0, int64_t z0) {
     emulate::require(rows <= 0x7fffffff && cols <= kMaxGridYZ && mats <= kMaxGridYZ, "a GEMM grid too large");
-    HostTeam<typename Tile::Thread> team{std::vector<typename Tile::Thread>(Tile::NT), false};
+    std::vector<typename Tile::Thread> states(Tile::NT);
+    Team<typename Tile::Thread> team{0, Tile::NT, nullptr, false, &states};
     std::vector<typename Tile::Shared> s(1);
     const bool down = emulate::next_launch_descends();
     for (int64_t z = 0; z < mats; ++z)
@@ -289,20 +278,10 @@ inline void gemm_grid(cudaStream_t, const GemmArgs& g, const Epi& epi, int64_t r
             }
 }
 #else
-template <class Thread>
-struct DeviceTeam {
-    Thread t;   // this thread's registers
-    template <class F>
-    __device__ __forceinline__ void phase(F f) {
-        f(t, (int)threadIdx.x);
-        __syncthreads();
-    }
-};
-
 template <class Tile, class Epi>
 __global__ void __launch_bounds__(Tile::NT) gemm_kernel(GemmArgs g, int64_t y0, int64_t z0, Epi epi) {
     __shared__ typename Tile::Shared s;
-    DeviceTeam<typename Tile::Thread> team;
+    Team<typename Tile::Thread> team{(int)blockIdx.x, Tile::NT, nullptr, {}};   // smem: `s`
     gemm_block<Tile>(team, s, g, (int)(y0 + blockIdx.y), (int)blockIdx.x, (int)(z0 + blockIdx.z), epi);
 }
 
