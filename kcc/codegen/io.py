@@ -32,9 +32,14 @@ class OpIO:
 
     def _at(self, plan: Plan, name: str, grad: bool = False) -> str:
         """The C pointer to a value (or its gradient): its storage, plus the column offset
-        when it lives inside the rows of a concatenation."""
+        when it lives inside the rows of a concatenation, or the rows of the calls before
+        it when it is one call's block of a stacked op's rows."""
         storage = plan.storage(name)
         base = grad_name(storage) if grad else storage
+        blk = plan.block(name)
+        if blk is not None:
+            i, _, per_sample = blk
+            return base if i == 0 else f"({base} + {i} * n * {per_sample})"
         off = self.g.values[name].slice_offset
         return base if off is None else f"({base} + {off})"
 
@@ -42,11 +47,12 @@ class OpIO:
         return self.g.values[self.op.outputs[i]].slice_offset is not None
 
     def y_sample_stride(self, i: int = 0) -> int:
-        """Floats from one sample's output to the next: the whole concatenation's row
-        when the output is a slice of one, else the output's own size."""
+        """Floats from one row's output to the next: the whole concatenation's row when
+        the output is a slice of one, else the output's own size."""
         v = self.g.values[self.op.outputs[i]]
-        root = self.g.values[self.plan.storage(v.name)] if v.slice_offset is not None else v
-        return root.footprint
+        if v.slice_offset is None:
+            return v.size
+        return self.g.values[self.plan.storage(v.name)].footprint
 
     # -- forward -------------------------------------------------------------------------
     def x(self, i: int = 0) -> str:

@@ -22,6 +22,8 @@ class Value:
                                   # are folded into the batch and `shape` excludes them
     slice_offset: int | None = None  # set when this value lives inside each row of `view_of`
                                      # (a concatenation its producer writes into directly)
+    row_block: int | None = None  # set when this value is rows [i n, (i + 1) n) of `view_of`, which
+                                  # holds the rows of every call of a stacked op (passes/stack.py)
 
     @property
     def size(self) -> int:
@@ -120,6 +122,7 @@ class Graph:
             if v.view_of:
                 fold = f" on n*{v.fold} rows" if v.fold > 1 else ""
                 where = f" at column {v.slice_offset}" if v.slice_offset is not None else ""
+                where += f" rows block {v.row_block}" if v.row_block is not None else ""
                 lines.append(f"  {v.name}{v.shape} = view({v.view_of}){where}{fold}")
         for loss in self.losses:
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"

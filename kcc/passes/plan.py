@@ -9,7 +9,9 @@ never allocates.
 
 Gradients of activations get storages of their own ("d:<value>"). Which backward writes a
 gradient first is decided here, statically: that one overwrites, later ones accumulate
-(`+=`), which makes fan-out and shared layers right by construction.
+(`+=`), which makes fan-out and shared layers right by construction. A stacked op's output
+(passes/stack.py) is written in row blocks, one per call, so that decision is made per
+block.
 """
 from __future__ import annotations
 
@@ -33,24 +35,70 @@ class Plan:
     accumulate: dict[tuple[str, str], bool] = field(default_factory=dict)  # (op, "in<k>" | "w:<slot>"
                                                 # | "zero:<storage>"), ("loss:<value>", storage) -> +=
     backward_ops: list[Op] = field(default_factory=list)    # reverse order, only those needed
+    blocks: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # value -> (block i,
+                                                # blocks, floats per sample of one): rows [i n,
+                                                # (i + 1) n) of its storage (a stacked op's)
 
     def storage(self, value: str) -> str:
         return self.roots[value]
 
+    def block(self, value: str) -> tuple[int, int, int] | None:
+        return self.blocks.get(value)
 
-def _roots(g: Graph, inference: bool) -> dict[str, str]:
+
+def _roots(g: Graph, inference: bool) -> tuple[dict[str, str], dict[str, tuple[int, int, int]]]:
+    """value -> its storage, and value -> its row block when the way there passes one."""
     alias = {v.name: v.view_of for v in g.values.values() if v.view_of}
     if inference:
         for op in g.ops:
             if op.family in IDENTITY_IN_INFERENCE:
                 alias[op.outputs[0]] = op.inputs[0]
-    roots = {}
+    roots, blocks = {}, {}
     for name in g.values:
         r = name
         while r in alias:
+            v = g.values[r]
+            if v.row_block is not None:
+                if name in blocks:
+                    raise RuntimeError(f"internal error: {name} lies in two row blocks")
+                blocks[name] = (v.row_block, g.values[v.view_of].fold, v.footprint)
             r = alias[r]
         roots[name] = r
-    return roots
+    return roots, blocks
+
+
+class _Written:
+    """Which gradient storages (or row blocks of them) some backward has written so far:
+    the next writer of one accumulates."""
+
+    def __init__(self, blocks: dict[str, tuple[int, int, int]]):
+        self.blocks = blocks
+        self.whole: set[str] = set()
+        self.parts: dict[str, tuple[set[int], int]] = {}   # storage -> (blocks written, of)
+
+    def has(self, storage: str) -> bool:
+        """Whether all of `storage` holds a gradient (every block of a stacked one)."""
+        if storage in self.whole:
+            return True
+        if storage not in self.parts:
+            return False
+        done, count = self.parts[storage]
+        if len(done) != count:   # passes/stack.py stacks only calls whose outputs are all read
+            raise RuntimeError(f"internal error: the gradient of {storage} is needed whole with "
+                               f"only row blocks {sorted(done)} of {count} written")
+        return True
+
+    def write(self, storage: str, value: str) -> bool:
+        """Record a write of `value` (which lives in `storage`); True when it must add."""
+        blk = self.blocks.get(value)
+        if blk is None:
+            acc = self.has(storage)
+            self.whole.add(storage)
+            return acc
+        done, _ = self.parts.setdefault(storage, (set(), blk[1]))
+        acc = storage in self.whole or blk[0] in done
+        done.add(blk[0])
+        return acc
 
 
 def _pack(intervals: dict[str, tuple[int, int]], sizes: dict[str, int]) -> tuple[dict[str, int], int]:
@@ -81,7 +129,7 @@ def _touch(live: dict[str, list[int]], storage: str, step: int) -> None:
 def plan_predict(g: Graph, outputs_external: bool = True) -> Plan:
     """Inference plan. With `outputs_external` the model outputs are written straight into
     the caller's buffers (predict); without, they stay in the arena (evaluate)."""
-    roots = _roots(g, inference=True)
+    roots, blocks = _roots(g, inference=True)
     external = {roots[n]: ("input", i) for i, n in enumerate(g.inputs)}
     copies = []
     for i, n in enumerate(g.outputs):
@@ -105,7 +153,8 @@ def plan_predict(g: Graph, outputs_external: bool = True) -> Plan:
     internal = {s: tuple(iv) for s, iv in live.items() if s not in external}
     sizes = {s: g.values[s].footprint for s in internal}
     offsets, top = _pack(internal, sizes)
-    return Plan("predict" if outputs_external else "test", offsets, top, external, copies, roots)
+    return Plan("predict" if outputs_external else "test", offsets, top, external, copies, roots,
+                blocks=blocks)
 
 
 def _grad_flags(g: Graph, roots: dict[str, str]) -> set[str]:
@@ -119,7 +168,7 @@ def _grad_flags(g: Graph, roots: dict[str, str]) -> set[str]:
 
 
 def plan_train(g: Graph) -> Plan:
-    roots = _roots(g, inference=False)
+    roots, blocks = _roots(g, inference=False)
     needs = _grad_flags(g, roots)
     external = {roots[n]: ("input", i) for i, n in enumerate(g.inputs)}
     live: dict[str, list[int]] = {}
@@ -129,14 +178,14 @@ def plan_train(g: Graph) -> Plan:
             _touch(live, roots[v], step)
         step += 1
     accumulate: dict[tuple[str, str], bool] = {}
-    written: set[str] = set()
+    written = _Written(blocks)
+    weights_written: set[int] = set()
     for loss in g.losses:
         r = roots[loss.output]
         _touch(live, r, step)
         if r in needs:
             _touch(live, "d:" + r, step)
-            accumulate[("loss:" + loss.output, r)] = r in written
-            written.add(r)
+            accumulate[("loss:" + loss.output, r)] = written.write(r, loss.output)
         step += 1
     backward = []
     for op in reversed(g.ops):
@@ -146,26 +195,25 @@ def plan_train(g: Graph) -> Plan:
         backward.append(op)
         for v in op.inputs + op.outputs + list(op.saved.values()):
             _touch(live, roots[v], step)
-        for o in outs:
+        for o, name in zip(outs, op.outputs):
             _touch(live, "d:" + o, step)
-            if o not in written:         # nothing flowed back into it: start from zero
+            if not written.has(o):       # nothing flowed back into it: start from zero
                 accumulate[(op.name, "zero:" + o)] = False
-                written.add(o)
+                written.write(o, name)
         for k, i in enumerate(op.inputs):   # keyed by position: an op may read one storage twice
             r = roots[i]
             if r in needs:
                 _touch(live, "d:" + r, step)
-                accumulate[(op.name, f"in{k}")] = r in written
-                written.add(r)
+                accumulate[(op.name, f"in{k}")] = written.write(r, i)
         for w in op.weights:             # a shared layer's later uses add to its gradient
             if w is not None and g.weights[w].trainable:
-                accumulate[(op.name, f"w:{w}")] = f"w:{w}" in written
-                written.add(f"w:{w}")
+                accumulate[(op.name, f"w:{w}")] = w in weights_written
+                weights_written.add(w)
         step += 1
     internal = {s: tuple(iv) for s, iv in live.items() if s not in external}
     sizes = {s: g.values[s.removeprefix("d:")].footprint for s in internal}
     offsets, top = _pack(internal, sizes)
-    return Plan("train", offsets, top, external, [], roots, needs, accumulate, backward)
+    return Plan("train", offsets, top, external, [], roots, needs, accumulate, backward, blocks)
 
 
 def workspace_offsets(g: Graph) -> tuple[dict[tuple[str, str], int], int]:

@@ -235,6 +235,27 @@ def shared_dense_two_inputs(rng):
                        optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9))
 
 
+def shared_dense_stacked_on_one_tensor(rng):
+    # both calls read h: stacked, h copied twice into the stacked input (kcc/passes/stack.py),
+    # and its two gradient blocks add into dh
+    x = Input(shape=(5,))
+    h = Dense(3, activation="tanh")(x)
+    shared = Dense(4, activation="relu", name="shared_twice")
+    y = Dense(2)(concatenate([shared(h), Dense(3)(shared(h))]))
+    return _regression(Model(x, y), [_normal(rng, 6, 5)], rng, [(2,)])
+
+
+def shared_dense_three_calls_in_place(rng):
+    # three calls stacked; the Dense layers before them write straight into their blocks of
+    # the stacked input; block 0 of the output has two readers
+    a, b, c = Input(shape=(3,)), Input(shape=(3,)), Input(shape=(3,))
+    shared = Dense(5, activation="tanh", name="shared_three")
+    ya, yb, yc = (shared(Dense(4)(t)) for t in (a, b, c))
+    y = Dense(2)(concatenate([add([ya, yb]), yc, Dense(2)(ya)]))
+    return _regression(Model([a, b, c], y), [_normal(rng, 7, 3) for _ in range(3)], rng, [(2,)],
+                       optimizer=optimizers.RMSprop(learning_rate=0.01))
+
+
 CASES = {f.__name__: f for f in (
     embedding_flatten_dense, embedding_time_dense, embedding_shared_two_inputs,
     embedding_frozen_table,
@@ -244,4 +265,4 @@ CASES = {f.__name__: f for f in (
     merge_classes_fan_in, merge_keras1_modes, merge_elementwise_output,
     dot_dense_pair, dot_self_and_input,
     flatten_channels_first, flatten_channels_first_fan_out, flatten_channels_first_input,
-    shared_dense_two_inputs)}
+    shared_dense_two_inputs, shared_dense_stacked_on_one_tensor, shared_dense_three_calls_in_place)}

@@ -117,3 +117,25 @@ def test_prepare_target():
         losses.prepare_target("categorical_crossentropy", [1, 2], (None, 10), "main")
     with pytest.raises(ValueError, match=r"expected an array of shape \('n', 10\)"):
         losses.prepare_target("categorical_crossentropy", np.zeros((2, 9)), (None, 10))
+
+
+def test_a_loss_on_an_output_no_weight_reaches_only_counts():
+    """An output computed from inputs alone (no trainable weight before it) still reports
+    its loss, and the other output trains as if it were alone (it used to fail to render:
+    the loss asked for a gradient buffer nobody plans)."""
+    import kcc
+    from kcc.layers import Dense, Flatten, Input, MaxPooling2D
+    from kcc.models import Model
+    kcc.utils.set_random_seed(0)
+    img, x = Input((1, 4, 4)), Input((3,))
+    pooled = Flatten(name="pooled")(MaxPooling2D((2, 2), data_format="channels_first")(img))
+    m = Model([img, x], [pooled, Dense(4, name="trained")(x)])
+    m.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((8, 1, 4, 4)).astype(np.float32),
+          rng.standard_normal((8, 3)).astype(np.float32)]
+    ys = [np.zeros((8, 4), np.float32), np.zeros((8, 4), np.float32)]
+    h = m.fit(xs, ys, batch_size=8, epochs=3, verbose=0)
+    pooled_loss = float(np.mean(m.predict(xs)[0] ** 2))
+    np.testing.assert_allclose(h.history["pooled_loss"], [pooled_loss] * 3, rtol=1e-5)
+    assert h.history["trained_loss"][2] < h.history["trained_loss"][0]
