@@ -6,7 +6,8 @@ called) and ops in topological order. Nothing here knows about Keras classes or 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Any
 
@@ -96,6 +97,20 @@ class Graph:
 
     def value(self, name: str) -> Value:
         return self.values[name]
+
+    def copy(self) -> "Graph":
+        """A copy the passes may rewrite while this graph stays as it is. The weight slots
+        are shared: they hold the layers' own buffers, which no pass changes."""
+        return replace(
+            self, inputs=list(self.inputs), outputs=list(self.outputs),
+            output_names=list(self.output_names), input_names=list(self.input_names),
+            values={k: replace(v) for k, v in self.values.items()},
+            ops=[replace(op, inputs=list(op.inputs), outputs=list(op.outputs),
+                         weights=list(op.weights), attrs=copy.deepcopy(op.attrs),
+                         saved=dict(op.saved), workspace=dict(op.workspace)) for op in self.ops],
+            losses=[replace(l, metrics=list(l.metrics), metric_stats=list(l.metric_stats))
+                    for l in self.losses],
+            id_bounds=dict(self.id_bounds))
 
     def root(self, name: str) -> str:
         """The value whose storage `name` uses (follows views)."""

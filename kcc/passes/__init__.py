@@ -8,7 +8,7 @@ from kcc.passes.stack import stack_shared_calls
 __all__ = ["concat_into_slices", "fuse", "Plan", "plan_memory", "optimize", "stack_shared_calls"]
 
 
-def optimize(g):
+def optimize(g, device: str = "cpu"):
     """Every rewrite, in order: fusion first (it changes which values exist), stacking (it
     makes the calls' outputs views), then concatenation into slices."""
-    return concat_into_slices(stack_shared_calls(fuse(g)))
+    return concat_into_slices(stack_shared_calls(fuse(g), device))

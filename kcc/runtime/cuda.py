@@ -118,9 +118,15 @@ def build_unit(source: str, what: str, arch: str, include_dir: str, extra_key: s
 
 
 def cuda_source(native) -> str:
-    """The CUDA unit of an already compiled (CPU) model: the same graph and plans."""
+    """The CUDA unit of an already compiled (CPU) model: its traced graph through the
+    passes as device='cuda' runs them (they differ: shared layers stack on the GPU only).
+    The weights, inputs and outputs are the same, so the unit runs in the model's session."""
     from kcc.codegen import render
-    return render(native.graph, *native.plans, backend="cuda")
+    from kcc.passes import optimize, plan_memory
+    if native.device == "cuda":
+        return native.source
+    g = optimize(native.lowered.copy(), "cuda")
+    return render(g, *plan_memory(g), backend="cuda")
 
 
 def compile_only(native, arch: str = DEFAULT_ARCH):

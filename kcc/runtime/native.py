@@ -95,7 +95,8 @@ class NativeModel:
             arch = cuda.device_arch()   # fails before building when no GPU can run the result
         else:
             _runtime = runtime_module()
-        self.graph = optimize(graph)
+        self.lowered = graph.copy()   # before the passes, for cuda_source
+        self.graph = optimize(graph, device)
         predict, train = plan_memory(self.graph)
         self.plans = (predict, train)
         self.what = what

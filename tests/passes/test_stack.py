@@ -130,13 +130,22 @@ def test_integer_inputs_are_not_copied(monkeypatch):
     assert [op.family for op in m._native.graph.ops].count("embedding") == 2
 
 
-def test_off_switch(monkeypatch):
+def test_on_for_the_gpu_off_for_the_cpu_unless_asked(monkeypatch):
+    from kcc.runtime.cuda import cuda_source
+
     def make():
         a, b = Input((3,)), Input((3,))
         shared = Dense(2)
         return Model([a, b], concatenate([shared(a), shared(b)]))
     assert ("dense", 2) in _families(_compiled(make, True, monkeypatch, "mse"))
     assert ("dense", 2) not in _families(_compiled(make, False, monkeypatch, "mse"))
+    monkeypatch.delenv("KCC_STACK_SHARED")
+    kcc.utils.clear_session()
+    m = make()
+    m.compile("sgd", "mse")
+    assert ("dense", 2) not in _families(m)
+    # the CUDA unit of the same model, as device="cuda" builds it: one Dense on n * 2 rows
+    assert "dense_1_forward(stream, dense_1_stacked, dense_1_stack, " in cuda_source(m._native)
 
 
 @pytest.mark.parametrize("batch_size", [1, 9])
