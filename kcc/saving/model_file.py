@@ -71,10 +71,15 @@ def save_model(model, path, overwrite=True):
     weights_file.write_file(path, tensors, metadata)
 
 
-def load_model(path, compile=True):
+def load_model(path, compile=True, device=None):
     """The model saved at `path`: same architecture and weights; compiled as it was saved,
-    with its optimizer state, unless compile=False or it was saved uncompiled."""
+    with its optimizer state, unless compile=False or it was saved uncompiled. The file
+    does not tie a model to a device: it compiles for `device` ("cpu" or "cuda"), by
+    default kcc.backend.device(), wherever it was trained."""
     path = os.fspath(path)
+    if device is not None:
+        from kcc import backend
+        device = backend.canonical_device(device)   # a bad name fails before any work
     if not os.path.exists(path):
         raise FileNotFoundError(f"No kcc model file at '{path}'.")
     with weights_file.open_file(path, "a model") as f:
@@ -85,7 +90,7 @@ def load_model(path, compile=True):
         weights_file.read_weights(model, f, path, skip=(OPTIMIZER_KEY,))
         compile_data = _json(metadata, "compile_config", path, required=False)
         if compile and compile_data is not None:
-            _compile(model, compile_data, metadata, f, path)
+            _compile(model, compile_data, metadata, f, path, device)
     return model
 
 
@@ -160,13 +165,13 @@ def _json(metadata, key, path, required=True):
         raise ValueError(f"'{path}': the '{key}' entry is not valid JSON ({exc}).") from exc
 
 
-def _compile(model, data, metadata, f, path):
+def _compile(model, data, metadata, f, path, device):
     from kcc.training.config import compile_arguments
     try:
         arguments = compile_arguments(data)
     except ValueError as exc:
         raise ValueError(f"'{path}': cannot compile the model as saved: {exc}") from exc
-    model.compile(**arguments)
+    model.compile(**arguments, device=device)
     layout = _json(metadata, "optimizer", path, required=False)
     if layout is None or OPTIMIZER_KEY not in f.keys():
         return

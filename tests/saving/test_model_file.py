@@ -154,6 +154,24 @@ def test_sequential_saves_compiled(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_load_model_compiles_for_the_device_asked(tmp_path):
+    """A file is not tied to a device: load_model(device=) overrides the default, which a
+    GPU-trained model saved and loaded on a CPU machine relies on; a bad name is clear."""
+    model = Sequential([L.Dense(3, input_dim=4, activation="softmax")])
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    model.save(tmp_path / "m.kcc")
+    before = kcc.backend.device()
+    try:
+        kcc.backend.set_device("cuda")            # the default: would need a GPU
+        loaded = load_model(tmp_path / "m.kcc", device="cpu")
+    finally:
+        kcc.backend.set_device(before)
+    assert loaded._native.device == "cpu"
+    assert_same_predictions(model, loaded, np.ones((5, 4), np.float32))
+    with pytest.raises(ValueError, match="Invalid device 'tpu'"):
+        load_model(tmp_path / "m.kcc", device="tpu")
+
+
 def test_vqa_model_with_sequential_inside_saves(tmp_path):
     (vqa, x), _ = vqa_and_video_qa()
     vqa.compile(optimizer="rmsprop", loss="categorical_crossentropy")

@@ -42,14 +42,21 @@ struct Registers {
 };
 
 #ifdef KCC_CUDA_EMULATE
+// One emulated phase: f(tid) for every thread id, first to last or last to first (see
+// emulate::next_launch_descends), as Block and Team run it.
+template <class F>
+inline void each_thread_of_phase(int threads, bool descend, F f) {
+    for (int t = 0; t < threads; ++t) f(descend ? threads - 1 - t : t);
+}
+
 struct Block {
     int index;      // blockIdx.x
     int threads;    // blockDim.x
     float* smem;    // the block's dynamic shared memory
-    bool descend;   // run a phase's threads last to first (see emulate::next_launch_descends)
+    bool descend;   // run a phase's threads last to first
     template <class F>
     void phase(F f) {
-        for (int t = 0; t < threads; ++t) f(descend ? threads - 1 - t : t);
+        each_thread_of_phase(threads, descend, f);
     }
 };
 
@@ -83,10 +90,7 @@ struct Team {
     std::vector<State>* states;   // one per thread
     template <class F>
     void phase(F f) {
-        for (int t = 0; t < threads; ++t) {
-            const int tid = descend ? threads - 1 - t : t;
-            f((*states)[(size_t)tid], tid);
-        }
+        each_thread_of_phase(threads, descend, [&](int tid) { f((*states)[(size_t)tid], tid); });
     }
 };
 
