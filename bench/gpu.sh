@@ -7,6 +7,11 @@
 #   KCC_GPU_TESTS=none KCC_GPU_WORKLOADS=W2,W3 KCC_CUDA_FUSED_RNN=0 bench/gpu.sh
 #                            the benchmark alone, here with an option off (README: CUDA), to
 #                            measure what it gains against a run with it on
+#   KCC_GPU_TESTS=none KCC_GPU_WORKLOADS=none \
+#   KCC_GPU_ABLATE="W3,W4:KCC_STACK_SHARED=0 W2,W3:KCC_CUDA_RNN_REGISTERS=0" bench/gpu.sh
+#                            kcc alone, train_b32, once per entry with that option set
+#                            ($OUT/ablate_<option>.jsonl; about 1 minute an entry, mostly nvcc),
+#                            to set against a run with every option on
 # 1. installs kcc (wheels the machine lacks may be carried in .whl/),
 # 2. runs the CUDA tests (tests/cuda: every case's CUDA unit against the CPU unit),
 # 3. runs the GPU benchmark: kcc device='cuda' against PyTorch CUDA eager, same run.
@@ -56,12 +61,23 @@ if [ "${KCC_GPU_TESTS:-}" != none ]; then
     echo "pytest exit $?" >> "$OUT/tests.log"
     tail -40 "$OUT/tests.log"
 fi
-say "GPU benchmark"
-timeout 200 $PY bench/run.py --workloads "${KCC_GPU_WORKLOADS:-W1,W2,W3,W4}" --frameworks kcc-cuda,torch-cuda \
-    --tasks train_b32,train_b256,infer_b1 --repeats 3 --timeout 120 \
-    --out "$OUT/results.jsonl" > "$OUT/bench.log" 2>&1
-echo "bench exit $?" >> "$OUT/bench.log"
-tail -25 "$OUT/bench.log"
+if [ "${KCC_GPU_WORKLOADS:-}" != none ]; then
+    say "GPU benchmark"
+    timeout 200 $PY bench/run.py --workloads "${KCC_GPU_WORKLOADS:-W1,W2,W3,W4}" --frameworks kcc-cuda,torch-cuda \
+        --tasks train_b32,train_b256,infer_b1 --repeats 3 --timeout 120 \
+        --out "$OUT/results.jsonl" > "$OUT/bench.log" 2>&1
+    echo "bench exit $?" >> "$OUT/bench.log"
+    tail -25 "$OUT/bench.log"
+fi
+for entry in ${KCC_GPU_ABLATE:-}; do   # "<workloads>:<VARIABLE>=<value>"
+    workloads=${entry%%:*} option=${entry#*:}
+    say "kcc on $workloads with $option"
+    env "$option" timeout 150 $PY bench/run.py --workloads "$workloads" --frameworks kcc-cuda \
+        --tasks train_b32 --repeats 3 --timeout 120 --out "$OUT/ablate_${option%%=*}.jsonl" \
+        > "$OUT/ablate_${option%%=*}.log" 2>&1
+    echo "bench exit $?" >> "$OUT/ablate_${option%%=*}.log"
+    tail -6 "$OUT/ablate_${option%%=*}.log"
+done
 if [ "${KCC_GPU_PROFILE:-0}" = 1 ]; then
     say "GPU profile"
     timeout 120 $PY bench/gpu_profile.py --workloads "${KCC_GPU_WORKLOADS:-W2,W3,W4}" --out "$OUT" \
