@@ -73,3 +73,42 @@ def test_workspaces_share_one_fixed_region():
     assert offsets[("dense_1", "cols")] == 0 and offsets[("dense_1", "tmp")] == 112  # aligned
     assert offsets[("dense_2", "cols")] == 0          # ops run one at a time: reuse
     assert size == 304
+
+
+def test_a_stacked_output_is_written_block_by_block():
+    """A shared Dense on two inputs, stacked (passes/stack.py): block 0 of its output has
+    two readers, block 1 one. The first writer of each block overwrites, later ones add;
+    the stacked op then reads the whole gradient, zeroing nothing; the pointers of the
+    blocks are n rows apart."""
+    from kcc.codegen.io import OpIO
+    from kcc.passes import stack_shared_calls
+    b = GraphBuilder("m")
+    xa = b.add_input("a", (3,), "float32")
+    xb = b.add_input("b", (3,), "float32")
+    kernel = W("shared/kernel", (3, 4))
+    outs = []
+    for k, x in enumerate((xa, xb)):
+        b.begin_node("shared", k)
+        outs.append(b.op("dense", [x], (4,), weights=[kernel, None], attrs={"activation": "linear", "units": 4}))
+    ya, yb = outs
+    b.begin_node("add_1", 0)
+    s = b.op("elementwise", [ya, yb], (4,), attrs={"mode": "sum"})
+    b.begin_node("head", 0)
+    h = b.op("dense", [ya], (4,), weights=[W("head/kernel", (4, 4)), None], attrs={"activation": "linear", "units": 4})
+    b.begin_node("add_2", 0)
+    out = b.op("elementwise", [s, h], (4,), attrs={"mode": "sum"})
+    g = b.graph
+    g.outputs, g.output_names = [out.name], ["out"]
+    g.losses = [Loss(out.name, "mean_squared_error", 1.0, (4,), "float32")]
+    g = stack_shared_calls(fuse(g), "cuda")
+    stacked = next(op for op in g.ops if op.fold == 2)
+    _, train = plan_memory(g)
+    assert train.blocks[ya.name] == (0, 2, 4) and train.blocks[yb.name] == (1, 2, 4)
+    acc = train.accumulate
+    head, add_1 = (next(op for op in g.ops if op.name == name) for name in ("head", "add_1"))
+    # backward order: add_2, head (block 0 first: overwrite), add_1 (block 0: add; block 1: overwrite)
+    assert acc[("head", "in0")] is False
+    assert acc[("add_1", "in0")] is True and acc[("add_1", "in1")] is False
+    assert (stacked.name, "zero:" + stacked.outputs[0]) not in acc
+    io = OpIO(g, add_1, train, train)
+    assert io.dx(0) == "d_" + stacked.outputs[0] and io.dx(1) == f"(d_{stacked.outputs[0]} + 1 * n * 4)"
