@@ -89,12 +89,11 @@ extern "C" int run_gemm(int ta, int tb, int epi, int64_t M, int64_t N, int64_t K
 '''
 
 
-@pytest.fixture(scope="module")
-def harness():
+def _load(source):
     from kcc.runtime.cuda import EMULATED, build_unit, target_arch
     from kcc.runtime.native import headers_digest, include_dir
     arch = EMULATED if gpu_reason() else target_arch()
-    path = build_unit(HARNESS, "gemm test harness", arch, str(include_dir()), headers_digest())
+    path = build_unit(source, "gemm test harness", arch, str(include_dir()), headers_digest())
     lib = ctypes.CDLL(str(path))
     lib.run_gemm.restype = ctypes.c_int
     i32, i64, f32, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_float, ctypes.POINTER(ctypes.c_float)
@@ -109,6 +108,17 @@ def harness():
     lib.gemm_split_slices.restype = i64
     lib.gemm_split_slices.argtypes = [i64, i64, i64, i64]
     return lib
+
+
+@pytest.fixture(scope="module")
+def harness():
+    return _load(HARNESS)
+
+
+@pytest.fixture(scope="module")
+def small_grid_harness():
+    """The harness with grids of at most 2 column tiles and 2 matrices a launch."""
+    return _load("#define KCC_CUDA_MAX_GRID_YZ 2\n" + HARNESS)
 
 
 # 32 x 32 tiles for all but the last three: 128 x 128 (1700 x 1200), 128 x 64 (W4's conv,
@@ -170,6 +180,24 @@ def test_batched_gemm_matches_numpy(harness, shared_a):
     out = C.copy()
     f = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
     assert harness.run_gemm_batched(batch, M, N, K, f(A), 0 if shared_a else K * M, f(B), N * K, f(out), M * N) == 0
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("M,N,K", [(70, 150, 33), (40, 32 * 4 + 1, 20)])
+def test_grids_over_the_limit_go_in_several_launches(small_grid_harness, M, N, K):
+    """Column tiles and matrices past the grid's y / z limit (here 2) go in further
+    launches from their offsets: 5 matrices in 3 launches; 5 column tiles of 32 in 3
+    (1,000-odd launches' worth of columns, 8.4 M, on a GPU without the define)."""
+    rng = np.random.default_rng(6)
+    batch = 5
+    A = rng.standard_normal((batch, K, M)).astype(np.float32)
+    B = rng.standard_normal((batch, N, K)).astype(np.float32)
+    C = rng.standard_normal((batch, M, N)).astype(np.float32)
+    want = np.stack([A[z].T.astype(np.float64) @ B[z].T + C[z] for z in range(batch)])
+    out = C.copy()
+    f = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+    assert small_grid_harness.gemm_tile_shape(M, N, batch) == 32032
+    assert small_grid_harness.run_gemm_batched(batch, M, N, K, f(A), K * M, f(B), N * K, f(out), M * N) == 0
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
 
 

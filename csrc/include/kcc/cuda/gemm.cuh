@@ -256,7 +256,12 @@ __device__ __forceinline__ void gemm_block(Team& team, typename Tile::Shared& s,
 // GEMM grids: row tiles on x (up to 2^31 - 1: a TimeDistributed Dense over a large predict
 // batch has millions of rows), column tiles on y and matrices (or K slices) on z, at most
 // 65535 each, so larger counts go in several launches from tile (x0, y0, z0) on.
-constexpr int64_t kMaxGridYZ = 65535;
+// (KCC_CUDA_MAX_GRID_YZ lowers the limit: tests/cuda/test_gemm.py runs those several
+// launches on small matrices.)
+#ifndef KCC_CUDA_MAX_GRID_YZ
+#define KCC_CUDA_MAX_GRID_YZ 65535
+#endif
+constexpr int64_t kMaxGridYZ = KCC_CUDA_MAX_GRID_YZ;
 
 #ifdef KCC_CUDA_EMULATE
 // Host emulation: each block in turn, its threads' states side by side.
