@@ -64,3 +64,30 @@ def test_emulated_cuda_unit_matches_cpu(built, name):
     for w, a, b in zip(native.graph.weights, emu_w, cpu_w):
         _close(a, b, f"{name}: {w.name} after one step")
     _close(emu[4], cpu[4], f"{name}: evaluate")
+
+
+def test_embedding_gradient_is_the_cpus_bit_for_bit_every_call():
+    """Repeated ids add up in position order, as the C++ unit's scatter_add (no atomics): the
+    single-threaded CPU's bits in every call, whichever order a launch runs its threads in
+    (the emulation alternates it from launch to launch; a predict call shifts the parity)."""
+    import kcc
+    from kcc.layers import Embedding, Flatten, Input
+    from kcc.models import Model
+    from kcc.runtime.cuda import emulated_unit
+    kcc.utils.set_random_seed(3)
+    ids = Input((6,), dtype="int32")
+    model = Model(ids, Flatten()(Embedding(3, 4, name="emb_bits")(ids)))   # dy: the loss's, exact
+    model.compile("sgd", "mse")
+    native = model._native
+    hparams = [float(v) for v in model.optimizer.hparams()]
+    rng = np.random.default_rng(0)
+    x = [rng.integers(0, 3, (7, 6)).astype(np.int32)]      # 42 ids over 3 rows
+    y = [rng.standard_normal((7, 24)).astype(np.float32)]
+    w = [np.ascontiguousarray(wt.buffer, np.float32).copy() for wt in native.graph.weights]
+    cpu = _session(native.library, [a.copy() for a in w], hparams, 1).gradients(x, y, 7, 0)[1][0]
+    emu = _session(emulated_unit(native), w, hparams, 1)
+    outs = [np.empty((7, 24), np.float32)]
+    for _ in range(2):
+        for _ in range(2):
+            np.testing.assert_array_equal(emu.gradients(x, y, 7, 0)[1][0], cpu)
+        emu.predict(x, outs, 7, 7)

@@ -51,7 +51,6 @@ inline void each_group(cudaStream_t, int64_t count, int groups, F f) {
 template <class F>
 inline void each_row(cudaStream_t s, int64_t rows, F f) { each(s, rows, f); }
 inline void add_stat(double* s, double v) { *s += v; }
-inline void atomic_add(float* p, float v) { *p += v; }
 #else
 // Enough blocks to fill an H200 several times over; the grid-stride loop covers the rest,
 // so one launch shape serves every size.
@@ -98,7 +97,6 @@ inline void each_row(cudaStream_t stream, int64_t rows, F f) { each(stream, rows
 
 // atomicAdd on doubles (native since sm_60): stats accumulate in double like the CPU's.
 __device__ __forceinline__ void add_stat(double* s, double v) { atomicAdd(s, v); }
-__device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
 #endif  // KCC_CUDA_EMULATE
 
 }  // namespace cuda

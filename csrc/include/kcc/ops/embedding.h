@@ -32,6 +32,19 @@ inline void scatter_add(float* KCC_RESTRICT dW, const int32_t* KCC_RESTRICT ids,
     }
 }
 
+// Column j of table rows [lo, hi) of scatter_add, as one GPU thread computes it: the rows
+// of dy whose ids fall in that range, added in position order. That is scatter_add's order,
+// so the sums are bitwise the CPU's (one thread) and never depend on thread timing, as
+// atomics' would; each element of dW has one owner.
+KCC_HD void scatter_add_column(float* KCC_RESTRICT dW, const int32_t* KCC_RESTRICT ids,
+                               const float* KCC_RESTRICT dy, int64_t n, int64_t d, int64_t j,
+                               int64_t lo, int64_t hi) {
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t v = ids[i];
+        if (v >= lo && v < hi) dW[v * d + j] += dy[i * d + j];
+    }
+}
+
 }  // namespace embedding
 }  // namespace kcc
 
