@@ -17,7 +17,7 @@ those, otherwise (model inputs, say) a `stack` op copies each call's input into 
 
 Left as they are: calls inside TimeDistributed (their rows are folded already), dropout
 (its random stream is numbered by row), calls whose output is a model output or unread,
-calls one of which feeds another, integer inputs that would need a copy, and a weightless
+calls one of which feeds another, embeddings (see STACKABLE), and a weightless
 layer's calls whose inputs would need copying (the copy costs what the op does).
 On the GPU only, by default (see `enabled`); KCC_STACK_SHARED=0 or 1 decides for both.
 """
@@ -29,8 +29,10 @@ from kcc.graph.ir import Graph, Op, Value
 from kcc.passes.plan import IDENTITY_IN_INFERENCE
 
 # Families whose kernels treat every row alike, so n * k rows are just a bigger batch.
-STACKABLE = {"activation", "conv2d", "dense", "dot", "elementwise", "embedding", "pool2d",
-             "recurrent", "transpose", "zero_pad2d"}
+# (Not embedding: its ids come straight from model inputs, so stacking would copy them into
+# an integer buffer, and the arena holds floats.)
+STACKABLE = {"activation", "conv2d", "dense", "dot", "elementwise", "pool2d", "recurrent",
+             "transpose", "zero_pad2d"}
 
 
 def enabled(device: str) -> bool:
@@ -97,7 +99,7 @@ def _candidate(g: Graph, op: Op) -> bool:
         return False
     if set(_views(g, y.name)) & set(g.outputs) or not _readers(g, y.name):
         return False
-    return all(g.values[i].fold == 1 for i in op.inputs)
+    return all(g.values[i].fold == 1 and g.values[i].dtype == "float32" for i in op.inputs)
 
 
 def _key(g: Graph, op: Op):
@@ -222,8 +224,6 @@ def stack_shared_calls(g: Graph, device: str = "cpu") -> Graph:
                 continue
             inputs = [_stacked_already(g, calls, j) for j in range(len(calls[0].inputs))]
             copies = [j for j, have in enumerate(inputs) if have is None]
-            if any(g.values[calls[0].inputs[j]].dtype != "float32" for j in copies):
-                continue
             if copies and all(w is None for w in calls[0].weights):
                 continue
             _stack(g, calls, inputs)
