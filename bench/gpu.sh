@@ -15,8 +15,9 @@
 # 1. installs kcc (wheels the machine lacks may be carried in .whl/),
 # 2. runs the CUDA tests (tests/cuda: every case's CUDA unit against the CPU unit),
 # 3. runs the GPU benchmark: kcc device='cuda' against PyTorch CUDA eager, same run.
-# Sized to end within 8 minutes; each step has its own time limit so one hang cannot
-# eat the others.
+# Ends within 8 minutes (KCC_GPU_BUDGET_S, default 470 s from the start): each step has its
+# own time limit, cut to what is left of the budget, so one hang cannot eat the others and
+# a slow machine loses the last steps, not the whole run.
 #
 # On the lent H200 machine (no network; its python3 has torch, pybind11, scikit-build-core,
 # ninja, jinja2, safetensors but not scipy-openblas32), carry the missing wheel and a clean
@@ -36,6 +37,9 @@ export KCC_CACHE_DIR=${KCC_CACHE_DIR:-$(mktemp -d /tmp/kcc-gpu-cache-XXXX)}
 PY=${PYTHON:-python3}
 t0=$SECONDS
 say() { echo "[gpu.sh +$((SECONDS - t0))s] $*" | tee -a "$OUT/steps.log"; }
+BUDGET=${KCC_GPU_BUDGET_S:-470}
+# limit CAP: CAP seconds, or what is left of the budget if less (at least 1)
+limit() { local left=$((BUDGET - (SECONDS - t0))); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
 nvcc --version | tail -1 >> "$OUT/gpu.txt" 2>&1
@@ -56,14 +60,14 @@ XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n 8" || echo "")
 if [ "${KCC_GPU_TESTS:-}" != none ]; then
     say "CUDA tests"
     # nvcc-only checks are CI's (here every case is built for the GPU and run): skip them
-    KCC_TEST_NVCC=0 timeout 300 $PY -m pytest -q $XDIST -rfs tests/cuda --ignore=tests/cuda/test_compile.py \
+    KCC_TEST_NVCC=0 timeout $(limit 300) $PY -m pytest -q $XDIST -rfs tests/cuda --ignore=tests/cuda/test_compile.py \
         ${KCC_GPU_TESTS:+-k "$KCC_GPU_TESTS"} > "$OUT/tests.log" 2>&1
     echo "pytest exit $?" >> "$OUT/tests.log"
     tail -40 "$OUT/tests.log"
 fi
 if [ "${KCC_GPU_WORKLOADS:-}" != none ]; then
     say "GPU benchmark"
-    timeout 200 $PY bench/run.py --workloads "${KCC_GPU_WORKLOADS:-W1,W2,W3,W4}" --frameworks kcc-cuda,torch-cuda \
+    timeout $(limit 200) $PY bench/run.py --workloads "${KCC_GPU_WORKLOADS:-W1,W2,W3,W4}" --frameworks kcc-cuda,torch-cuda \
         --tasks train_b32,train_b256,infer_b1 --repeats 3 --timeout 120 \
         --out "$OUT/results.jsonl" > "$OUT/bench.log" 2>&1
     echo "bench exit $?" >> "$OUT/bench.log"
@@ -72,7 +76,7 @@ fi
 for entry in ${KCC_GPU_ABLATE:-}; do   # "<workloads>:<VARIABLE>=<value>"
     workloads=${entry%%:*} option=${entry#*:}
     say "kcc on $workloads with $option"
-    env "$option" timeout 150 $PY bench/run.py --workloads "$workloads" --frameworks kcc-cuda \
+    env "$option" timeout $(limit 150) $PY bench/run.py --workloads "$workloads" --frameworks kcc-cuda \
         --tasks train_b32 --repeats 3 --timeout 120 --out "$OUT/ablate_${option%%=*}.jsonl" \
         > "$OUT/ablate_${option%%=*}.log" 2>&1
     echo "bench exit $?" >> "$OUT/ablate_${option%%=*}.log"
@@ -80,7 +84,7 @@ for entry in ${KCC_GPU_ABLATE:-}; do   # "<workloads>:<VARIABLE>=<value>"
 done
 if [ "${KCC_GPU_PROFILE:-0}" = 1 ]; then
     say "GPU profile"
-    timeout 120 $PY bench/gpu_profile.py --workloads "${KCC_GPU_WORKLOADS:-W2,W3,W4}" --out "$OUT" \
+    timeout $(limit 120) $PY bench/gpu_profile.py --workloads "${KCC_GPU_WORKLOADS:-W2,W3,W4}" --out "$OUT" \
         > "$OUT/profile.log" 2>&1
     echo "profile exit $?" >> "$OUT/profile.log"
     tail -5 "$OUT/profile.log"
