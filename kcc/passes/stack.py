@@ -61,21 +61,14 @@ def _readers(g: Graph, name: str) -> list[Op]:
     return [op for op in g.ops if names & set(op.inputs)]
 
 
-def _root(g: Graph, name: str) -> str:
-    v = g.values[name]
-    while v.view_of is not None:
-        v = g.values[v.view_of]
-    return v.name
-
-
 def _writers(g: Graph, ops: list[Op]) -> dict[str, set[str]]:
     """value -> the ops (of `ops`) that write its storage: one, or one per row block when
     producers write the blocks of a stacked input."""
     by_root: dict[str, set[str]] = {}
     for op in ops:
         for o in op.outputs:
-            by_root.setdefault(_root(g, o), set()).add(op.name)
-    return {name: by_root.get(_root(g, name), set()) for name in g.values}
+            by_root.setdefault(g.root(o), set()).add(op.name)
+    return {name: by_root.get(g.root(name), set()) for name in g.values}
 
 
 def _ancestors(g: Graph) -> dict[str, set[str]]:
@@ -223,8 +216,7 @@ def stack_shared_calls(g: Graph, device: str = "cpu") -> Graph:
             if len(calls) < 2:
                 continue
             inputs = [_stacked_already(g, calls, j) for j in range(len(calls[0].inputs))]
-            copies = [j for j, have in enumerate(inputs) if have is None]
-            if copies and all(w is None for w in calls[0].weights):
+            if None in inputs and all(w is None for w in calls[0].weights):   # copy for nothing
                 continue
             _stack(g, calls, inputs)
             break             # the graph changed: group again
