@@ -33,16 +33,19 @@ KCC_HD float at(const float* p, int64_t j) { return p ? p[j] : 0.0f; }
 // ---- The recurrent product, one unit at a time ------------------------------------------------
 // What one thread of the fused CUDA recurrence kernels (templates/layers/recurrent.cu.j2)
 // computes; the CPU does these as GEMMs. R is (U, ldr) row-major.
-// x[g U + j] (+)= sum_k h[k] R[k, g U + j] for the NG gate columns of unit j.
+// out[g U + j] = (x[g U + j] +) sum_k h[k] R[k, g U + j] for the NG gate columns of unit j.
 template <int NG, bool ACCUMULATE>
-KCC_HD void unit_product(float* x, const float* h, const float* R, int64_t ldr, int64_t U, int64_t j) {
-    float acc[NG] = {};
+KCC_HD void unit_product(float* out, const float* x, const float* h, const float* R, int64_t ldr, int64_t U,
+                         int64_t j) {
+    float in[NG], acc[NG] = {};
+    if (ACCUMULATE)   // loaded before the product, so the load is not on the step's critical path
+        for (int g = 0; g < NG; ++g) in[g] = x[g * U + j];
     for (int64_t k = 0; k < U; ++k) {
         const float hk = h[k];
         const float* const rk = R + k * ldr + j;
         for (int g = 0; g < NG; ++g) acc[g] += hk * rk[g * U];
     }
-    for (int g = 0; g < NG; ++g) x[g * U + j] = ACCUMULATE ? x[g * U + j] + acc[g] : acc[g];
+    for (int g = 0; g < NG; ++g) out[g * U + j] = ACCUMULATE ? in[g] + acc[g] : acc[g];
 }
 
 // sum_m d[m] R[k, m] over the G columns: element k of d R^T, with R given transposed

@@ -1,0 +1,82 @@
+"""The one-launch recurrences keep each step's state on chip (nvcc's PTX, no GPU needed).
+
+A step's critical path ends with the new state (h, and an LSTM's c) reaching the next
+step's product. If a thread stores it to global memory and then reads it back, the load
+waits for the store's round trip to L2 on every step (hundreds of cycles, 140 steps a
+recurrence for W3). The forward kernels write the state to shared memory and store it from
+there. This test compiles a unit with every fused forward kernel (R in registers; R in
+shared memory; GRU reset_before's two phases) at -O3 and fails if any global load in a
+recurrence reads an address that the same thread stored to since the last barrier."""
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from kcc.build.toolchain import CUDA_FLAGS, find_nvcc
+
+pytestmark = pytest.mark.skipif(find_nvcc() is None, reason="nvcc (the CUDA toolkit) is not installed")
+
+_ENTRY = re.compile(r"^\.(?:visible |weak )?\.?entry\s+(\S+)\(", re.M)
+_ADDRESS = re.compile(r"\[([^\]]+)\]")
+
+
+def _entries(ptx: str) -> dict[str, str]:
+    starts = [(m.start(), m.group(1)) for m in _ENTRY.finditer(ptx)]
+    ends = [s for s, _ in starts[1:]] + [len(ptx)]
+    return {name: ptx[s:e] for (s, name), e in zip(starts, ends)}
+
+
+def reloads(body: str) -> list[str]:
+    """Global loads of an address this thread stored to since the last barrier (PTX
+    registers are not reassigned between a store and a load of the same expression in
+    straight-line code, which is all a step's phase is)."""
+    stored: set[str] = set()
+    found = []
+    for line in body.splitlines():
+        op = line.strip().split("\t")[0].split(" ")[0]
+        if op.startswith("bar.sync"):
+            stored.clear()
+        elif op.startswith("st.global"):
+            stored.add(_ADDRESS.search(line).group(1).strip())
+        elif op.startswith("ld.global") and _ADDRESS.search(line).group(1).strip() in stored:
+            found.append(line.strip())
+    return found
+
+
+def test_reloads_finds_a_load_after_a_store():
+    body = "\tst.global.f32 \t[%rd42], %f419;\n\tst.shared.f32 \t[%r1], %f387;\n\tld.global.f32 \t%f422, [%rd42];\n"
+    assert reloads(body) == ["ld.global.f32 \t%f422, [%rd42];"]
+    assert reloads(body.replace("\tst.shared", "\tbar.sync \t0;\n\tst.shared")) == []
+
+
+def test_fused_forward_recurrences_never_read_back_their_state(tmp_path):
+    from kcc.layers import GRU, LSTM, Dense, Input, SimpleRNN, concatenate
+    from kcc.models import Model
+    from kcc.runtime.cuda import cuda_source
+    from kcc.runtime.native import include_dir
+
+    x = Input(shape=(3, 4))
+    lstm = LSTM(8, return_sequences=True)(x)              # R in registers
+    wide = LSTM(70)(lstm)                                 # R in shared memory (over 64 units)
+    gru = GRU(8, return_sequences=True)(x)                # reset_after, registers
+    before = GRU(8, reset_after=False, go_backwards=True)(gru)   # two phases a step
+    rnn = SimpleRNN(8)(x)
+    model = Model(x, Dense(1)(concatenate([wide, before, rnn])))
+    model.compile(optimizer="rmsprop", loss="mse")
+    model.predict(np.zeros((2, 3, 4), np.float32), verbose=0)
+
+    source = tmp_path / "unit.cu"
+    source.write_text(cuda_source(model._native), encoding="utf-8")
+    ptx = tmp_path / "unit.ptx"
+    flags = [f for f in CUDA_FLAGS if not f.startswith("-Xcompiler")]
+    proc = subprocess.run([find_nvcc(), *flags, "-arch=sm_90", "-I", str(include_dir()), "-ptx", str(source),
+                           "-o", str(ptx)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+
+    kernels = {name: body for name, body in _entries(ptx.read_text()).items()
+               if ("team_kernel" in name or "block_kernel" in name) and "_forward" in name}
+    # the unit's five recurrent layers each run one fused forward kernel
+    assert len(kernels) == 5, sorted(kernels)
+    for name, body in kernels.items():
+        assert reloads(body) == [], f"{name} reads back what it stored this step"
