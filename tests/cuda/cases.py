@@ -55,14 +55,21 @@ def make_case(name: str, make=None) -> dict:
 
 
 def compile_cases() -> dict:
-    """name -> (case, its model compiled for the CPU: a NativeModel), every case."""
-    out = {}
-    for name, make in all_cases().items():
-        case = make_case(name, make)
+    """name -> (case, its model compiled for the CPU: a NativeModel), every case. The models
+    are made one after the other (layer names are numbered in order), then compiled one per
+    core: each compile is mostly a g++ process."""
+    cases = {name: make_case(name, make) for name, make in all_cases().items()}
+
+    def compile_one(case):
         model = case["model"]
         model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"])
-        out[name] = (case, model._native)
-    return out
+        return model._native
+
+    natives = build_each(compile_one, cases)
+    for name, native in natives.items():
+        if isinstance(native, BaseException):
+            raise native
+    return {name: (cases[name], natives[name]) for name in cases}
 
 
 def build_each(build, natives: dict) -> dict:

@@ -1,9 +1,9 @@
 """Every CUDA case's generated unit compiles with nvcc for sm_90 (no GPU needed).
 
-The cases (tests/cuda/cases*.py) cover every op family; each gets nvcc's full check
-(front end, device code generation, ptxas, host compiler; device code unoptimised:
-tests/shared/nvcc_check.py). The guide models are also built exactly as device='cuda'
-builds them (-O3, into the build cache), and so is the driver. Every other model the suite
+The cases (tests/cuda/cases*.py) cover every op family; each gets nvcc's full device
+check (front end, device code generation, ptxas; unoptimised: tests/shared/nvcc_check.py).
+The guide models are also built exactly as device='cuda' builds them (-O3, host compiler
+included, into the build cache), and so is the driver. Every other model the suite
 compiles is checked to PTX by tests/conftest.py. The units are built concurrently, one nvcc
 per core, then each case's test checks its own result."""
 import tempfile
