@@ -111,21 +111,34 @@ def rnns_into_concat(rng):
 
 
 def lstm_block_kernel_and_fallback(rng):
-    # LSTM(64): the one-launch kernels at their limit, 64 floats of R in each thread's
-    # registers; LSTM(80): R (100 KB) is over the portable shared memory, so the per-step
-    # launches run instead
+    # LSTM(128): the one-launch kernels with R split, 88 rows in each thread's registers (a
+    # block of 512 threads) and 40 in shared memory; LSTM(140): R (313 KB) fits neither
+    # way, so the per-step launches run
     x = Input(shape=(4, 5))
-    h = LSTM(64, return_sequences=True)(x)
-    h = LSTM(80, go_backwards=True)(h)
+    h = LSTM(128, return_sequences=True)(x)
+    h = LSTM(140, go_backwards=True)(h)
     y = Dense(2)(h)
     return dict(model=Model(x, y), x=[_seq(rng, 7, 4, 5)],
                 y=[rng.standard_normal((7, 2)).astype(np.float32)], loss="mse",
                 optimizer=optimizers.Adam(learning_rate=0.01), metrics=[])
 
 
+def gru_and_simple_rnn_split_registers(rng):
+    # R split between registers and shared memory: GRU(136), 120 rows and 16 (408 threads);
+    # SimpleRNN(256), 212 and 44 (256 threads of 254 registers)
+    x = Input(shape=(3, 4))
+    g = GRU(136, go_backwards=True)(x)
+    r = SimpleRNN(256, return_sequences=True)(x)
+    r = SimpleRNN(4)(r)
+    y = Dense(2)(Concatenate()([g, r]))
+    return dict(model=Model(x, y), x=[_seq(rng, 5, 3, 4)],
+                y=[rng.standard_normal((5, 2)).astype(np.float32)], loss="mse",
+                optimizer=optimizers.Adam(learning_rate=0.01), metrics=[])
+
+
 # "recurrent_" prefix: `pytest tests/cuda -k recurrent` selects these
 CASES = {"recurrent_" + f.__name__: f for f in (lstm_last_softmax, lstm_seq_backwards_time_distributed,
-                                  lstm_block_kernel_and_fallback,
+                                  lstm_block_kernel_and_fallback, gru_and_simple_rnn_split_registers,
                                   gru_stacked_reset_after, gru_reset_before_seq_backwards,
                                   gru_no_bias_frozen, simple_rnn_stacked, one_step_sequences,
                                   rnns_into_concat)}

@@ -94,8 +94,10 @@ struct Team {
     }
 };
 
-template <class State, class Body>
+template <class State, int MaxThreads, class Body>
 inline void each_team(cudaStream_t s, int blocks, int threads, int64_t smem_floats, Body body) {
+    emulate::require(threads <= MaxThreads, "each_team with " + std::to_string(threads) +
+                                                " threads a block, over its launch bound");
     std::vector<State> states((size_t)threads);
     // Block's checks, poisoned shared memory and thread order, plus NaN registers: a thread
     // reads only the state it wrote
@@ -154,16 +156,18 @@ struct Team {
     }
 };
 
-template <class State, class Body>
-__global__ void team_kernel(Body body) {
+// __launch_bounds__: ptxas keeps each thread's registers within what MaxThreads threads can
+// share (65,536 / MaxThreads), so the launch never fails for want of registers.
+template <class State, int MaxThreads, class Body>
+__global__ void __launch_bounds__(MaxThreads) team_kernel(Body body) {
     extern __shared__ float kcc_team_smem[];
     Team<State> team{(int)blockIdx.x, (int)blockDim.x, kcc_team_smem, {}};
     body(team);
 }
 
-template <class State, class Body>
+template <class State, int MaxThreads, class Body>
 inline void each_team(cudaStream_t stream, int blocks, int threads, int64_t smem_floats, Body body) {
-    launch_with_smem(team_kernel<State, Body>, stream, blocks, threads, smem_floats, body);
+    launch_with_smem(team_kernel<State, MaxThreads, Body>, stream, blocks, threads, smem_floats, body);
 }
 #endif  // KCC_CUDA_EMULATE
 
