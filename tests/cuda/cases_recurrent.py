@@ -124,7 +124,7 @@ def lstm_block_kernel_and_fallback(rng):
 
 
 def gru_and_simple_rnn_split_registers(rng):
-    # R split between registers and shared memory: GRU(136), 120 rows and 16 (408 threads);
+    # R split between registers and shared memory: GRU(136), 88 rows and 48 (408 threads);
     # SimpleRNN(256), 212 and 44 (256 threads of 254 registers)
     x = Input(shape=(3, 4))
     g = GRU(136, go_backwards=True)(x)

@@ -83,3 +83,47 @@ def test_fused_forward_recurrences_never_read_back_their_state(tmp_path, monkeyp
     assert len(kernels) == fused, sorted(kernels)
     for name, body in kernels.items():
         assert reloads(body) == [], f"{name} reads back what it stored this step"
+
+
+_PTXAS_ENTRY = re.compile(r"Compiling entry function '(\S+)'")
+_PTXAS_SPILL = re.compile(r"(\d+) bytes spill stores")
+_PTXAS_REGS = re.compile(r"Used (\d+) registers")
+
+
+def test_register_recurrences_fit_their_blocks_without_spilling(tmp_path):
+    """The one-launch kernels with R in registers run G threads a block, each holding as
+    much of R as the registers ptxas allows it under __launch_bounds__(G) (less 40, see
+    recurrent.cu.j2's UR); ptxas (-O3) must fit each kernel in them with at most a few
+    bytes spilled, or a step would wait on local memory for the R it was meant to keep on
+    chip."""
+    from kcc.layers import GRU, LSTM, Dense, Input, SimpleRNN, concatenate
+    from kcc.models import Model
+    from kcc.runtime.cuda import cuda_source
+    from kcc.runtime.native import include_dir
+
+    x = Input(shape=(3, 4))
+    layers = {"lstm_": LSTM(128)(x), "gru_": GRU(136)(x), "simple_rnn_": SimpleRNN(256)(x), "lstm_b": LSTM(100)(x)}
+    model = Model(x, Dense(1)(concatenate(list(layers.values()))))
+    model.compile(optimizer="rmsprop", loss="mse")
+    source = tmp_path / "unit.cu"
+    source.write_text(cuda_source(model._native), encoding="utf-8")
+    flags = [f for f in CUDA_FLAGS if not f.startswith("-Xcompiler")]
+    proc = subprocess.run([find_nvcc(), *flags, "-arch=sm_90", "-I", str(include_dir()), "-Xptxas", "-v",
+                           "-cubin", str(source), "-o", str(tmp_path / "unit.cubin")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+
+    kernels, name, spill = {}, None, None
+    for line in proc.stderr.splitlines():
+        if m := _PTXAS_ENTRY.search(line):
+            name = m.group(1) if "team_kernel" in m.group(1) else None
+        elif name and (m := _PTXAS_SPILL.search(line)):
+            spill = int(m.group(1))
+        elif name and (m := _PTXAS_REGS.search(line)):
+            threads = int(re.search(r"team_kernelINS0_9RegistersILl\d+EEELi(\d+)E", name).group(1))
+            kernels[name] = (threads, int(m.group(1)), spill)
+    # forward and backward of the four layers (the split ones and LSTM(100), all in registers)
+    assert len(kernels) == 8, sorted(kernels)
+    for name, (threads, registers, spilled) in kernels.items():
+        assert registers * threads <= 65536, f"{name}: {registers} registers x {threads} threads"
+        assert spilled <= 16, f"{name} spills {spilled} bytes"
