@@ -53,8 +53,8 @@ class TimeDistributed(Layer):
         return self.layer.count_params()
 
     def get_config(self):
-        return {**super().get_config(), "layer": {"class_name": type(self.layer).__name__,
-                                                  "config": self.layer.get_config()}}
+        from kcc.saving.serialization import layer_entry  # deferred: saving imports layers
+        return {**super().get_config(), "layer": layer_entry(self.layer)}
 
     @classmethod
     def from_config(cls, config):

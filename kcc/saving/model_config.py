@@ -16,12 +16,19 @@ Sequential model: {"name", "trainable", "layers": [the InputLayer, then each add
 
 Rebuilding calls the layers again, each layer's calls in their saved order, as soon as
 their inputs exist (Keras's loop), so shared layers and nested models come back shared.
+A layer with weights in several places of the tree (inside a nested model and beside it)
+is written at each, with one "shared_object_id" (serialization.py), and comes back as one.
 """
 from kcc.frontend.input_layer import InputLayer
-from kcc.saving.serialization import ConfigError, deserialize_layer, serialize_layer
+from kcc.saving.serialization import ConfigError, deserialize_layer, loading, saving, serialize_layer
 
 
 def functional_config(model):
+    with saving(model):
+        return _functional_config(model)
+
+
+def _functional_config(model):
     members = {id(n) for n in model._nodes}
     index = {}                      # id(node) -> its index among the layer's calls here
     kept = {}
@@ -51,6 +58,11 @@ def functional_config(model):
 
 def functional_from_config(config, where="the model config"):
     """A new Model from functional_config's data."""
+    with loading():
+        return _functional_from_config(config, where)
+
+
+def _functional_from_config(config, where):
     from kcc.frontend.functional import Model
     _require(config, ("name", "layers", "input_layers", "output_layers"), where)
     where = f"{where}, model '{config['name']}'"
@@ -99,12 +111,18 @@ def functional_from_config(config, where="the model config"):
 
 
 def sequential_config(model):
-    layers = [serialize_layer(model._input_layer)] if model._input_layer is not None else []
-    layers += [serialize_layer(layer) for layer, _ in model._stack]
+    with saving(model):
+        layers = [serialize_layer(model._input_layer)] if model._input_layer is not None else []
+        layers += [serialize_layer(layer) for layer, _ in model._stack]
     return {"name": model.name, "trainable": model.trainable, "layers": layers}
 
 
 def sequential_from_config(config, where="the model config"):
+    with loading():
+        return _sequential_from_config(config, where)
+
+
+def _sequential_from_config(config, where):
     from kcc.frontend.sequential import Sequential
     _require(config, ("name", "layers"), where)
     where = f"{where}, model '{config['name']}'"

@@ -21,8 +21,8 @@ import numpy as np
 
 import kcc
 from kcc.saving import weights_file
-from kcc.saving.serialization import (ConfigError, check_no_shared_nesting, deserialize_layer,
-                                     serialize_layer)
+from kcc.saving import serialization
+from kcc.saving.serialization import ConfigError, deserialize_layer, serialize_layer
 
 FORMAT = weights_file.MODEL_FORMAT
 VERSION = "1"
@@ -96,8 +96,8 @@ def load_model(path, compile=True, device=None):
 
 # -- pieces --------------------------------------------------------------------------------------
 def _architecture(model):
-    check_no_shared_nesting(model)
-    entry = serialize_layer(model)
+    with serialization.saving(model):
+        entry = serialize_layer(model)
     entry["kcc_version"] = kcc.__version__
     return entry
 
@@ -108,7 +108,8 @@ def _rebuild(data, where):
         raise ConfigError(f"{where}: expected a model entry {{'class_name', 'config'}}, found "
                           f"{type(data).__name__}.")
     try:
-        model = deserialize_layer(data, where)
+        with serialization.loading():
+            model = deserialize_layer(data, where)
     except ConfigError as exc:       # a nested from_config does not know the file: say it
         if str(exc).startswith(where):
             raise

@@ -5,6 +5,8 @@ layer classes (every Layer class `kcc.layers` exports, plus Model and Sequential
 imported by name, and its `from_config` gets the config dict. Anything else is refused
 with the name of the layer and the classes kcc knows.
 """
+import contextlib
+import contextvars
 import json
 
 from kcc.frontend.layer import Layer
@@ -30,12 +32,82 @@ def layer_classes():
     return classes
 
 
+# A layer with weights held in several places of one saved tree (used inside a nested model
+# and beside it, or a model called and also wrapped in TimeDistributed) is written in full at
+# each place, and each entry carries the same "shared_object_id" (Keras's key): loading
+# builds it at the first and reuses that layer at the others, so it comes back as one layer
+# with one set of weights, as it was saved.
+_SAVING = contextvars.ContextVar("kcc_saving_shared_ids", default=None)   # id(layer) -> shared id
+_LOADING = contextvars.ContextVar("kcc_loading_shared", default=None)     # shared id -> layer
+
+
+@contextlib.contextmanager
+def saving(model):
+    """Serialize `model` within this: its shared layers get their shared_object_id. Inside
+    another model's scope (a nested model's config), that scope holds."""
+    if _SAVING.get() is not None:
+        yield
+        return
+    token = _SAVING.set(_shared_layers(model))
+    try:
+        yield
+    finally:
+        _SAVING.reset(token)
+
+
+@contextlib.contextmanager
+def loading():
+    """Deserialize a saved model within this: entries with one shared_object_id give one
+    layer. Inside another model's scope, that scope holds."""
+    if _LOADING.get() is not None:
+        yield
+        return
+    token = _LOADING.set({})
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)
+
+
+def _shared_layers(model):
+    """{id(layer): shared id} of the layers with weights found in more than one place of
+    `model`'s tree (a model's layers, a wrapper's `layer`), each walked once."""
+    from kcc.frontend.functional import Model
+    seen, shared = set(), {}
+
+    def visit(layer):
+        if layer.weights and id(layer) in seen:
+            shared.setdefault(id(layer), len(shared) + 1)
+            return
+        seen.add(id(layer))
+        inner = getattr(layer, "layer", None)
+        if isinstance(inner, Layer):
+            visit(inner)
+        if isinstance(layer, Model):
+            for child in layer._layers:
+                visit(child)
+
+    for layer in model._layers:
+        visit(layer)
+    return shared
+
+
+def layer_entry(layer):
+    """{"class_name", "config"} of a layer, and its shared_object_id while saving a model
+    that holds it in several places."""
+    entry = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    ids = _SAVING.get()
+    if ids and id(layer) in ids:
+        entry["shared_object_id"] = ids[id(layer)]
+    return entry
+
+
 def serialize_layer(layer):
-    """{"class_name", "config"} of a layer; a ConfigError if kcc could not rebuild it."""
+    """layer_entry(layer); a ConfigError if kcc could not rebuild it."""
     _check_known(layer)
-    config = layer.get_config()
-    _check_plain(config, f"layer '{layer.name}' ({type(layer).__name__})")
-    return {"class_name": type(layer).__name__, "config": config}
+    entry = layer_entry(layer)
+    _check_plain(entry["config"], f"layer '{layer.name}' ({type(layer).__name__})")
+    return entry
 
 
 def _check_known(layer):
@@ -63,42 +135,24 @@ def deserialize_layer(entry, where="the model config"):
     if cls is None:
         raise ConfigError(f"{where}: unknown layer class '{class_name}' (layer '{name}'). "
                           f"kcc rebuilds only its own layer classes: {', '.join(sorted(classes))}.")
+    shared, built = entry.get("shared_object_id"), _LOADING.get()
+    if shared is not None and built is not None and shared in built:
+        layer = built[shared]
+        if type(layer) is not cls or layer.name != name:
+            raise ConfigError(f"{where}: layer '{name}' ({class_name}) has shared_object_id "
+                              f"{shared!r}, which belongs to layer '{layer.name}' "
+                              f"({type(layer).__name__}).")
+        return layer
     try:
-        return cls.from_config(dict(config))
+        layer = cls.from_config(dict(config))
     except ConfigError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, NotImplementedError) as exc:
         raise ConfigError(f"{where}: cannot rebuild layer '{name}' ({class_name}) from its "
                           f"config: {type(exc).__name__}: {exc}") from exc
-
-
-def check_no_shared_nesting(model):
-    """A layer with weights must sit in one place of the saved tree: a model's layers, or
-    a wrapper's `layer`. One held in two (a model called in the outer model and also
-    wrapped in TimeDistributed there, or a layer used inside a nested model and beside
-    it) would come back as two layers with two sets of weights: refuse it at save."""
-    from kcc.frontend.functional import Model
-    places = {}
-
-    def visit(layer, where):
-        if not layer.weights:
-            return
-        if id(layer) in places:
-            raise ConfigError(
-                f"Cannot save model '{model.name}': layer '{layer.name}' is used both "
-                f"{places[id(layer)]} and {where}. A saved model holds each layer once "
-                "per place, so loading it would split the weights. Save the model by its "
-                "weights (save_weights) and rebuild it in code, or use the layer in one place.")
-        places[id(layer)] = where
-        if isinstance(layer, Model):
-            for inner in layer._layers:
-                visit(inner, f"inside model '{layer.name}'")
-        inner = getattr(layer, "layer", None)
-        if isinstance(inner, Layer):
-            visit(inner, f"wrapped in '{layer.name}'")
-
-    for layer in model._layers:
-        visit(layer, f"in model '{model.name}'")
+    if shared is not None and built is not None:
+        built[shared] = layer
+    return layer
 
 
 def _check_plain(value, where):

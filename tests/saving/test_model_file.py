@@ -308,3 +308,28 @@ def test_every_layer_model_with_a_frozen_layer_trains_on_after_loading(tmp_path)
         np.testing.assert_array_equal(a, b)
     for a, b in zip(loaded.get_layer(frozen.name).get_weights(), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_layer_inside_a_nested_model_and_beside_it_trains_on_after_loading(tmp_path):
+    """One layer, one set of weights, before and after the file (it used to be refused)."""
+    from kcc.models import Model
+    rng = np.random.default_rng(0)
+    dense = L.Dense(3, activation="tanh")
+    i = L.Input(shape=(3,))
+    inner = Model(i, dense(i))
+    j = L.Input(shape=(3,))
+    outer = Model(j, L.Dense(1)(dense(inner(j))))
+    outer.compile(optimizer="adam", loss="mse")
+    x = rng.standard_normal((32, 3)).astype(np.float32)
+    y = rng.standard_normal((32, 1)).astype(np.float32)
+    outer.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    outer.save(tmp_path / "m.kcc")
+    again = load_model(tmp_path / "m.kcc")
+    assert len(again.weights) == len(outer.weights) == 4
+    np.testing.assert_allclose(again.predict(x, verbose=0), outer.predict(x, verbose=0), rtol=1e-6)
+    # the optimizer state came back too: the next epoch is the same in both
+    a = outer.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0).history["loss"]
+    b = again.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(b, a, rtol=1e-5)
+    for w, v in zip(again.get_weights(), outer.get_weights()):
+        np.testing.assert_allclose(w, v, rtol=1e-5, atol=1e-7)

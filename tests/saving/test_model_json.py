@@ -197,26 +197,50 @@ def test_a_custom_initializer_function_cannot_be_saved():
         model.to_json()
 
 
-def test_a_layer_in_two_places_of_the_tree_is_refused_at_save():
-    """it would come back as two layers with two sets of weights"""
+def test_a_layer_in_two_places_of_the_tree_comes_back_as_one_layer():
+    """Each place's entry carries one shared_object_id, and loading reuses the first layer
+    built: one set of weights, as saved (without it, two layers with two sets)."""
     inputs = L.Input(shape=(4,))
     model = Model(inputs, L.Dense(3)(inputs))
     x, seq = L.Input(shape=(4,)), L.Input(shape=(2, 4))
-    both = Model([x, seq], [model(x), L.TimeDistributed(model)(seq)])
-    with pytest.raises(ConfigError, match=r"layer 'model_1' is used both in model 'model_2' "
-                                          r"and wrapped in 'time_distributed_1'"):
-        both.to_json()
+    td = L.TimeDistributed(model)
+    both = Model([x, seq], [model(x), td(seq)])
+    entries = {e["name"]: e for e in json.loads(both.to_json())["config"]["layers"]}
+    assert entries[model.name]["shared_object_id"] == entries[td.name]["config"]["layer"]["shared_object_id"]
+    again = model_from_json(both.to_json())
+    inner = next(layer for layer in again.layers if isinstance(layer, Model))
+    wrapper = next(layer for layer in again.layers if isinstance(layer, L.TimeDistributed))
+    assert wrapper.layer is inner and len(again.weights) == 2
+    again.set_weights(both.get_weights())
+    xs = [np.ones((1, 4), np.float32), np.ones((1, 2, 4), np.float32)]
+    for a, b in zip(again.predict(xs, verbose=0), both.predict(xs, verbose=0)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
     dense = L.Dense(2)
     i = L.Input(shape=(2,))
     inner = Model(i, dense(i))
     j = L.Input(shape=(2,))
     outer = Model(j, dense(inner(j)))
-    with pytest.raises(ConfigError, match=rf"layer '{dense.name}' is used both inside model "
-                                          rf"'{inner.name}' and in model '{outer.name}'"):
-        outer.to_json()
-    # a weightless layer in two places is harmless, and allowed
+    again = model_from_json(outer.to_json())
+    nested = next(layer for layer in again.layers if isinstance(layer, Model))
+    beside = next(layer for layer in again.layers if isinstance(layer, L.Dense))
+    assert beside is next(layer for layer in nested.layers if isinstance(layer, L.Dense))
+    assert len(again.weights) == 2 and beside.name == dense.name
+    # a weightless layer in two places carries no id: two layers that compute the same
     act = L.Activation("relu")
     i = L.Input(shape=(2,))
     inner = Model(i, act(i))
     j = L.Input(shape=(2,))
-    Model(j, act(inner(j))).to_json()
+    assert "shared_object_id" not in Model(j, act(inner(j))).to_json()
+
+
+def test_a_shared_object_id_on_another_kind_of_layer_is_a_clear_error():
+    dense = L.Dense(2)
+    i = L.Input(shape=(2,))
+    inner = Model(i, dense(i))
+    j = L.Input(shape=(2,))
+    data = json.loads(Model(j, dense(inner(j))).to_json())
+    outer_dense = next(e for e in data["config"]["layers"] if e["class_name"] == "Dense")
+    outer_dense["class_name"] = "Embedding"
+    with pytest.raises(ConfigError, match=r"shared_object_id 1, which belongs to layer"):
+        model_from_json(json.dumps(data))
