@@ -28,6 +28,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kcc/cuda/launch.cuh"
@@ -46,20 +47,27 @@ void check(cudaError_t e, const char* what) {
     if (e != cudaSuccess) throw CudaError(std::string(what) + ": " + cudaGetErrorString(e));
 }
 
-// dst row r = src row order[cursor + r]; rows are `words` 4-byte words (float or int32).
-// The cursor is read on the device, so one captured graph serves every batch of an epoch.
+// dst row r = src row order[cursor + r] (row cursor + r without an order); rows are
+// `words` 4-byte words (float or int32). The cursor is read on the device, so one captured
+// graph serves every batch of an epoch (or of an evaluate / predict call).
 void gather_rows(cudaStream_t s, uint32_t* dst, const uint32_t* src, const int64_t* order,
                  const KccStepState* state, int64_t rows, int64_t words) {
     kcc::cuda::each(s, rows * words, [=] __device__(int64_t i) {
-        dst[i] = src[order[state->cursor + i / words] * words + i % words];
+        const int64_t r = state->cursor + i / words;
+        dst[i] = src[(order ? order[r] : r) * words + i % words];
     });
 }
 
-void advance(cudaStream_t s, KccStepState* state, int64_t rows) {
+// The next batch: `rows` on, and (training) one optimizer step on.
+void advance(cudaStream_t s, KccStepState* state, int64_t rows, int64_t steps) {
     kcc::cuda::each(s, 1, [=] __device__(int64_t) {
-        state->step += 1;
+        state->step += steps;
         state->cursor += rows;
     });
+}
+
+void set_cursor(cudaStream_t s, KccStepState* state, int64_t cursor) {
+    kcc::cuda::each(s, 1, [=] __device__(int64_t) { state->cursor = cursor; });
 }
 
 void set_state(cudaStream_t s, KccStepState* state, int64_t step, uint64_t seed, int64_t cursor) {
@@ -126,9 +134,11 @@ struct Session {
     std::vector<void*> batch_x, batch_y;   // fixed addresses the captured graphs read
     std::vector<float*> out;               // predict outputs, capacity rows
     DataSlot data[3];
-    // Training step per (batch size, streamed): a streamed step's batch is already in
-    // batch_x/batch_y, a resident one gathers it first.
-    std::map<std::pair<int64_t, bool>, cudaGraphExec_t> graphs;
+    // A captured step per (kind, data slot, batch size, streamed): a streamed step's batch
+    // is already in batch_x/batch_y, a resident one gathers it from the slot first.
+    enum Kind { kTrain, kTest, kPredict };
+    using GraphKey = std::tuple<int, int, int64_t, bool>;
+    std::map<GraphKey, cudaGraphExec_t> graphs;
     int64_t step = 0;
     std::vector<int64_t> in_words, tg_words;
     int64_t data_budget = -1;   // bytes of data kept on the device; -1: 3/4 of what is free
@@ -184,11 +194,18 @@ struct Session {
         return p;
     }
 
-    void drop_graphs() {
+    // Every graph, or those reading data slot `slot` (its buffers are about to change).
+    void drop_graphs(int slot = -1) {
+        for (auto it = graphs.begin(); it != graphs.end();) {
+            if (slot >= 0 && std::get<1>(it->first) != slot) {
+                ++it;
+                continue;
+            }
 #ifndef KCC_CUDA_EMULATE
-        for (auto& kv : graphs) cudaGraphExecDestroy(kv.second);
+            cudaGraphExecDestroy(it->second);
 #endif
-        graphs.clear();
+            it = graphs.erase(it);
+        }
     }
 
     void reset_optimizer() {
@@ -248,7 +265,7 @@ struct Session {
         check(cudaStreamSynchronize(stream), "synchronize");
         const bool was_streamed = d.streamed;
         d.streamed = !fits(d, (size_t)(rows * row_words(y != nullptr) * 4));
-        if (slot == 0 && d.streamed != was_streamed) drop_graphs();
+        if (d.streamed != was_streamed) drop_graphs(slot);
         if (d.streamed) {
             d.release();   // make room for the batches
             d.hx.assign(x, x + in_words.size());
@@ -261,7 +278,7 @@ struct Session {
         d.hx.clear();
         d.hy.clear();
         if (rows > d.capacity || (y && !d.has_targets)) {
-            if (slot == 0) drop_graphs();   // the training graphs read slot 0's buffers
+            drop_graphs(slot);   // its graphs read the slot's buffers
             const int64_t cap = rows > d.capacity ? rows : d.capacity;
             d.release();
             for (int64_t w : in_words) d.x.push_back(device_alloc<uint32_t>((size_t)(w * cap)));
@@ -344,49 +361,87 @@ struct Session {
         check(cudaStreamSynchronize(stream), "synchronize");   // `host` goes out of scope
     }
 
-    // One training step of `rows` rows: gathered from resident slot 0 by the order at the
-    // cursor, or (streamed) already staged into batch_x / batch_y.
-    void enqueue_step(int64_t rows, bool streamed) {
-        const DataSlot& d = data[0];
-        if (!streamed) {
-            for (size_t i = 0; i < batch_x.size(); ++i)
-                gather_rows(stream, (uint32_t*)batch_x[i], (const uint32_t*)d.x[i], order, state, rows, in_words[i]);
-            for (size_t i = 0; i < batch_y.size(); ++i)
-                gather_rows(stream, (uint32_t*)batch_y[i], (const uint32_t*)d.y[i], order, state, rows, tg_words[i]);
-        }
-        std::vector<const void*> in(batch_x.begin(), batch_x.end()), tg(batch_y.begin(), batch_y.end());
+    // A step's batch into batch_x (and batch_y with `targets`): from resident slot `slot`,
+    // the rows at the device cursor (through `ord` when given); streamed, it is there.
+    void gather_batch(int slot, const int64_t* ord, int64_t rows, bool targets, bool streamed) {
+        const DataSlot& d = data[slot];
+        if (streamed) return;
+        for (size_t i = 0; i < batch_x.size(); ++i)
+            gather_rows(stream, (uint32_t*)batch_x[i], (const uint32_t*)d.x[i], ord, state, rows, in_words[i]);
+        for (size_t i = 0; targets && i < batch_y.size(); ++i)
+            gather_rows(stream, (uint32_t*)batch_y[i], (const uint32_t*)d.y[i], ord, state, rows, tg_words[i]);
+    }
+
+    // A run over batch_x / batch_y (and the predict outputs) for `rows` rows.
+    KccRun batch_run(int64_t rows, std::vector<const void*>& in, std::vector<const void*>& tg,
+                     std::vector<float*>& o) {
+        in.assign(batch_x.begin(), batch_x.end());
+        tg.assign(batch_y.begin(), batch_y.end());
+        o.assign(out.begin(), out.end());
         KccRun run = make_run();
         run.inputs = in.data();
         run.targets = tg.data();
+        run.outputs = o.data();
         run.batch_total = rows;
-        forward_backward(&run, rows);
-        apply_gradients(&run, 0, 1);
-        advance(stream, state, rows);
+        return run;
     }
 
-    // The step, replayed from its graph (captured on first use).
-    void launch_step(int64_t rows, bool streamed) {
+    // One training step of `rows` rows: gathered from resident slot 0 by the order at the
+    // cursor, or (streamed) already staged into batch_x / batch_y.
+    void enqueue_step(int64_t rows, bool streamed) {
+        gather_batch(0, order, rows, true, streamed);
+        std::vector<const void*> in, tg;
+        std::vector<float*> o;
+        KccRun run = batch_run(rows, in, tg, o);
+        forward_backward(&run, rows);
+        apply_gradients(&run, 0, 1);
+        advance(stream, state, rows, 1);
+    }
+
+    // One evaluation (kTest) or prediction step of `rows` rows of slot `slot`, in order.
+    void enqueue_inference(Kind kind, int slot, int64_t rows, bool streamed) {
+        gather_batch(slot, nullptr, rows, kind == kTest, streamed);
+        std::vector<const void*> in, tg;
+        std::vector<float*> o;
+        KccRun run = batch_run(rows, in, tg, o);
+        if (kind == kTest)
+            test_step(&run, rows);
+        else
+            predict(&run, rows);
+        advance(stream, state, rows, 0);
+    }
+
+    // `enqueue`'s kernels, replayed from their graph (captured on first use of `key`): a
+    // step is one launch however many kernels it has.
+    template <class F>
+    void replay(const GraphKey& key, const char* what, F enqueue) {
 #ifdef KCC_CUDA_EMULATE
-        enqueue_step(rows, streamed);
+        (void)key;
+        (void)what;
+        enqueue();
 #else
-        const std::pair<int64_t, bool> key(rows, streamed);
         auto it = graphs.find(key);
         if (it == graphs.end()) {
             cudaGraph_t graph = nullptr;
             check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin graph capture");
-            enqueue_step(rows, streamed);
+            enqueue();
             const cudaError_t launch = cudaGetLastError();
             const cudaError_t end = cudaStreamEndCapture(stream, &graph);
-            check(launch, "launching the training step");
-            check(end, "capturing the training step");
+            check(launch, what);
+            check(end, "capturing a step's graph");
             cudaGraphExec_t exec = nullptr;
             const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
             cudaGraphDestroy(graph);
-            check(inst, "instantiating the training graph");
+            check(inst, "instantiating a step's graph");
             it = graphs.emplace(key, exec).first;
         }
-        check(cudaGraphLaunch(it->second, stream), "launching the training graph");
+        check(cudaGraphLaunch(it->second, stream), what);
 #endif
+    }
+
+    void launch_step(int64_t rows, bool streamed) {
+        replay(GraphKey(kTrain, 0, rows, streamed), "launching the training step",
+               [&] { enqueue_step(rows, streamed); });
     }
 
     void read_stats(std::vector<double>& sums) {
@@ -485,17 +540,13 @@ struct Session {
         if (n > d.rows || !d.has_targets) throw std::logic_error("evaluation data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);
         zero_stats();
-        std::vector<const void*> in, tg;
+        set_cursor(stream, state, 0);
         int64_t k = 0;
         for (int64_t begin = 0; begin < n; begin += batch_size, ++k) {
             const int64_t rows = batch_size < n - begin ? batch_size : n - begin;
-            batch_inputs(d, k, begin, rows, true, in, tg);
-            KccRun run = make_run();
-            run.inputs = in.data();
-            run.targets = tg.data();
-            run.batch_total = rows;
-            test_step(&run, rows);
-            check(cudaGetLastError(), "launching the evaluation step");
+            if (d.streamed) stage_batch(d, k, nullptr, begin, rows, true);
+            replay(GraphKey(kTest, slot, rows, d.streamed), "launching the evaluation step",
+                   [&] { enqueue_inference(kTest, slot, rows, d.streamed); });
         }
         std::vector<double> sums((size_t)info->n_stats);
         read_stats(sums);
@@ -507,18 +558,15 @@ struct Session {
         const DataSlot& d = data[slot];
         if (n > d.rows) throw std::logic_error("prediction data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);
-        std::vector<const void*> in, tg;
+        set_cursor(stream, state, 0);
         int64_t k = 0;
         for (int64_t begin = 0; begin < n; begin += batch_size, ++k) {
             const int64_t rows = batch_size < n - begin ? batch_size : n - begin;
-            batch_inputs(d, k, begin, rows, false, in, tg);
-            std::vector<float*> o(out.begin(), out.end());
-            KccRun run = make_run();
-            run.inputs = in.data();
-            run.outputs = o.data();
-            run.batch_total = rows;
-            predict(&run, rows);
-            check(cudaGetLastError(), "launching predict");
+            if (d.streamed) stage_batch(d, k, nullptr, begin, rows, false);
+            replay(GraphKey(kPredict, slot, rows, d.streamed), "launching predict",
+                   [&] { enqueue_inference(kPredict, slot, rows, d.streamed); });
+            // (outside the graph: the host address differs per batch; the next batch's
+            // replay, later on the stream, overwrites `out` only after this copy)
             for (int32_t i = 0; i < info->n_outputs; ++i)
                 check(cudaMemcpyAsync(host_out[i] + begin * info->outputs[i].size, out[i],
                                       sizeof(float) * rows * info->outputs[i].size, cudaMemcpyDeviceToHost, stream),
