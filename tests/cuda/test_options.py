@@ -10,7 +10,7 @@ import pytest
 
 import kcc
 from gpu import cuda_device  # noqa: F401 (a fixture)
-from kcc.layers import GRU, LSTM, Concatenate, Dense, Input
+from kcc.layers import GRU, LSTM, Concatenate, Dense, Input, SimpleRNN
 from kcc.models import Model
 from kcc.runtime.cuda import cuda_source
 
@@ -21,7 +21,9 @@ def _model():
     x = Input(shape=(6, 3))
     a = LSTM(5)(x)
     b = GRU(4, reset_after=False)(x)
-    y = Dense(1, activation="sigmoid")(Concatenate()([a, b]))
+    c = GRU(3, go_backwards=True)(x)
+    d = SimpleRNN(2)(x)
+    y = Dense(1, activation="sigmoid")(Concatenate()([a, b, c, d]))
     return Model(x, y)
 
 
@@ -49,10 +51,11 @@ def test_the_options_change_the_generated_source(monkeypatch):
     monkeypatch.setenv("KCC_CUDA_SPLIT_K", "1")
     monkeypatch.setenv("KCC_CUDA_RNN_REGISTERS", "0")
     shared_r = cuda_source(model._native)
-    # forward and backward: the LSTM's R in registers (each_team), the reset-before GRU's in
-    # shared memory (each_block); all four in shared memory under KCC_CUDA_RNN_REGISTERS=0
-    assert on.count("each_team<") == 2 and on.count("each_block(") == 2
-    assert shared_r.count("each_team<") == 0 and shared_r.count("each_block(") == 4
+    # forward and backward: the LSTM's, GRU's and SimpleRNN's R in registers (each_team), the
+    # reset-before GRU's in shared memory (each_block); all eight in shared memory under
+    # KCC_CUDA_RNN_REGISTERS=0
+    assert on.count("each_team<") == 6 and on.count("each_block(") == 2
+    assert shared_r.count("each_team<") == 0 and shared_r.count("each_block(") == 8
     assert "each_block" not in no_fused and "each_team" not in no_fused
     assert min(_fixed_scratch(on)) > 0 and _fixed_scratch(no_split) == {0}   # no room: never splits
 

@@ -1,13 +1,13 @@
 """The one-launch recurrences keep each step's state on chip (nvcc's PTX, no GPU needed).
 
-A step's critical path ends with the new state (h, and an LSTM's c) reaching the next
-step's product. If a thread stores it to global memory and then reads it back, the load
-waits for the store's round trip to L2 on every step (hundreds of cycles, 140 steps a
-recurrence for W3). The forward kernels write the state to shared memory and store it from
-there. This test compiles a unit with every fused forward kernel (R in registers, or split
-between registers and shared memory; R in shared memory; GRU reset_before's two phases) at
--O3 and fails if any global load in a recurrence reads an address that the same thread
-stored to since the last barrier."""
+A step's critical path ends with the new state (h, and an LSTM's c; backward, dh and dc)
+reaching the next step's product. If a thread stores it to global memory and then reads it
+back, the load waits for the store's round trip to L2 on every step (hundreds of cycles,
+140 steps a recurrence for W3). The kernels keep the state and the step's gates in shared
+memory and store them from there. This test compiles a unit with every fused kernel,
+forward and backward (R in registers, or split between registers and shared memory; R in
+shared memory; GRU reset_before's phases) at -O3 and fails if any global load in a
+recurrence reads an address that the same thread stored to since the last barrier."""
 import re
 import subprocess
 
@@ -51,7 +51,7 @@ def test_reloads_finds_a_load_after_a_store():
 
 
 @pytest.mark.parametrize("registers, fused", [("1", 5), ("0", 4)])
-def test_fused_forward_recurrences_never_read_back_their_state(tmp_path, monkeypatch, registers, fused):
+def test_fused_recurrences_never_read_back_their_state(tmp_path, monkeypatch, registers, fused):
     """KCC_CUDA_RNN_REGISTERS=1: R in registers (LSTM(128): split with shared memory), GRU
     reset_before's two phases in shared memory; =0: every fused kernel in shared memory
     (LSTM(128) is too big for them: per-step launches)."""
@@ -79,8 +79,8 @@ def test_fused_forward_recurrences_never_read_back_their_state(tmp_path, monkeyp
     assert proc.returncode == 0, proc.stderr
 
     kernels = {name: body for name, body in _entries(ptx.read_text()).items()
-               if ("team_kernel" in name or "block_kernel" in name) and "_forward" in name}
-    assert len(kernels) == fused, sorted(kernels)
+               if ("team_kernel" in name or "block_kernel" in name) and ("_forward" in name or "_backward" in name)}
+    assert len(kernels) == 2 * fused, sorted(kernels)
     for name, body in kernels.items():
         assert reloads(body) == [], f"{name} reads back what it stored this step"
 
