@@ -21,7 +21,6 @@ import numpy as np
 
 import kcc
 from kcc.saving import weights_file
-from kcc.saving import serialization
 from kcc.saving.serialization import ConfigError, deserialize_layer, serialize_layer
 
 FORMAT = weights_file.MODEL_FORMAT
@@ -96,8 +95,7 @@ def load_model(path, compile=True, device=None):
 
 # -- pieces --------------------------------------------------------------------------------------
 def _architecture(model):
-    with serialization.saving(model):
-        entry = serialize_layer(model)
+    entry = serialize_layer(model)   # the model's get_config marks its shared layers
     entry["kcc_version"] = kcc.__version__
     return entry
 
@@ -108,8 +106,7 @@ def _rebuild(data, where):
         raise ConfigError(f"{where}: expected a model entry {{'class_name', 'config'}}, found "
                           f"{type(data).__name__}.")
     try:
-        with serialization.loading():
-            model = deserialize_layer(data, where)
+        model = deserialize_layer(data, where)
     except ConfigError as exc:       # a nested from_config does not know the file: say it
         if str(exc).startswith(where):
             raise
