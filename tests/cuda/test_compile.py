@@ -4,8 +4,9 @@ The cases (tests/cuda/cases*.py) cover every op family; each gets nvcc's full de
 check (front end, device code generation, ptxas; unoptimised: tests/shared/nvcc_check.py).
 The guide models are also built exactly as device='cuda' builds them (-O3, host compiler
 included, into the build cache), and so is the driver. Every other model the suite
-compiles is checked to PTX by tests/conftest.py. The units are built concurrently, one nvcc
-per core, then each case's test checks its own result."""
+compiles is checked to PTX by tests/conftest.py. The units are built in batches (one nvcc
+for several units, tests/shared/nvcc_check.py), a batch per core, then each case's test
+checks its own result."""
 import tempfile
 from pathlib import Path
 
@@ -21,19 +22,28 @@ pytestmark = pytest.mark.skipif(find_nvcc() is None, reason="nvcc (the CUDA tool
 
 @pytest.fixture(scope="module")
 def checked(compiled_cases):
-    from nvcc_check import check
+    """name -> nvcc's errors or None, the cases compiled in batches of 8 (nvcc_check's
+    check_batch: a failing batch is compiled again unit by unit, so each error is the
+    case's own), a batch per core at a time."""
+    from nvcc_check import check_batch
 
     from kcc.runtime.cuda import cuda_source
     from kcc.runtime.native import include_dir
 
     with tempfile.TemporaryDirectory(prefix="kcc-cuda-cases-") as d:
-        def full(item):
-            name, native = item
-            path = Path(d) / f"{name}.cu"
-            path.write_text(cuda_source(native), encoding="utf-8")
-            return check(find_nvcc(), str(include_dir()), path, full=True)
-
-        return build_each(full, {name: (name, native) for name, (_, native) in compiled_cases.items()})
+        paths = {}
+        for name, (_, native) in compiled_cases.items():
+            paths[name] = Path(d) / f"{name}.cu"
+            paths[name].write_text(cuda_source(native), encoding="utf-8")
+        names = sorted(paths)
+        batches = {k: names[k:k + 8] for k in range(0, len(names), 8)}
+        results = build_each(lambda batch: check_batch(find_nvcc(), str(include_dir()),
+                                                       [paths[n] for n in batch], full=True), batches)
+        out = {}
+        for k, batch in batches.items():
+            for i, name in enumerate(batch):
+                out[name] = results[k] if isinstance(results[k], BaseException) else results[k][i]
+        return out
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,8 @@ def _load(source):
     from kcc.runtime.cuda import EMULATED, build_unit, target_arch
     from kcc.runtime.native import headers_digest, include_dir
     arch = EMULATED if gpu_reason() else target_arch()
-    path = build_unit(source, "gemm test harness", arch, str(include_dir()), headers_digest())
+    # -O1 when emulated: the big products below take twice as long at the default -O0
+    path = build_unit(source, "gemm test harness", arch, str(include_dir()), headers_digest(), emulation_opt="-O1")
     lib = ctypes.CDLL(str(path))
     lib.run_gemm.restype = ctypes.c_int
     i32, i64, f32, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_float, ctypes.POINTER(ctypes.c_float)
