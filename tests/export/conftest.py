@@ -12,7 +12,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from export_builds import Pipeline, jobs, missing_tools  # noqa: E402
+import shutil  # noqa: E402
+
+from export_builds import VARIANTS, Pipeline, jobs, missing_tools  # noqa: E402
 from export_models import MODELS  # noqa: E402
 
 SAMPLES = {"mlp": 300, "headline": 37, "convnet": 9, "vision": 7,   # mlp crosses a 256-row step
@@ -37,13 +39,15 @@ def exports(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pipelines(exports, tmp_path_factory):
-    """(name, blas) -> Pipeline, every one run to completion (or to its error)."""
+    """(name, blas, compiler) -> Pipeline, every one run to completion (or to its error)."""
     reason = missing_tools()
     if reason:
         pytest.skip(f"export builds need CMake and a C/C++ compiler: {reason}")
     root = tmp_path_factory.mktemp("builds")
-    todo = [Pipeline(name, folder, root / f"{name}-{'blas' if blas else 'portable'}", blas, xs)
-            for name, (_, folder, xs, _) in exports.items() for blas in (False, True)]
+    variants = [(blas, cc) for blas, cc in VARIANTS if not cc or shutil.which(f"{cc}++")]
+    todo = [Pipeline(name, folder, root / f"{name}-{'blas' if blas else 'portable'}{'-' + cc if cc else ''}",
+                     blas, xs, compiler=cc)
+            for name, (_, folder, xs, _) in exports.items() for blas, cc in variants]
     for p in todo:
         p.work.mkdir()
     n = jobs()
@@ -51,5 +55,5 @@ def pipelines(exports, tmp_path_factory):
     with ThreadPoolExecutor(max_workers=max(2, n)) as pool:
         done = list(pool.map(lambda p: p.run(max(1, n // 2)), todo))
     print(f"\n[export builds] {len(done)} pipelines in {time.perf_counter() - t0:.1f} s: " +
-          ", ".join(f"{p.name}/{'blas' if p.blas else 'portable'} {p.seconds:.1f} s" for p in done))
-    return {(p.name, p.blas): p for p in done}
+          ", ".join(f"{p.work.name} {p.seconds:.1f} s" for p in done))
+    return {(p.name, p.blas, p.compiler): p for p in done}

@@ -65,6 +65,7 @@ class Pipeline:
     work: Path
     blas: bool
     xs: list[np.ndarray]
+    compiler: str = ""   # "clang": CMake builds the export and the consumer with Clang; "": its default
     blas_on: bool = False
     ctest_log: str = ""
     # (consumer kind, threads) -> outputs; threads 0 is the library's default
@@ -82,9 +83,15 @@ class Pipeline:
         self.seconds = time.perf_counter() - t0
         return self
 
+    def _compilers(self) -> list[str]:
+        if self.compiler == "clang":
+            return ["-DCMAKE_C_COMPILER=clang", "-DCMAKE_CXX_COMPILER=clang++"]
+        return []
+
     def _run(self, jobs: int) -> None:
         build, prefix = self.work / "build", self.work / "prefix"
-        log = run(["cmake", "-S", self.source, "-B", build, *generator(), "-DCMAKE_BUILD_TYPE=Release",
+        log = run(["cmake", "-S", self.source, "-B", build, *generator(), *self._compilers(),
+                   "-DCMAKE_BUILD_TYPE=Release",
                    f"-D{self.name.upper()}_USE_BLAS={'ON' if self.blas else 'OFF'}",
                    f"-DCMAKE_INSTALL_PREFIX={prefix}"])
         self.blas_on = f"{self.name}: BLAS ON" in log
@@ -98,7 +105,8 @@ class Pipeline:
         (consumer / "CMakeLists.txt").write_text(CONSUMER_CMAKE.format(
             name=self.name, NAME=self.name.upper(), c_dir=C_DIR.as_posix()))
         cbuild = self.work / "consumer-build"
-        run(["cmake", "-S", consumer, "-B", cbuild, *generator(), f"-DCMAKE_PREFIX_PATH={prefix}"])
+        run(["cmake", "-S", consumer, "-B", cbuild, *generator(), *self._compilers(),
+             f"-DCMAKE_PREFIX_PATH={prefix}"])
         run(["cmake", "--build", cbuild, "-j", jobs])
         data = self.work / "data"
         data.mkdir()
@@ -113,15 +121,23 @@ class Pipeline:
                 p.unlink()
 
 
-def built(pipelines: dict, name: str, blas: bool) -> Pipeline:
-    """The pipeline of `name` built with or without BLAS: its error re-raised here (in the
-    test that reads it), skipped when BLAS was asked for and CMake found none."""
-    p = pipelines[(name, blas)]
+def built(pipelines: dict, name: str, blas: bool, compiler: str = "") -> Pipeline:
+    """The pipeline of `name` built with or without BLAS (by Clang with compiler="clang"):
+    its error re-raised here (in the test that reads it), skipped when BLAS was asked for
+    and CMake found none, or Clang was and is not installed."""
+    if compiler == "clang" and shutil.which("clang++") is None:
+        pytest.skip("clang is not installed (CI installs it to build the exports with both GCC and Clang)")
+    p = pipelines[(name, blas, compiler)]
     if p.error is not None:
         raise p.error
     if blas and not p.blas_on:
         pytest.skip("no BLAS with cblas_sgemm found by CMake here (CI installs libopenblas-dev)")
     return p
+
+
+# The ways every export is built: (BLAS, compiler). Clang only without BLAS: what differs
+# between the compilers is the model's code and its CPU dispatch, not the BLAS calls.
+VARIANTS = [(False, ""), (True, ""), (False, "clang")]
 
 
 def jobs() -> int:
