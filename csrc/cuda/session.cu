@@ -50,12 +50,23 @@ void check(cudaError_t e, const char* what) {
 // dst row r = src row order[cursor + r] (row cursor + r without an order); rows are
 // `words` 4-byte words (float or int32). The cursor is read on the device, so one captured
 // graph serves every batch of an epoch (or of an evaluate / predict call).
+// Indices within a launch stay in 32 bits, where the GPU divides in a few instructions (a
+// 64-bit division is a software routine several times longer); a batch of more than 4 G
+// words (16 GB) takes several launches.
 void gather_rows(cudaStream_t s, uint32_t* dst, const uint32_t* src, const int64_t* order,
                  const KccStepState* state, int64_t rows, int64_t words) {
-    kcc::cuda::each(s, rows * words, [=] __device__(int64_t i) {
-        const int64_t r = state->cursor + i / words;
-        dst[i] = src[(order ? order[r] : r) * words + i % words];
-    });
+    if (rows <= 0 || words <= 0) return;
+    const int64_t per_launch = (int64_t)UINT32_MAX / words;
+    const uint32_t w = (uint32_t)words;
+    for (int64_t first = 0; first < rows; first += per_launch) {
+        const int64_t n = rows - first < per_launch ? rows - first : per_launch;
+        uint32_t* out = dst + first * words;
+        kcc::cuda::each(s, n * words, [=] __device__(int64_t i) {
+            const uint32_t k = (uint32_t)i, row = k / w;
+            const int64_t r = state->cursor + first + row;
+            out[i] = src[(order ? order[r] : r) * words + (k - row * w)];
+        });
+    }
 }
 
 // The next batch: `rows` on, and (training) one optimizer step on.
