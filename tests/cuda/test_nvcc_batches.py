@@ -28,8 +28,8 @@ def test_a_batch_reports_each_units_own_error(tmp_path, monkeypatch):
     from nvcc_check import batch_source, check_batch
 
     runs = []
-    run = nvcc_check._run
-    monkeypatch.setattr(nvcc_check, "_run", lambda *a: runs.append(a[2].name) or run(*a))
+    run = nvcc_check.check
+    monkeypatch.setattr(nvcc_check, "check", lambda *a: runs.append(a[2].name) or run(*a))
 
     good, other = _units()
     # an error inside the LSTM unit's device code, where only nvcc's device pass sees it

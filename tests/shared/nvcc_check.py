@@ -38,7 +38,8 @@ def check_flags() -> list[str]:
     return [f for f in CUDA_FLAGS if f != "-O3"] + [f"-arch={ARCH}", "-Xcicc", "-O0", "-Xptxas", "-O0"]
 
 
-def _run(nvcc: str, include_dir: str, path: Path, full: bool) -> str | None:
+def check(nvcc: str, include_dir: str, path: Path, full: bool) -> str | None:
+    """nvcc's errors for the CUDA source at `path`, or None if it compiles (see above)."""
     out = path.with_suffix(".cubin" if full else ".ptx")
     try:
         proc = subprocess.run([nvcc, *check_flags(), "-I", include_dir, "-cubin" if full else "-ptx", str(path),
@@ -51,11 +52,6 @@ def _run(nvcc: str, include_dir: str, path: Path, full: bool) -> str | None:
         lines = [ln for ln in error.splitlines() if "error" in ln] or error.splitlines()
         return "\n    ".join(lines[:8])
     return None
-
-
-def check(nvcc: str, include_dir: str, path: Path, full: bool) -> str | None:
-    """nvcc's errors for the CUDA source at `path`, or None if it compiles (see above)."""
-    return _run(nvcc, include_dir, path, full)
 
 
 _INCLUDE = re.compile(r"^\s*#\s*include\b.*$", re.M)
@@ -95,11 +91,11 @@ def check_batch(nvcc: str, include_dir: str, paths: list[Path], full: bool) -> l
     if len(paths) > 1:
         batch = paths[0].with_name(f"batch-{paths[0].stem}.cu")
         batch.write_text(batch_source(paths), encoding="utf-8")
-        error = _run(nvcc, include_dir, batch, full)
+        error = check(nvcc, include_dir, batch, full)
         batch.unlink(missing_ok=True)
         if error is None:
             return [None] * len(paths)
-    return [_run(nvcc, include_dir, p, full) for p in paths]
+    return [check(nvcc, include_dir, p, full) for p in paths]
 
 
 class NvccCheck:
