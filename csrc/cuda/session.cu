@@ -506,23 +506,6 @@ struct Session {
         return seen;
     }
 
-    // Inputs (and targets) of rows [begin, begin + rows) of a slot, for one step: pointers
-    // into the resident data, or batch_x / batch_y after staging batch `k` in.
-    void batch_inputs(const DataSlot& d, int64_t k, int64_t begin, int64_t rows, bool targets,
-                      std::vector<const void*>& in, std::vector<const void*>& tg) {
-        in.clear();
-        tg.clear();
-        if (d.streamed) {
-            stage_batch(d, k, nullptr, begin, rows, targets);
-            in.assign(batch_x.begin(), batch_x.end());
-            if (targets) tg.assign(batch_y.begin(), batch_y.end());
-            return;
-        }
-        for (size_t i = 0; i < d.x.size(); ++i) in.push_back((const uint32_t*)d.x[i] + begin * in_words[i]);
-        if (targets)
-            for (size_t i = 0; i < d.y.size(); ++i) tg.push_back((const uint32_t*)d.y[i] + begin * tg_words[i]);
-    }
-
     // Forward + backward of all n rows of slot 0 in order, no update: gradients for tests.
     void gradients(int64_t n, uint64_t seed, double* sums_out, float* grads_out) {
         if (!info->trainable) throw std::logic_error("model was not compiled for training");
@@ -531,12 +514,12 @@ struct Session {
         ensure_capacity(n);
         set_state(stream, state, step + 1, seed, 0);
         zero_stats();
+        // the rows in order, through the batch buffers as a step reads them
+        if (d.streamed) stage_batch(d, 0, nullptr, 0, n, true);
+        gather_batch(0, nullptr, n, true, d.streamed);
         std::vector<const void*> in, tg;
-        batch_inputs(d, 0, 0, n, true, in, tg);
-        KccRun run = make_run();
-        run.inputs = in.data();
-        run.targets = tg.data();
-        run.batch_total = n;
+        std::vector<float*> o;
+        KccRun run = batch_run(n, in, tg, o);
         forward_backward(&run, n);
         check(cudaGetLastError(), "launching the backward pass");
         std::vector<double> sums((size_t)info->n_stats);
