@@ -126,7 +126,8 @@ def cuda_source(native) -> str:
     from kcc.passes import optimize, plan_memory
     if native.device == "cuda":
         return native.source
-    g = optimize(native.lowered.copy(), "cuda")
+    from kcc.codegen.canonical import canonical
+    g = canonical(optimize(native.lowered.copy(), "cuda"))
     return render(g, *plan_memory(g), backend="cuda")
 
 

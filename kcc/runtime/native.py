@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from kcc.build import build_shared_library, default_toolchain
-from kcc.codegen import render
+from kcc.codegen import render, stat_names
+from kcc.codegen.canonical import canonical
 from kcc.graph.ir import Graph
 from kcc.passes import optimize, plan_memory
 
@@ -97,10 +98,14 @@ class NativeModel:
             _runtime = runtime_module()
         self.lowered = graph.copy()   # before the passes, for cuda_source
         self.graph = optimize(graph, device)
-        predict, train = plan_memory(self.graph)
+        # the unit is rendered with canonical names, so that the same architecture hits the
+        # build cache however its layers are named; self.graph keeps the names users read
+        unit = canonical(self.graph)
+        predict, train = plan_memory(unit)
         self.plans = (predict, train)
         self.what = what
-        self.source = render(self.graph, predict, train, backend=device)
+        self.source = render(unit, predict, train, backend=device)
+        self._stat_names = stat_names(self.graph) if train is not None else []
         if os.environ.get("KCC_DEBUG"):
             debug(self.graph.dump())
         if device == "cuda":
@@ -116,7 +121,7 @@ class NativeModel:
                 library_dirs=b["library_dirs"], libraries=b["libraries"], rpaths=b["rpaths"],
                 toolchain=tc, extra_key=headers_digest(), what=what)
             self.session = _runtime.Session(str(self.library))
-        self.info = self.session.info
+        self.info = self._display_names(self.session.info)
         # per-sample output shapes, computed once: predict runs per call at batch 1
         self._out_shapes = [tuple(o["shape"]) for o in self.info["outputs"]]
         g = self.graph
@@ -127,9 +132,23 @@ class NativeModel:
         self.build_seconds = time.perf_counter() - t0
         debug(f"{what}: native model ready in {self.build_seconds:.3f} s ({self.library})")
 
+    def _display_names(self, info: dict) -> dict:
+        """The unit's info with the model's own names in place of the canonical ones it was
+        rendered with (same order: the canonical graph is a renamed copy of self.graph)."""
+        g = self.graph
+        info = dict(info)
+        info["model_name"] = g.name
+        for key, names in (("inputs", g.input_names), ("outputs", g.output_names), ("targets", g.output_names)):
+            if key in info:
+                info[key] = [{**t, "name": name} for t, name in zip(info[key], names)]
+        info["weights"] = [(w.name, shape) for w, (_, shape) in zip(g.weights, info["weights"])]
+        info["stat_names"] = list(self._stat_names)
+        return info
+
     @property
     def stat_names(self) -> list[str]:
-        return list(self.info["stat_names"])
+        """Keras's log keys, from the model's own names (the unit's are canonical)."""
+        return list(self._stat_names)
 
     def begin_call(self):
         """A fit/evaluate/predict call starts: a device session re-uploads its data."""
