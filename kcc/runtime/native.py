@@ -102,7 +102,7 @@ class NativeModel:
         # build cache however its layers are named; self.graph keeps the names users read
         unit = canonical(self.graph)
         predict, train = plan_memory(unit)
-        self.plans = (predict, train)
+        self.plans = plan_memory(self.graph)   # the same plans under the model's names
         self.what = what
         self.source = render(unit, predict, train, backend=device)
         self._stat_names = stat_names(self.graph) if train is not None else []

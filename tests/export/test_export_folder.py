@@ -30,8 +30,17 @@ def test_folder_holds_the_predict_source_and_everything_to_build_it(tmp_path):
     for f in FILES:
         assert (folder / f.format(n="digits")).is_file(), f
     assert not (folder / "src/kcc/ops/recurrent.h").exists()   # only the headers it uses
-    # The exported code is the code model.predict runs.
-    assert (folder / "src/model.cpp").read_text() == model._native_for_predict().source
+    # The exported code is the code model.predict runs, under the model's own names (the
+    # runtime's unit is rendered with canonical ones, kcc/codegen/canonical.py).
+    from kcc.codegen import render
+    from kcc.codegen.canonical import canonical
+    from kcc.export.source import predict_unit
+    from kcc.passes import plan_memory
+    unit = predict_unit(model)
+    exported = (folder / "src/model.cpp").read_text()
+    assert exported == unit.source and "dense_" in exported and "'model'" not in exported
+    renamed = canonical(unit.graph)
+    assert render(renamed, plan_memory(renamed)[0], None) == model._native_for_predict().source
     header = (folder / "include/digits.h").read_text()
     for fn in ("create_from_file", "create_from_memory", "free", "num_inputs", "num_outputs", "input_info",
                "output_info", "predict", "set_threads", "get_threads", "last_error", "status_name"):
