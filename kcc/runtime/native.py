@@ -102,7 +102,6 @@ class NativeModel:
         # build cache however its layers are named; self.graph keeps the names users read
         unit = canonical(self.graph)
         predict, train = plan_memory(unit)
-        self.plans = plan_memory(self.graph)   # the same plans under the model's names
         self.what = what
         self.source = render(unit, predict, train, backend=device)
         self._stat_names = stat_names(self.graph) if train is not None else []
@@ -144,6 +143,13 @@ class NativeModel:
         info["weights"] = [(w.name, shape) for w, (_, shape) in zip(g.weights, info["weights"])]
         info["stat_names"] = list(self._stat_names)
         return info
+
+    @functools.cached_property
+    def plans(self):
+        """The memory plans (predict, train) under the model's own names, for tests and
+        debugging: the unit's were planned on its canonical copy, and a compile need not
+        plan twice."""
+        return plan_memory(self.graph)
 
     @property
     def stat_names(self) -> list[str]:

@@ -42,31 +42,28 @@ _LOADING = contextvars.ContextVar("kcc_loading_shared", default=None)     # shar
 
 
 @contextlib.contextmanager
-def saving(model):
-    """Serialize `model` within this: its shared layers get their shared_object_id. Inside
-    another model's scope (a nested model's config), that scope holds."""
-    if _SAVING.get() is not None:
+def _outermost(var, make):
+    """`var` set to make() for the duration, unless an outer scope already set it (a nested
+    model's config is written or read inside its parent's scope, which holds)."""
+    if var.get() is not None:
         yield
         return
-    token = _SAVING.set(_shared_layers(model))
+    token = var.set(make())
     try:
         yield
     finally:
-        _SAVING.reset(token)
+        var.reset(token)
 
 
-@contextlib.contextmanager
+def saving(model):
+    """Serialize `model` within this: its shared layers get their shared_object_id."""
+    return _outermost(_SAVING, lambda: _shared_layers(model))
+
+
 def loading():
     """Deserialize a saved model within this: entries with one shared_object_id give one
-    layer. Inside another model's scope, that scope holds."""
-    if _LOADING.get() is not None:
-        yield
-        return
-    token = _LOADING.set({})
-    try:
-        yield
-    finally:
-        _LOADING.reset(token)
+    layer."""
+    return _outermost(_LOADING, dict)
 
 
 def _shared_layers(model):

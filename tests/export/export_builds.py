@@ -138,6 +138,7 @@ def built(pipelines: dict, name: str, blas: bool, compiler: str = "") -> Pipelin
 # The ways every export is built: (BLAS, compiler). Clang only without BLAS: what differs
 # between the compilers is the model's code and its CPU dispatch, not the BLAS calls.
 VARIANTS = [(False, ""), (True, ""), (False, "clang")]
+VARIANT_IDS = ["portable", "blas", "portable-clang"]
 
 
 def jobs() -> int:

@@ -5,13 +5,13 @@ library (the Winograd model's convolutions split into tasks even for one sample)
 import numpy as np
 import pytest
 
-from export_builds import CONSUMER_RUNS, VARIANTS, built
+from export_builds import CONSUMER_RUNS, VARIANT_IDS, VARIANTS, built
 from export_models import MODELS
 
 TOL = 1e-5
 
 
-@pytest.mark.parametrize("blas,compiler", VARIANTS, ids=["portable", "blas", "portable-clang"])
+@pytest.mark.parametrize("blas,compiler", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_consumer_matches_predict(exports, pipelines, name, blas, compiler):
     p = built(pipelines, name, blas, compiler)
@@ -27,7 +27,7 @@ def test_consumer_matches_predict(exports, pipelines, name, blas, compiler):
             assert diff <= TOL, f"{how} output {i}: max abs diff {diff}"
 
 
-@pytest.mark.parametrize("blas,compiler", VARIANTS, ids=["portable", "blas", "portable-clang"])
+@pytest.mark.parametrize("blas,compiler", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_export_ctest_passes(pipelines, name, blas, compiler):
     p = built(pipelines, name, blas, compiler)

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from export_builds import VARIANTS, built, generator, run
+from export_builds import VARIANT_IDS, VARIANTS, built, generator, run
 from export_models import MODELS
 
 TOL = 1e-5
@@ -91,7 +91,7 @@ def _defined_globals(obj) -> set[str]:
     return {n for n in names if not n.startswith("DW.ref.")}
 
 
-@pytest.mark.parametrize("blas,compiler", VARIANTS, ids=["portable", "blas", "portable-clang"])
+@pytest.mark.parametrize("blas,compiler", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_variants_share_no_external_symbol(pipelines, name, blas, compiler):
     """nm on the two objects of src/model.cpp: no global or weak symbol of the AVX-512 one

@@ -138,8 +138,9 @@ class NvccCheck:
                 self.ready.wait_for(lambda: len(self.todo) >= self.BATCH or self.finishing)
                 if not self.todo:
                     return
-                share = len(self.todo) // len(self.threads) + 1 if self.finishing else self.BATCH
-                batch, self.todo = self.todo[:min(share, self.BATCH)], self.todo[min(share, self.BATCH):]
+                # finishing: the rest split over the threads, so every core gets a batch
+                take = min(self.BATCH, len(self.todo) // len(self.threads) + 1) if self.finishing else self.BATCH
+                batch, self.todo = self.todo[:take], self.todo[take:]
             errors = check_batch(self.nvcc, self.include_dir, [path for _, path in batch], full=False)
             with self.ready:
                 self.built += len(batch)
