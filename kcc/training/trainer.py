@@ -180,9 +180,8 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             bar = None
-            if verbose:
-                if verbose == 1:
-                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            if verbose:   # Keras prints the epoch line for verbose=1 and 2 alike
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 bar = Progbar(n, verbose=verbose, unit_name="sample")
 
             def hook(begin, batch, seen, sums):

@@ -158,6 +158,7 @@ def test_progress_output(capsys):
     assert "64/64" in out and "loss:" in out and "acc:" in out
     model.fit(x, y, epochs=2, verbose=2)
     out = capsys.readouterr().out
-    assert out.count("loss:") == 2 and "Epoch" not in out
+    assert out.count("loss:") == 2 and "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert out.index("Epoch 1/2") < out.index("loss:") < out.index("Epoch 2/2")
     model.fit(x, y, epochs=1, verbose=0)
     assert capsys.readouterr().out == ""
