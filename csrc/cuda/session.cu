@@ -158,6 +158,14 @@ struct Session {
     void* stage[2] = {nullptr, nullptr};
     cudaEvent_t staged[2] = {nullptr, nullptr};
     int64_t stage_rows = 0;
+    // Predictions leave through two pinned buffers of capacity rows (every output, one
+    // after the other), each with an event marking when a batch's copy into it is done:
+    // the device runs batch k while the host moves batch k - 1 into the caller's arrays.
+    // (A copy into pageable memory would hold the host until it ends, so the next batch's
+    // launch would wait for it, and the device would wait for the launch.)
+    void* fetch[2] = {nullptr, nullptr};
+    cudaEvent_t fetched[2] = {nullptr, nullptr};
+    int64_t fetch_rows = 0;
 
     explicit Session(const char* path) {
         handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -171,6 +179,7 @@ struct Session {
         apply_gradients = reinterpret_cast<decltype(apply_gradients)>(sym("kcc_apply_gradients"));
         check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
         for (cudaEvent_t& e : staged) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+        for (cudaEvent_t& e : fetched) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
         for (int32_t i = 0; i < info->n_weights; ++i) weights.push_back(device_alloc<float>(info->weights[i].size));
         grads = device_alloc<float>(info->grads_size);
         opt_state = device_alloc<float>(info->opt_state_size);
@@ -193,6 +202,8 @@ struct Session {
         for (float* p : out) cudaFree(p);
         for (void* p : stage) cudaFreeHost(p);
         for (cudaEvent_t e : staged) cudaEventDestroy(e);
+        for (void* p : fetch) cudaFreeHost(p);
+        for (cudaEvent_t e : fetched) cudaEventDestroy(e);
         cudaFree(grads); cudaFree(opt_state); cudaFree(hparams); cudaFree(stats); cudaFree(state);
         cudaFree(order); cudaFree(arena);
         if (stream) cudaStreamDestroy(stream);
@@ -552,20 +563,49 @@ struct Session {
         const DataSlot& d = data[slot];
         if (n > d.rows) throw std::logic_error("prediction data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);
+        int64_t out_words = 0;
+        for (int32_t i = 0; i < info->n_outputs; ++i) out_words += info->outputs[i].size;
+        if (fetch_rows < capacity) {
+            check(cudaStreamSynchronize(stream), "synchronize");
+            for (void*& p : fetch) {
+                cudaFreeHost(p);
+                p = nullptr;
+                check(cudaMallocHost(&p, (size_t)(out_words * capacity) * 4), "cudaMallocHost (predictions)");
+            }
+            fetch_rows = capacity;
+        }
+        // batch k's outputs from pinned buffer k % 2 into the caller's arrays, once copied
+        auto drain = [&](int64_t k, int64_t begin, int64_t rows) {
+            check(cudaEventSynchronize(fetched[k & 1]), "read predictions");
+            const float* at = static_cast<const float*>(fetch[k & 1]);
+            for (int32_t i = 0; i < info->n_outputs; ++i) {
+                const int64_t words = rows * info->outputs[i].size;
+                std::memcpy(host_out[i] + begin * info->outputs[i].size, at, (size_t)words * 4);
+                at += words;
+            }
+        };
         set_cursor(stream, state, 0);
-        int64_t k = 0;
+        int64_t k = 0, prev_begin = 0, prev_rows = 0;
         for (int64_t begin = 0; begin < n; begin += batch_size, ++k) {
             const int64_t rows = batch_size < n - begin ? batch_size : n - begin;
             if (d.streamed) stage_batch(d, k, nullptr, begin, rows, false);
             replay(GraphKey(kPredict, slot, rows, d.streamed), "launching predict",
                    [&] { enqueue_inference(kPredict, slot, rows, d.streamed); });
-            // (outside the graph: the host address differs per batch; the next batch's
-            // replay, later on the stream, overwrites `out` only after this copy)
-            for (int32_t i = 0; i < info->n_outputs; ++i)
-                check(cudaMemcpyAsync(host_out[i] + begin * info->outputs[i].size, out[i],
-                                      sizeof(float) * rows * info->outputs[i].size, cudaMemcpyDeviceToHost, stream),
+            // (outside the graph: the buffer alternates; the next batch's replay, later on
+            // the stream, overwrites `out` only after this copy)
+            float* at = static_cast<float*>(fetch[k & 1]);
+            for (int32_t i = 0; i < info->n_outputs; ++i) {
+                const int64_t words = rows * info->outputs[i].size;
+                check(cudaMemcpyAsync(at, out[i], sizeof(float) * words, cudaMemcpyDeviceToHost, stream),
                       "read predictions");
+                at += words;
+            }
+            check(cudaEventRecord(fetched[k & 1], stream), "cudaEventRecord");
+            if (k > 0) drain(k - 1, prev_begin, prev_rows);
+            prev_begin = begin;
+            prev_rows = rows;
         }
+        if (k > 0) drain(k - 1, prev_begin, prev_rows);
         check(cudaStreamSynchronize(stream), "predict");
     }
 };

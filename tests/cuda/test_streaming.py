@@ -103,3 +103,23 @@ def test_bad_budget_is_a_clear_error(monkeypatch, cuda_device, bad):
     model.compile(optimizer="sgd", loss="mse", device="cuda")
     with pytest.raises(ValueError, match=f"KCC_CUDA_DATA_BYTES must be a number of bytes.*got '{bad}'"):
         model.predict(np.zeros((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("budget", ["", "0"], ids=["resident", "streamed"])
+def test_predictions_in_batches_equal_the_cpu(monkeypatch, cuda_device, budget):
+    """Each batch's outputs leave the device through alternating buffers while the next
+    batch runs: every output's rows land in their place, a last partial batch included."""
+    monkeypatch.setenv("KCC_CUDA_DATA_BYTES", budget)
+    kcc.utils.set_random_seed(7)
+    gpu = _two_in_two_out()
+    gpu.compile(optimizer="sgd", loss="binary_crossentropy", device="cuda")
+    cpu = _two_in_two_out()
+    cpu.compile(optimizer="sgd", loss="binary_crossentropy")
+    cpu.set_weights(gpu.get_weights())
+    x, _ = _data()
+    want = cpu.predict(x, batch_size=len(x[0]))
+    for batch_size in (1, 7, 16, 83, 200):
+        got = gpu.predict(x, batch_size=batch_size)
+        for k, (a, b) in enumerate(zip(got, want)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"batch {batch_size}, output {k}")
+        assert gpu._native.session.data_streamed("predict") == (budget == "0")
