@@ -44,7 +44,9 @@ struct PySession {
     explicit PySession(const std::string& path) : s(path) {}
     kcc::Session s;
     std::vector<py::array> weights;   // keep the layers' buffers alive while bound
-    std::mutex mu;                    // one step at a time: the arena is shared
+    // One call at a time: the arena is shared. Recursive because a callback inside fit runs
+    // on the calling thread between two steps, and may predict or evaluate there.
+    std::recursive_mutex mu;
 };
 
 }  // namespace
@@ -88,11 +90,11 @@ PYBIND11_MODULE(_runtime, m, py::mod_gil_not_used()) {
                 ptrs.push_back(a.mutable_data());
                 keep.push_back(a);
             }
-            std::lock_guard<std::mutex> lock(p.mu);
+            std::lock_guard<std::recursive_mutex> lock(p.mu);
             p.s.bind_weights(ptrs);
             p.weights = std::move(keep);
         })
-        .def("reset_optimizer", [](PySession& p) { std::lock_guard<std::mutex> l(p.mu); p.s.reset_optimizer(); })
+        .def("reset_optimizer", [](PySession& p) { std::lock_guard<std::recursive_mutex> l(p.mu); p.s.reset_optimizer(); })
         .def("set_hparams", [](PySession& p, const std::vector<float>& h) { p.s.set_hparams(h); })
         .def("set_threads", [](PySession& p, int t) { p.s.set_threads(t); })
         .def_property("step", [](PySession& p) { return p.s.step(); },
@@ -122,7 +124,7 @@ PYBIND11_MODULE(_runtime, m, py::mod_gil_not_used()) {
             kcc::EpochResult r;
             {
                 py::gil_scoped_release nogil;
-                std::lock_guard<std::mutex> lock(p.mu);
+                std::lock_guard<std::recursive_mutex> lock(p.mu);
                 r = p.s.train_epoch(hx, hy, n, batch_size, shuffle, seed, cb, every_batch, interval_s);
             }
             return py::make_tuple(r.sums, r.seen, r.stopped);
@@ -135,7 +137,7 @@ PYBIND11_MODULE(_runtime, m, py::mod_gil_not_used()) {
             kcc::EpochResult r;
             {
                 py::gil_scoped_release nogil;
-                std::lock_guard<std::mutex> lock(p.mu);
+                std::lock_guard<std::recursive_mutex> lock(p.mu);
                 r = p.s.test(hx, hy, n, batch_size);
             }
             return py::make_tuple(r.sums, r.seen);
@@ -149,7 +151,7 @@ PYBIND11_MODULE(_runtime, m, py::mod_gil_not_used()) {
             py::list grads;
             {
                 py::gil_scoped_release nogil;
-                std::lock_guard<std::mutex> lock(p.mu);
+                std::lock_guard<std::recursive_mutex> lock(p.mu);
                 r = p.s.gradients(hx, hy, n, seed);
             }
             const auto& g = p.s.grads();
@@ -173,7 +175,7 @@ PYBIND11_MODULE(_runtime, m, py::mod_gil_not_used()) {
                 o.push_back(out[k].mutable_data());
             }
             py::gil_scoped_release nogil;
-            std::lock_guard<std::mutex> lock(p.mu);
+            std::lock_guard<std::recursive_mutex> lock(p.mu);
             p.s.predict(hx, o, n, batch_size);
         });
 }

@@ -151,6 +151,7 @@ struct Session {
     using GraphKey = std::tuple<int, int, int64_t, bool>;
     std::map<GraphKey, cudaGraphExec_t> graphs;
     int64_t step = 0;
+    int64_t calls = 0;   // device calls so far: train_epoch sees whether a callback made one
     std::vector<int64_t> in_words, tg_words;
     int64_t data_budget = -1;   // bytes of data kept on the device; -1: 3/4 of what is free
     // Streaming: two pinned staging buffers of capacity rows (inputs, then targets), each
@@ -283,6 +284,7 @@ struct Session {
     }
 
     void set_data(int slot, const void* const* x, const void* const* y, int64_t rows) {
+        ++calls;
         DataSlot& d = data[slot];
         check(cudaStreamSynchronize(stream), "synchronize");
         const bool was_streamed = d.streamed;
@@ -482,6 +484,7 @@ struct Session {
         if (!info->trainable) throw std::logic_error("model was not compiled for training");
         const DataSlot& d = data[0];
         if (n > d.rows || !d.has_targets) throw std::logic_error("training data was not uploaded");
+        ++calls;
         ensure_capacity(batch_size < n ? batch_size : n);
         std::vector<int64_t> ord((size_t)n);
         kcc::epoch_order(ord.data(), n, shuffle, seed);   // the CPU session's order
@@ -492,12 +495,25 @@ struct Session {
         auto last = std::chrono::steady_clock::now();
         int64_t seen = 0, batch = 0;
         *stopped = 0;
+        // The hook runs the callbacks, which may predict or evaluate on this session between
+        // two steps. Those calls move the cursor and zero the stats, so what the epoch keeps
+        // on the device is put back after them.
+        auto call_hook = [&](int begin_flag) {
+            read_stats(sums);
+            const int64_t before = calls;
+            const bool stop = hook(ctx, begin_flag, batch, seen, sums.data()) != 0;
+            if (calls != before) {
+                if (!d.streamed) upload_order(ord);
+                set_state(stream, state, step + 1, seed, seen);
+                if (info->n_stats > 0)
+                    check(cudaMemcpy(stats, sums.data(), sizeof(double) * sums.size(), cudaMemcpyHostToDevice),
+                          "restore the epoch's stats");
+            }
+            return stop;
+        };
         for (int64_t begin = 0; begin < n; begin += batch_size, ++batch) {
             const int64_t rows = batch_size < n - begin ? batch_size : n - begin;
-            if (hook && every_batch) {
-                read_stats(sums);
-                if (hook(ctx, 1, batch, seen, sums.data())) { *stopped = 1; break; }
-            }
+            if (hook && every_batch && call_hook(1)) { *stopped = 1; break; }
             if (d.streamed) stage_batch(d, batch, ord.data(), begin, rows, true);
             launch_step(rows, d.streamed);
             ++step;
@@ -506,9 +522,8 @@ struct Session {
                 const auto now = std::chrono::steady_clock::now();
                 const bool final_batch = begin + rows >= n;
                 if (every_batch || final_batch || std::chrono::duration<double>(now - last).count() >= interval_s) {
-                    read_stats(sums);
-                    last = std::chrono::steady_clock::now();
-                    if (hook(ctx, 0, batch, seen, sums.data())) { *stopped = 1; break; }
+                    last = now;
+                    if (call_hook(0)) { *stopped = 1; break; }
                 }
             }
         }
@@ -519,6 +534,7 @@ struct Session {
 
     // Forward + backward of all n rows of slot 0 in order, no update: gradients for tests.
     void gradients(int64_t n, uint64_t seed, double* sums_out, float* grads_out) {
+        ++calls;
         if (!info->trainable) throw std::logic_error("model was not compiled for training");
         const DataSlot& d = data[0];
         if (n > d.rows || !d.has_targets) throw std::logic_error("training data was not uploaded");
@@ -541,6 +557,7 @@ struct Session {
     }
 
     int64_t test(int slot, int64_t n, int64_t batch_size, double* sums_out) {
+        ++calls;
         const DataSlot& d = data[slot];
         if (n > d.rows || !d.has_targets) throw std::logic_error("evaluation data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);
@@ -560,6 +577,7 @@ struct Session {
     }
 
     void run_predict(int slot, int64_t n, int64_t batch_size, float* const* host_out) {
+        ++calls;
         const DataSlot& d = data[slot];
         if (n > d.rows) throw std::logic_error("prediction data was not uploaded");
         ensure_capacity(batch_size < n ? batch_size : n);

@@ -273,7 +273,11 @@ class CudaSession:
 
         def trampoline(ctx, begin, batch, seen_so_far, sums_ptr):
             try:
-                return int(bool(hook(bool(begin), batch, seen_so_far, [sums_ptr[k] for k in range(n_stats)])))
+                if every_batch and not begin:
+                    self._pull()     # the callbacks read the weights as this batch left them
+                stop = hook(bool(begin), batch, seen_so_far, [sums_ptr[k] for k in range(n_stats)])
+                self._sync_in()      # and a callback's set_weights reaches the next batch
+                return int(bool(stop))
             except BaseException as e:   # re-raised below; never unwind through C
                 error.append(e)
                 return 1

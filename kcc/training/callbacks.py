@@ -9,6 +9,8 @@ import math
 
 _TRAIN_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin",
                       "on_train_batch_end")
+_TEST_BATCH_HOOKS = ("on_test_batch_begin", "on_test_batch_end")
+_PREDICT_BATCH_HOOKS = ("on_predict_batch_begin", "on_predict_batch_end")
 
 
 class Callback:
@@ -75,9 +77,9 @@ class Callback:
     def on_predict_batch_end(self, batch, logs=None):
         pass
 
-    def _implements_train_batch_hooks(self):
-        """True when a train-batch hook is overridden (in a subclass or on the instance)."""
-        return any(_overrides(self, hook) for hook in _TRAIN_BATCH_HOOKS)
+    def _implements(self, hooks):
+        """True when one of `hooks` is overridden (in a subclass or on the instance)."""
+        return any(_overrides(self, hook) for hook in hooks)
 
 
 def _overrides(callback, hook):
@@ -136,7 +138,17 @@ class CallbackList:
     @property
     def needs_batch_hooks(self):
         """Whether the native loop must call on_train_batch_begin/end each batch."""
-        return any(c._implements_train_batch_hooks() for c in self.callbacks)
+        return any(c._implements(_TRAIN_BATCH_HOOKS) for c in self.callbacks)
+
+    @property
+    def needs_test_batch_hooks(self):
+        """Whether an evaluation must stop after each batch for on_test_batch_begin/end."""
+        return any(c._implements(_TEST_BATCH_HOOKS) for c in self.callbacks)
+
+    @property
+    def needs_predict_batch_hooks(self):
+        """Whether a prediction must stop after each batch for on_predict_batch_begin/end."""
+        return any(c._implements(_PREDICT_BATCH_HOOKS) for c in self.callbacks)
 
     def _call(self, hook, *args):
         logs = {} if args[-1] is None else args[-1]

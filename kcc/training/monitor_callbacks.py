@@ -139,8 +139,11 @@ class ModelCheckpoint(Callback):
         self._batches_seen_since_last_saving = 0
         self._last_batch_seen = 0
 
-    def _implements_train_batch_hooks(self):
-        return self.save_freq != "epoch"
+    def _implements(self, hooks):
+        # its train-batch hook saves only with an integer save_freq
+        if "on_train_batch_end" in hooks:
+            return self.save_freq != "epoch"
+        return super()._implements(hooks)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch

@@ -27,6 +27,38 @@ _METRIC_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 _FIT_UNSUPPORTED = ("steps_per_epoch", "validation_steps", "validation_freq", "class_weight",
                     "sample_weight", "max_queue_size", "workers", "use_multiprocessing")
 
+# compile() options of Keras 2/3 that mean nothing here: every model is compiled ahead of
+# time and runs whole epochs in native code, so there is no JIT to choose and no per-step
+# Python to batch up.
+_COMPILE_IGNORED = ("jit_compile", "steps_per_execution", "auto_scale_loss", "sample_weight_mode")
+
+
+def _compile_keras_options(kwargs: dict):
+    """Take Keras's compile() options kcc accepts out of `kwargs`; refuse the ones it
+    cannot honour with the reason."""
+    for name in _COMPILE_IGNORED:
+        kwargs.pop(name, None)
+    if kwargs.pop("run_eagerly", False):
+        raise ValueError("compile(run_eagerly=True): kcc has no eager mode; every model runs "
+                         "as generated native code. Leave run_eagerly at False")
+    for name in ("weighted_metrics", "loss_weights_mode"):
+        if kwargs.pop(name, None):
+            raise ValueError(f"compile({name}=...): sample weights are not supported by kcc yet")
+
+
+def _no_sample_weights(call: str, sample_weight, class_weight):
+    if sample_weight is not None or class_weight is not None:
+        raise ValueError(f"{call}: sample_weight and class_weight are not supported by kcc yet")
+
+
+def _rows_for(steps, n: int, bs: int, call: str) -> int:
+    """The rows evaluate()/predict() read: all of them, or the first `steps` batches."""
+    if steps is None:
+        return n
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
+        raise ValueError(f"{call}: `steps` must be a positive integer or None; received steps={steps!r}")
+    return min(n, int(steps) * bs)
+
 
 def _optimizer_spec(opt) -> OptimizerSpec:
     key = opt.structure_key()
@@ -49,10 +81,12 @@ class Trainer:
                 **kwargs):
         """Resolve the training configuration, generate the model's C++ (or, with
         device='cuda', CUDA) and build it. device=None uses kcc.backend.device()."""
-        kwargs.pop("sample_weight_mode", None)  # Keras 1/2: only None is supported anyway
+        self._not_while_fitting("compile()")
+        _compile_keras_options(kwargs)
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}. "
-                            f"Accepted: optimizer, loss, metrics, loss_weights, device")
+                            f"Accepted: optimizer, loss, metrics, loss_weights, device "
+                            f"(and Keras's {', '.join(_COMPILE_IGNORED)}, which kcc ignores)")
         device = backend.device() if device is None else backend.canonical_device(device)
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
         cfg = resolve_compile(optimizer, loss, metrics, loss_weights, self.output_names, out_shapes)
@@ -80,6 +114,14 @@ class Trainer:
     @property
     def metrics_names(self) -> list[str]:
         return self._native.stat_names if self._native else []
+
+    def _not_while_fitting(self, call: str):
+        """A callback inside fit() may predict and evaluate (between two steps); training or
+        recompiling the model there would pull the epoch's session out from under it."""
+        if self.__dict__.get("_fitting"):
+            raise RuntimeError(f"{call} was called on model '{self.name}' from inside its own "
+                               f"fit() (in a callback). predict() and evaluate() work there; "
+                               f"train or recompile after fit() returns")
 
     def _require_compiled(self, what: str) -> NativeModel:
         if self._native is None:
@@ -140,7 +182,8 @@ class Trainer:
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            nb_epoch=None, **kwargs):
+            nb_epoch=None, validation_batch_size=None, **kwargs):
+        self._not_while_fitting("fit()")
         native = self._require_compiled("training it")
         bad = sorted(set(kwargs) & set(_FIT_UNSUPPORTED))
         if bad or kwargs:
@@ -154,6 +197,7 @@ class Trainer:
             raise ValueError(f"Received an invalid value for `epochs`, expected a non-negative "
                              f"integer. Received: epochs={epochs!r}")
         bs = data.batch_size(batch_size)
+        val_bs = data.batch_size(validation_batch_size, default=bs)
         xs, ys, n = self._xy(x, y)
         native.begin_call()
         val = None
@@ -176,6 +220,20 @@ class Trainer:
                            do_validation=val is not None, metrics=self.metrics_names)
         every_batch = cbs.needs_batch_hooks
         self.stop_training = False
+        self._fitting = True
+        try:
+            logs = self._fit_epochs(native, cbs, xs, ys, n, bs, val, val_bs, epochs, initial_epoch,
+                                    shuffle, verbose)
+        finally:
+            self._fitting = False
+        cbs.on_train_end(logs)
+        return cbs.history
+
+    def _fit_epochs(self, native, cbs, xs, ys, n, bs, val, val_bs, epochs, initial_epoch, shuffle,
+                    verbose) -> dict:
+        """fit()'s epochs; returns the last epoch's logs."""
+        every_batch = cbs.needs_batch_hooks
+        logs = {}
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
@@ -201,45 +259,95 @@ class Trainer:
             self.optimizer.iterations = native.session.step
             logs = self._logs(sums, seen)
             if val is not None and not self.stop_training:
-                vs, vseen = native.session.test(val[0], val[1], val[2], bs)
-                logs.update(self._logs(vs, vseen, "val_"))
+                logs.update({"val_" + k: v for k, v in self._test(native, *val, val_bs, cbs).items()})
             if bar is not None:
                 bar.update(seen, list(logs.items()), finalize=True)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbs.on_train_end()
-        return cbs.history
+        return logs
+
+    def _test(self, native, xs, ys, n, bs, cbs) -> dict:
+        """One evaluation's logs, with Keras's test hooks on `cbs` (None: no callbacks). It
+        runs as one native call unless a callback wants to hear about every batch."""
+        if cbs is not None:
+            cbs.on_test_begin()
+        if cbs is None or not cbs.needs_test_batch_hooks:
+            sums, seen = native.session.test(xs, ys, n, bs)
+        else:
+            sums, seen = None, 0
+            for batch, begin in enumerate(range(0, n, bs)):
+                rows = min(bs, n - begin)
+                cbs.on_test_batch_begin(batch, {"batch": batch, "size": rows})
+                part, k = native.session.test([a[begin:begin + rows] for a in xs],
+                                              [a[begin:begin + rows] for a in ys], rows, rows)
+                sums = part if sums is None else [u + v for u, v in zip(sums, part)]
+                seen += k
+                cbs.on_test_batch_end(batch, self._logs(sums, seen))
+        logs = self._logs(sums, seen)
+        if cbs is not None:
+            cbs.on_test_end(logs)
+        return logs
 
     # -- evaluate / predict ------------------------------------------------------------------
-    def _result(self, sums, seen):
-        vals = [float(s) / seen for s in sums]
+    @staticmethod
+    def _result(vals):
+        """Keras's return value: the loss alone, or [loss, other stats...]."""
         return vals[0] if len(vals) == 1 else vals
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, steps=None, callbacks=None,
+                 return_dict=False, **kwargs):
         native = self._require_compiled("evaluating it")
         if kwargs:
             raise TypeError(f"evaluate() got unsupported keyword argument(s) {sorted(kwargs)}")
         bs = data.batch_size(batch_size)
         xs, ys, n = self._xy(x, y)
+        n = _rows_for(steps, n, bs, "evaluate()")
         if n == 0:
             raise ValueError("evaluate() received no samples")
         native.begin_call()
-        sums, seen = native.session.test(xs, ys, n, bs)
+        cbs = None
+        if callbacks is not None:
+            cbs = CallbackList(callbacks, model=self, verbose=verbose, epochs=1, steps=-(-n // bs))
+        logs = self._test(native, [a[:n] for a in xs], [a[:n] for a in ys], n, bs, cbs)
         if verbose:
-            bar = Progbar(n, verbose=verbose, unit_name="sample")
-            bar.update(seen, list(self._logs(sums, seen).items()), finalize=True)
-        return self._result(sums, seen)
+            Progbar(n, verbose=verbose, unit_name="sample").update(n, list(logs.items()), finalize=True)
+        return logs if return_dict else self._result(list(logs.values()))
 
-    def predict(self, x, batch_size=None, verbose=0, **kwargs):
+    def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None, **kwargs):
         if kwargs:
             raise TypeError(f"predict() got unsupported keyword argument(s) {sorted(kwargs)}")
         native = self._native_for_predict()
         bs = data.batch_size(batch_size)
         xs = self._x(x, native=native)
+        n = _rows_for(steps, len(xs[0]), bs, "predict()")
+        if n < len(xs[0]):
+            xs = [a[:n] for a in xs]
         native.begin_call()
-        outs = native.predict(xs, len(xs[0]), bs)
+        if callbacks is None:
+            outs = native.predict(xs, n, bs)
+        else:
+            outs = self._predict_with_callbacks(native, xs, n, bs, verbose, callbacks)
         return outs[0] if len(outs) == 1 else outs
+
+    def _predict_with_callbacks(self, native, xs, n, bs, verbose, callbacks):
+        """predict() with Keras's predict hooks: one native call, or one a batch when a
+        callback wants each batch's outputs (logs {"outputs": ...}, as Keras passes them)."""
+        cbs = CallbackList(callbacks, model=self, verbose=verbose, epochs=1, steps=-(-n // bs))
+        cbs.on_predict_begin()
+        if not cbs.needs_predict_batch_hooks or n == 0:
+            outs = native.predict(xs, n, bs)
+        else:
+            parts = []
+            for batch, begin in enumerate(range(0, n, bs)):
+                rows = min(bs, n - begin)
+                cbs.on_predict_batch_begin(batch, {"batch": batch, "size": rows})
+                part = native.predict([a[begin:begin + rows] for a in xs], rows, rows)
+                parts.append(part)
+                cbs.on_predict_batch_end(batch, {"outputs": part[0] if len(part) == 1 else part})
+            outs = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+        cbs.on_predict_end()
+        return outs
 
     def predict_on_batch(self, x):
         native = self._native_for_predict()
@@ -249,22 +357,26 @@ class Trainer:
         outs = native.predict(xs, n, max(n, 1))
         return outs[0] if len(outs) == 1 else outs
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        self._not_while_fitting("train_on_batch()")
         native = self._require_compiled("training it")
+        _no_sample_weights("train_on_batch()", sample_weight, class_weight)
         xs, ys, n = self._xy(x, y)
         native.begin_call()
         self._sync_hparams()
         sums, seen, _ = native.session.train_epoch(xs, ys, n, max(n, 1), False, kcc_random.native_seed(),
                                                    None, False, 0.0)
         self.optimizer.iterations = native.session.step
-        return self._result(sums, seen)
+        logs = self._logs(sums, seen)
+        return logs if return_dict else self._result(list(logs.values()))
 
-    def test_on_batch(self, x, y):
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         native = self._require_compiled("evaluating it")
+        _no_sample_weights("test_on_batch()", sample_weight, None)
         xs, ys, n = self._xy(x, y)
         native.begin_call()
-        sums, seen = native.session.test(xs, ys, n, max(n, 1))
-        return self._result(sums, seen)
+        logs = self._test(native, xs, ys, n, max(n, 1), None)
+        return logs if return_dict else self._result(list(logs.values()))
 
     # -- weights files -------------------------------------------------------------------------
     def save_weights(self, filepath, overwrite=True):
