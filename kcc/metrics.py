@@ -8,8 +8,9 @@ Canonical metrics (compiled into native code, reported as running means over an 
 'accuracy' / 'acc' resolve from the loss, as Keras 1 does: an output whose last
 dimension is 1, or a binary_crossentropy loss, gives binary_accuracy;
 sparse_categorical_crossentropy gives sparse_categorical_accuracy; anything else
-categorical_accuracy. Logs show 'acc' or 'accuracy' as the user wrote it; every other
-metric shows its canonical name (or the ``name=`` given to a metric object).
+categorical_accuracy. Logs show a metric given as a string as the user wrote it ('acc',
+'mse', as Keras 2 and 3 do: EarlyStopping(monitor='val_mse') then finds it), a metric
+object under its ``name``, a function under its canonical name.
 """
 
 import numpy as np
@@ -134,9 +135,9 @@ def resolve(metric, loss_name, output_shape):
 
 
 def display_name(metric, canonical):
-    """The name shown in logs and History: what the user wrote for acc/accuracy, a metric
-    object's ``name``, else the canonical name."""
-    if isinstance(metric, str) and metric.lower() in _ACCURACY:
+    """The name shown in logs and History: a string as the user wrote it, a metric object's
+    ``name``, else the canonical name."""
+    if isinstance(metric, str):
         return metric
     if isinstance(metric, Metric):
         return metric.name
@@ -145,11 +146,11 @@ def display_name(metric, canonical):
 
 def identifier(display, canonical):
     """What to pass to compile() to get back the metric logged as `display` (the inverse of
-    display_name): 'acc'/'accuracy' or the canonical name as such, else a metric object."""
+    display_name): a name that resolves to `canonical` as such, else a metric object."""
     if not isinstance(display, str) or canonical not in CANONICAL:
         raise ValueError(f"Unknown metric: {canonical!r} (shown as {display!r}). Valid names: "
                          f"{list(CANONICAL)}")
-    if display == canonical or display.lower() in _ACCURACY:
+    if display.lower() in _ACCURACY or _ALIASES.get(display.lower()) == canonical:
         return display
     cls = next(c for c in _CLASSES if c.canonical == canonical)
     return cls(name=display)

@@ -58,7 +58,7 @@ def test_metric_list_applies_to_every_output_and_resolves_per_loss():
 
 def test_metric_list_of_lists_is_per_output():
     config = resolve_compile("adam", "mse", [["mae"], ["acc"]], None, TWO, [(None, 3), (None, 1)])
-    assert config.metrics == [[("mean_absolute_error", "mean_absolute_error")],
+    assert config.metrics == [[("mae", "mean_absolute_error")],
                               [("acc", "binary_accuracy")]]
 
 

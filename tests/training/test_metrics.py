@@ -36,7 +36,9 @@ def test_resolution_table(metric, loss, shape, canonical):
 @pytest.mark.parametrize("metric,canonical,shown", [
     ("acc", "binary_accuracy", "acc"),
     ("accuracy", "binary_accuracy", "accuracy"),
-    ("mse", "mean_squared_error", "mean_squared_error"),
+    ("mse", "mean_squared_error", "mse"),
+    ("mean_absolute_error", "mean_absolute_error", "mean_absolute_error"),
+    (metrics.mae, "mean_absolute_error", "mean_absolute_error"),
     (metrics.BinaryAccuracy(), "binary_accuracy", "binary_accuracy"),
     (metrics.BinaryAccuracy(name="bin_acc"), "binary_accuracy", "bin_acc"),
 ])
@@ -77,3 +79,21 @@ def test_reference_resolves_accuracy():
     np.testing.assert_array_equal(metrics.reference("acc", [[1], [1]], y_pred), [1.0, 0.0])
     np.testing.assert_allclose(metrics.reference("mse", [[1.0], [1.0]], y_pred), [0.09, 0.49],
                                rtol=1e-6)
+
+
+def test_string_metrics_log_as_written_and_survive_a_save(tmp_path):
+    """Keras 2/3 log metrics=['mse'] as 'mse': EarlyStopping(monitor='val_mse') must find it."""
+    from kcc.callbacks import EarlyStopping
+    from kcc.layers import Dense, Input
+    from kcc.models import Model, load_model
+    x = Input(shape=(3,))
+    model = Model(x, Dense(2)(x))
+    model.compile("sgd", "mse", metrics=["mse", "mean_absolute_error"])
+    data = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    stop = EarlyStopping(monitor="val_mse", patience=0, min_delta=1e9)   # no epoch is better enough
+    hist = model.fit(data, data[:, :2], epochs=5, validation_split=0.25, verbose=0, callbacks=[stop])
+    assert set(hist.history) == {"loss", "mse", "mean_absolute_error", "val_loss", "val_mse",
+                                 "val_mean_absolute_error"}
+    assert len(hist.history["loss"]) == 2   # it stopped: the monitored key exists
+    model.save(tmp_path / "m.kcc")
+    assert load_model(tmp_path / "m.kcc").metrics_names == ["loss", "mse", "mean_absolute_error"]
