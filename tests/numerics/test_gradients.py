@@ -121,11 +121,19 @@ CLIP_CASES = [
     ("relu", "sparse_categorical_crossentropy", [1.0, -1.0, 0.5], [1]),
     # linear outputs [1.5, -0.5, 0.25]: the first two lie outside (0, 1) and are clipped
     ("linear", "binary_crossentropy", [1.5, -0.5, 0.25], [0.0, 1.0, 1.0]),
+    # the fused paths (d loss / d logits straight from p and y): a saturated softmax whose
+    # true class is below 1e-7 (logits [20, -10, 0]) gets no gradient ...
+    ("softmax", "categorical_crossentropy", [20.0, -10.0, 0.0], [0.0, 1.0, 0.0]),
+    ("softmax", "sparse_categorical_crossentropy", [20.0, -10.0, 0.0], [1]),
+    # ... while one with a live true class and a clipped other class gets p - y
+    ("softmax", "categorical_crossentropy", [20.0, 5.0, -20.0], [0.0, 1.0, 0.0]),
+    # sigmoid(20) and sigmoid(-20) sit at the clip's bounds, sigmoid(0.25) inside it
+    ("sigmoid", "binary_crossentropy", [20.0, -20.0, 0.25], [0.0, 1.0, 1.0]),
 ]
 
 
 @pytest.mark.parametrize("head_act,loss,row,target", CLIP_CASES,
-                         ids=[f"{c[1]}-{c[0]}" for c in CLIP_CASES])
+                         ids=[f"{c[1]}-{c[0]}-{k}" for k, c in enumerate(CLIP_CASES)])
 def test_no_gradient_where_the_probability_clip_holds(head_act, loss, row, target):
     inp = Input(shape=(2,))
     model = Model(inp, Dense(3, activation=head_act, name="out")(inp))

@@ -5,7 +5,9 @@
 // `scale` is loss_weight / batch_rows: the loss is a mean over the batch.
 // *_grad gives d loss / d prediction; *_grad_fused gives d loss / d logits when the
 // prediction came out of softmax (categorical) or sigmoid (binary): the well-known
-// p - y form, which never divides by a tiny probability.
+// p - y form, which never divides by a tiny probability, with the clip's flat parts
+// left out as the unfused gradients leave them (a true class the softmax holds below
+// 1e-7 gets no gradient, as in Keras 3 on torch or JAX: the gradient is the loss's).
 #ifndef KCC_OPS_LOSSES_H
 #define KCC_OPS_LOSSES_H
 
@@ -40,11 +42,14 @@ KCC_HD void categorical_crossentropy_grad(float* dp, const float* p, const float
     for (int64_t j = 0; j < d; ++j)
         dp[j] = scale * (ys / s - (in_clip(p[j] / s) ? y[j] / p[j] : 0.0f));
 }
+// Through the softmax, dz_j = p_j * sum of the live y - (y_j if j is live): p - y for a
+// one-hot y whose class is live, 0 when the clip holds it.
 KCC_HD void categorical_crossentropy_grad_fused(float* dz, const float* p, const float* y,
                                                 int64_t d, float scale) {
-    float ys = 0.0f;
-    for (int64_t j = 0; j < d; ++j) ys += y[j];
-    for (int64_t j = 0; j < d; ++j) dz[j] = scale * (p[j] * ys - y[j]);
+    float s = 0.0f, ys = 0.0f;
+    for (int64_t j = 0; j < d; ++j) s += p[j];
+    for (int64_t j = 0; j < d; ++j) if (in_clip(p[j] / s)) ys += y[j];
+    for (int64_t j = 0; j < d; ++j) dz[j] = scale * (p[j] * ys - (in_clip(p[j] / s) ? y[j] : 0.0f));
 }
 
 // -- sparse categorical crossentropy: y is one class index --------------------------------
@@ -63,8 +68,11 @@ KCC_HD void sparse_categorical_crossentropy_grad(float* dp, const float* p, cons
 }
 KCC_HD void sparse_categorical_crossentropy_grad_fused(float* dz, const float* p,
                                                        const int32_t* y, int64_t d, float scale) {
-    for (int64_t j = 0; j < d; ++j) dz[j] = scale * p[j];
-    dz[*y] -= scale;
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; ++j) s += p[j];
+    const bool live = in_clip(p[*y] / s);
+    for (int64_t j = 0; j < d; ++j) dz[j] = live ? scale * p[j] : 0.0f;
+    if (live) dz[*y] -= scale;
 }
 
 // -- binary crossentropy: mean over the row of independent Bernoulli losses -----------------
@@ -83,7 +91,7 @@ KCC_HD void binary_crossentropy_grad(float* dp, const float* p, const float* y, 
 }
 KCC_HD void binary_crossentropy_grad_fused(float* dz, const float* p, const float* y, int64_t d,
                                            float scale) {
-    for (int64_t j = 0; j < d; ++j) dz[j] = scale * (p[j] - y[j]) / (float)d;
+    for (int64_t j = 0; j < d; ++j) dz[j] = in_clip(p[j]) ? scale * (p[j] - y[j]) / (float)d : 0.0f;
 }
 
 // -- regression ------------------------------------------------------------------------------
