@@ -9,13 +9,16 @@
 // this parser accepts exactly that (strings, non-negative integers, arrays of them,
 // objects two deep) and rejects everything else with a message that says where. Every
 // length and offset is checked against the buffer before it is used; nothing is read
-// outside [bytes, bytes + size). Tensors point into the caller's buffer (no copies).
+// outside [bytes, bytes + size). As the reference implementation requires, the tensors'
+// byte ranges tile the data exactly: no overlap (two tensors reading the same bytes), no
+// gap, nothing after the last one. Tensors point into the caller's buffer (no copies).
 #ifndef KCC_EXPORT_SAFETENSORS_H
 #define KCC_EXPORT_SAFETENSORS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -211,6 +214,7 @@ inline bool parse(const unsigned char* bytes, size_t size, File& out, std::strin
     }
     const unsigned char* data = bytes + 8 + len;
     const uint64_t data_size = size - 8 - len;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;   // [begin, end) of every tensor
     detail::Parser js(bytes + 8, (size_t)len);
     auto tensor = [&](const std::string& key) {
         if (key == "__metadata__") {
@@ -271,11 +275,28 @@ inline bool parse(const unsigned char* bytes, size_t size, File& out, std::strin
             return false;
         }
         t.data = data + begin;
+        ranges.emplace_back(begin, end);
         out.tensors.push_back(std::move(t));
         return true;
     };
     if (!js.object(tensor) || !js.at_end()) {
         if (error.empty()) error = js.error.empty() ? "invalid header JSON: text after the object" : js.error;
+        out = File{};
+        return false;
+    }
+    std::sort(ranges.begin(), ranges.end());
+    uint64_t at = 0;
+    for (const auto& r : ranges) {
+        if (r.first != at) {
+            error = "corrupt: " + std::string(r.first < at ? "two tensors share" : "no tensor holds") +
+                    " the bytes at offset " + std::to_string(r.first < at ? r.first : at) + " of the data";
+            out = File{};
+            return false;
+        }
+        at = r.second;
+    }
+    if (at != data_size) {
+        error = "corrupt: " + std::to_string(data_size - at) + " bytes after the last tensor";
         out = File{};
         return false;
     }
