@@ -29,8 +29,8 @@ def _parser():
     export.add_argument("model", help="the model file written by model.save() (e.g. model.kcc)")
     export.add_argument("directory", help="the folder to write the project into")
     export.add_argument("--name", default=None,
-                        help="the library's name and C symbol prefix (default: the model's "
-                             "name)")
+                        help="the library's name and C symbol prefix (default: the model "
+                             "file's name, e.g. digits for digits.kcc)")
     export.set_defaults(run=_export)
     return parser
 
@@ -42,8 +42,13 @@ def _export(args):
                                 "model.save(path) first)")
     model = load_model(args.model, compile=False)     # predicting needs no training code
     from kcc.export import export_model
-    result = export_model(model, args.directory, args.name)
-    print(f"kcc: exported model '{model.name}' from {args.model} to {args.directory}")
+    name = args.name
+    if name is None:   # digits.kcc -> digits: the name the user gave the model on disk
+        from kcc.export.names import default_name
+        name = default_name(os.path.splitext(os.path.basename(args.model))[0])
+    result = export_model(model, args.directory, name)
+    print(f"kcc: exported model '{model.name}' from {args.model} to {args.directory} as "
+          f"library '{name}'")
     return result
 
 

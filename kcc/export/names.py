@@ -19,6 +19,18 @@ _RESERVED = {
     "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
     "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
     "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", "main",
+    # src/model.cpp is the generated unit: src/<name>.cpp must be another file
+    "model",
+    # CMake targets and libraries the project links (BLAS::BLAS, Threads::Threads, -lm)
+    "blas", "threads", "m", "pthread", "dl", "rt", "c", "gcc", "stdc++",
+    # include/<name>.h is on the include path: a standard C, POSIX or compiler header of
+    # the same name would be hidden by it
+    "assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646", "limits",
+    "locale", "math", "setjmp", "signal", "stdalign", "stdarg", "stdatomic", "stdbool",
+    "stddef", "stdint", "stdio", "stdlib", "stdnoreturn", "string", "tgmath", "threads",
+    "time", "uchar", "wchar", "wctype", "strings", "unistd", "sched", "dlfcn", "fcntl",
+    "semaphore", "alloca", "malloc", "memory", "endian", "features", "cblas", "immintrin",
+    "x86intrin", "emmintrin", "omp",
 }
 
 
@@ -32,7 +44,8 @@ def check_name(name: str) -> str:
     if name.lower() in _RESERVED or name.startswith("__") or len(name) > 64:
         raise ValueError(
             f"Received an invalid export name: {name!r}. It is reserved (a C keyword, a "
-            f"CMake target, or 'kcc'), starts with '__', or is longer than 64 characters; "
+            f"CMake target or library, a standard header's name, 'model' or 'kcc'), starts "
+            f"with '__', or is longer than 64 characters; "
             f"choose another, e.g. name='{name.strip('_')[:40] or 'model'}_net'.")
     return name
 

@@ -163,11 +163,17 @@ def test_cli_loads_the_model_and_calls_export_model(tmp_path, capsys, fake_expor
     assert "exported model 'small'" in capsys.readouterr().out
 
 
-def test_cli_name_defaults_to_none(tmp_path, fake_export):
+def test_cli_name_defaults_to_the_file_name(tmp_path, fake_export, capsys):
+    """kcc export digits.kcc out/ makes the library digits (the README's find_package(digits)),
+    not one named after the model ('model_1', which depends on the session that built it)."""
     from kcc import cli
-    _saved_model(tmp_path / "small.kcc")
-    assert cli.main(["export", str(tmp_path / "small.kcc"), str(tmp_path / "out")]) == 0
-    assert fake_export[0][2] is None
+    _saved_model(tmp_path / "digits.kcc")
+    assert cli.main(["export", str(tmp_path / "digits.kcc"), str(tmp_path / "out")]) == 0
+    assert fake_export[0][2] == "digits"
+    assert "as library 'digits'" in capsys.readouterr().out
+    _saved_model(tmp_path / "my-net.v2.kcc")   # made into a C identifier
+    assert cli.main(["export", str(tmp_path / "my-net.v2.kcc"), str(tmp_path / "out2")]) == 0
+    assert fake_export[1][2] == "my_net_v2"
 
 
 def test_model_export_calls_export_model(tmp_path, fake_export):

@@ -90,10 +90,14 @@ def test_names(tmp_path):
     from kcc.export import export_model
     from kcc.export.names import default_name
     model, _ = guide_mlp(np.random.default_rng(0), 2)
-    for bad in ("9lives", "has-dash", "", "test", "int", "a b"):
+    # "model" would overwrite src/model.cpp; "string" would hide <string.h> behind
+    # include/string.h; "BLAS" would clash with the BLAS::BLAS target: none builds
+    for bad in ("9lives", "has-dash", "", "test", "int", "a b", "model", "string", "math", "BLAS",
+                "Threads", "m", "pthread"):
         with pytest.raises(ValueError, match="invalid export name"):
             export_model(model, tmp_path / "x", name=bad)
     assert default_name("my-net") == "my_net" and default_name("3d") == "m_3d" and default_name("test") == "test_model"
+    assert default_name("model") == "model_model" and default_name("stdio") == "stdio_model"
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="expected a directory"):
         export_model(model, tmp_path / "file", name="mlp")
@@ -113,3 +117,31 @@ def test_hostile_layer_names_stay_inside_comments_and_strings(tmp_path):
         pytest.skip("needs gcc to compile the header")
     run(["gcc", "-std=c99", "-Wall", "-Werror", "-pedantic", "-fsyntax-only", "-x", "c", folder / "include/net.h"])
     run(["gcc", "-std=c99", "-Wall", "-Werror", "-fsyntax-only", "-I", folder / "include", folder / "example/main.c"])
+
+
+@pytest.mark.parametrize("cxx", ["g++", "clang++"])
+def test_export_compiles_without_warnings(tmp_path, cxx):
+    """A parent project that builds the export with -Wall -Wextra -Werror (add_subdirectory)
+    must get no warning from our code: Winograd's vector templates (-Wpsabi), the AVX-512
+    transpose (GCC's own intrinsics, -Wmaybe-uninitialized), a concat input written in place
+    (an unused parameter), the safetensors reader, for the generic and the AVX-512 build."""
+    import shutil
+    import subprocess
+    if shutil.which(cxx) is None:
+        pytest.skip(f"needs {cxx}")
+    from kcc.export import export_model
+    from kcc.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D, concatenate
+    from kcc.models import Model
+    a, b = Input(shape=(16, 12, 12)), Input(shape=(5,))
+    x = Conv2D(16, (3, 3), data_format="channels_first", activation="relu")(a)   # Winograd
+    x = Flatten()(MaxPooling2D((2, 2), data_format="channels_first")(x))
+    out = Dense(3, activation="softmax")(concatenate([Dense(7)(b), x]))       # the Dense writes in place
+    folder = export_model(Model([a, b], out), tmp_path / "w", name="wnet")
+    assert "were written into their columns" in (folder / "src" / "model.cpp").read_text()
+    for arch in ([], ["-march=x86-64-v4"]):
+        for src in ("src/model.cpp", "src/wnet.cpp"):
+            proc = subprocess.run([cxx, "-std=c++17", "-O2", *arch, "-Wall", "-Wextra", "-Werror",
+                                   "-I", folder / "src", "-I", folder / "include", "-Dkcc=wnet_kcc",
+                                   "-c", folder / src, "-o", tmp_path / "x.o"],
+                                  capture_output=True, text=True)
+            assert proc.returncode == 0, f"{cxx} {arch} {src}:\n{proc.stderr[-3000:]}"

@@ -128,11 +128,11 @@ public:
                 case 'r': s += '\r'; break;
                 case 't': s += '\t'; break;
                 case 'u': {
-                    uint32_t cp;
+                    uint32_t cp = 0;
                     if (!hex4(cp)) return false;
                     if (cp >= 0xDC00 && cp <= 0xDFFF) return fail("lone low surrogate in \\u escape");
                     if (cp >= 0xD800 && cp <= 0xDBFF) {
-                        uint32_t lo;
+                        uint32_t lo = 0;
                         if (n_ - i_ < 2 || p_[i_] != '\\' || p_[i_ + 1] != 'u')
                             return fail("lone high surrogate in \\u escape");
                         i_ += 2;

@@ -25,6 +25,12 @@ constexpr int64_t L = 16;
 // channels-last moves of gather and scatter. Full 16 x 16 blocks go through AVX-512
 // registers (unpacks, then 128-bit lane shuffles: 3x faster than element by element,
 // measured on 64 x 224 rows); the rest, and builds without AVX-512, element by element.
+// (GCC 12 warns that its own _mm512_undefined_ps() "may be used uninitialized" inside the
+// unpack intrinsics: a false positive, silenced here for users' -Wall builds.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 inline void transpose(float* KCC_RESTRICT dst, int64_t ld_dst, const float* KCC_RESTRICT src,
                       int64_t ld_src, int64_t rows, int64_t cols) {
     int64_t i0 = 0;
@@ -71,6 +77,9 @@ inline void transpose(float* KCC_RESTRICT dst, int64_t ld_dst, const float* KCC_
                 for (int64_t j = j0; j < j1; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
         }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // strip (rows, width, C), channels-last = rows [y0, y0 + rows) and columns [x0, x0 + width)
 // of one image x, zeros outside it. CF: x is (C, H, W), else (H, W, C).

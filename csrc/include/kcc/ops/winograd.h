@@ -35,6 +35,19 @@
 #include "kcc/ops/activations.h"
 #include "kcc/ops/strips.h"
 
+// Templates here pass 16-float vectors by value; GCC and Clang note (-Wpsabi) that without
+// AVX-512 such a call follows another ABI than with it. That matters only for calls between
+// objects built with different flags, and these are all inline: the note is noise in a
+// user's -Wall -Wextra build of an export.
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wunknown-warning-option"
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 namespace kcc {
 namespace winograd {
 
@@ -262,5 +275,11 @@ inline void kernel_grad(float* dW, bool accumulate, const float* x, int64_t xs, 
 
 }  // namespace winograd
 }  // namespace kcc
+
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif  // KCC_OPS_WINOGRAD_H
