@@ -5,7 +5,9 @@ axes folded into one, (n * T, ...) rows, which is the same memory as (n, T, ...)
 compiler records the fold on the values inside (see GraphBuilder.folded), and the kernels
 simply run on n * T rows.
 """
+from kcc.frontend.input_spec import check_input_specs
 from kcc.frontend.layer import Layer
+from kcc.frontend.tensor import KerasTensor
 
 
 class TimeDistributed(Layer):
@@ -22,6 +24,21 @@ class TimeDistributed(Layer):
                              f"(None, timesteps, ...) with a known number of timesteps; "
                              f"received {tuple(input_shape)}")
         return (input_shape[0],) + tuple(input_shape[2:])
+
+    def _check_num_inputs(self, tensors):
+        """One input, and its timesteps fit the wrapped layer, which checks the per-step
+        shape as it checks a call of its own: the rank it takes, and once built (a model
+        always is) the sizes its weights fix."""
+        super()._check_num_inputs(tensors)
+        x = tensors[0]
+        step = KerasTensor(self._inner_shape(x.shape), x.dtype, x.name)
+        try:
+            self.layer._check_num_inputs([step])
+            check_input_specs(self.layer, self.layer.input_spec, [step])
+        except ValueError as e:
+            raise ValueError(f"Layer {self.name} (TimeDistributed) feeds each timestep of its "
+                             f"input {x.shape} to {self.layer.name} as shape {step.shape}, which "
+                             f"{self.layer.name} does not accept: {e}") from None
 
     def build(self, input_shape):
         if not self.layer.built:       # a model is built already; a layer builds per timestep

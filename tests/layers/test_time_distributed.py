@@ -92,3 +92,44 @@ def test_bad_input_rank_names_the_layer():
         td(Input(shape=(4,)))
     with pytest.raises(ValueError, match="layer or a model"):
         TimeDistributed("dense")
+
+
+def _built_inner(kind):
+    """A layer or model built for 4 features (frames of 6 x 6 x 1 for the conv), and the
+    per-step shape of a sequence it must refuse."""
+    from kcc.layers import Conv2D
+    if kind == "model":
+        i = Input(shape=(4,))
+        return Model(i, Dense(2)(i)), (3,)
+    if kind == "dense":
+        d = Dense(2)
+        d(Input(shape=(4,)))
+        return d, (5,)
+    if kind == "lstm":
+        r = LSTM(3)
+        r(Input(shape=(7, 4)))
+        return r, (7, 6)
+    conv = Conv2D(2, (3, 3))
+    conv(Input(shape=(6, 6, 1)))
+    return conv, (6, 6, 5)
+
+
+@pytest.mark.parametrize("kind", ["model", "dense", "lstm", "conv"])
+def test_a_built_wrapped_layer_refuses_timesteps_of_another_shape(kind):
+    """A layer or model built before it is wrapped has fixed weights: timesteps of another
+    shape are an error naming both layers, not a kernel run over the wrong sizes (fewer
+    features read part of the kernel; more read past it and crashed fit)."""
+    inner, step = _built_inner(kind)
+    seq = Input(shape=(5,) + step)
+    with pytest.raises(ValueError, match=rf"Layer time_distributed\w* \(TimeDistributed\) feeds each "
+                                         rf"timestep of its input \(None, 5, {step[0]}.*to {inner.name} as "
+                                         rf"shape \(None, {step[0]}.*which {inner.name} does not accept"):
+        TimeDistributed(inner)(seq)
+
+
+def test_a_built_wrapped_layer_takes_timesteps_of_its_shape():
+    inner, _ = _built_inner("dense")
+    out = TimeDistributed(TimeDistributed(inner))(Input(shape=(2, 3, 4)))
+    assert out.shape == (None, 2, 3, 2)
+    with pytest.raises(ValueError, match="feeds each timestep"):   # checked through both wrappers
+        TimeDistributed(TimeDistributed(inner))(Input(shape=(2, 3, 5)))
