@@ -2,7 +2,9 @@
 
 Layout under the cache root (see safety.cache_root):
     <key32>/            a complete entry: sources, build.ninja, key.json,
-                        build.log, the library, and `done` (written last)
+                        build.log, the library, and `done` (written last: the
+                        key, and the library's size and sha256, checked at every
+                        lookup so a damaged library is rebuilt, never loaded)
     <key32>.lock        flock'ed while one process builds <key32>
     tmp-<key32>-<pid>-<rand>/   a build in progress (or killed mid-way)
     failed-<key32>/     the last failed build of <key32>, kept to inspect
@@ -18,6 +20,7 @@ import contextlib
 import dataclasses
 import fcntl
 import glob
+import hashlib
 import json
 import os
 import pathlib
@@ -137,11 +140,26 @@ def _lookup(job: _Job) -> pathlib.Path | None:
             done = json.load(f)
     except (OSError, ValueError):
         return None  # not complete: rebuilt under the lock
-    if done.get("key") != job.key or done.get("library") != job.output:
+    if (not isinstance(done, dict) or done.get("key") != job.key
+            or done.get("library") != job.output):
         return None  # a 128-bit prefix collision, or tampering: rebuild
     library = entry / job.output
+    if not os.path.lexists(library):
+        return None  # deleted: rebuild
     check_private(library, "cached library", is_dir=False)
+    if _fingerprint(library) != (done.get("size"), done.get("sha256")):
+        # truncated, overwritten or from another build: loading it could crash the
+        # process (a truncated library faults on first use), so it is rebuilt
+        _debug(f"cache entry {entry} is damaged (its library changed since it was built); rebuilding")
+        return None
     return library
+
+
+def _fingerprint(path: pathlib.Path) -> tuple[int, str]:
+    """(size, sha256 hex) of a file: a few hundred microseconds for a model's library."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return len(data), hashlib.sha256(data).hexdigest()
 
 
 @contextlib.contextmanager
@@ -194,7 +212,9 @@ def _build(job: _Job) -> None:
             os.fsync(f.fileno())  # the library is on disk before it is findable
         # `done` is written last, inside the temp dir, so the rename publishes
         # a complete entry in one step.
-        _write(tmp / "done", json.dumps({"key": job.key, "library": job.output}) + "\n")
+        size, digest = _fingerprint(tmp / job.output)
+        _write(tmp / "done", json.dumps({"key": job.key, "library": job.output, "size": size,
+                                         "sha256": digest}) + "\n")
         os.rename(tmp, job.entry)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # no-op once renamed

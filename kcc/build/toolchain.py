@@ -72,7 +72,11 @@ def default_toolchain() -> Toolchain:
 
 @functools.lru_cache(maxsize=None)
 def _default_toolchain(cxx_env: str) -> Toolchain:
-    words = shlex.split(cxx_env)
+    try:
+        words = shlex.split(cxx_env)
+    except ValueError as exc:   # an unbalanced quote
+        raise BuildError(f"$CXX is set to {cxx_env!r}, which does not parse as a command line "
+                         f"({exc}). Set $CXX to a C++ compiler, e.g. CXX=g++, or unset it.") from None
     if words:
         compiler = shutil.which(words[0])
         if compiler is None:

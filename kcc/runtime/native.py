@@ -84,6 +84,20 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
+def _load(_runtime, library, toolchain, what: str):
+    """A Session over the built library, or an error that says what to check: a library that
+    built but does not load was usually linked by a C compiler ($CXX=gcc: no C++ runtime)."""
+    try:
+        return _runtime.Session(str(library))
+    except RuntimeError as exc:
+        cxx = os.environ.get("CXX")
+        raise RuntimeError(
+            f"{what}: the library kcc built cannot be loaded: {exc}. It was compiled and linked "
+            f"by {toolchain.compiler}" + (f" ($CXX={cxx!r})" if cxx else "") + "; kcc needs a "
+            f"C++17 compiler driver such as g++ or clang++ (a C driver like gcc leaves out the "
+            f"C++ runtime)") from None
+
+
 class NativeModel:
     """device: "cpu" (C++ unit, kcc._runtime.Session) or "cuda" (CUDA unit, the driver
     of kcc/runtime/cuda.py). Both sessions have the same methods."""
@@ -119,7 +133,7 @@ class NativeModel:
                 {"model.cpp": self.source}, include_dirs=[str(include_dir())] + b["include_dirs"],
                 library_dirs=b["library_dirs"], libraries=b["libraries"], rpaths=b["rpaths"],
                 toolchain=tc, extra_key=headers_digest(), what=what)
-            self.session = _runtime.Session(str(self.library))
+            self.session = _load(_runtime, self.library, tc, what)
         self.info = self._display_names(self.session.info)
         # per-sample output shapes, computed once: predict runs per call at batch 1
         self._out_shapes = [tuple(o["shape"]) for o in self.info["outputs"]]

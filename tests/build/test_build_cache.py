@@ -149,6 +149,30 @@ def test_group_writable_cache_dir_is_refused(cache):
     assert "chmod go-w" in str(info.value)
 
 
+@pytest.mark.parametrize("damage", ["truncate", "garble", "empty", "delete", "done_list"])
+def test_damaged_entry_is_rebuilt_not_loaded(cache, counting, damage):
+    """A library truncated, overwritten or deleted after it was cached (a full disk, a
+    crash, a stray `cp`) is rebuilt: loading a truncated one killed every later process
+    with SIGBUS. `done` holds its size and sha256."""
+    toolchain, compiles = counting
+    path = build(toolchain=toolchain)
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[:len(data) // 2])
+    elif damage == "garble":
+        path.write_bytes(data[:2000] + b"\xcc" * 200 + data[2200:])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "delete":
+        path.unlink()
+    else:
+        (path.parent / "done").write_text("[1, 2]\n")
+    again = build(toolchain=toolchain)
+    assert again == path and again.read_bytes() == data
+    assert compiles() == 2
+    assert ctypes.CDLL(str(again)).f() == 42
+
+
 def test_tampered_entry_is_refused(cache):
     entry = build().parent
     entry.chmod(0o777)
@@ -242,3 +266,23 @@ def test_toolchain_is_frozen_data():
 def _ninja():
     from kcc.build.ninja import find_ninja
     return find_ninja()
+
+
+def test_unparsable_cxx_names_the_variable(monkeypatch):
+    from kcc.build.toolchain import default_toolchain as tc
+    monkeypatch.setenv("CXX", "'unterminated")
+    with pytest.raises(BuildError, match=r"\$CXX is set to .*does not parse as a command line"):
+        tc()
+
+
+def test_a_c_compiler_as_cxx_is_explained(cache, monkeypatch):
+    """CXX=gcc compiles the unit but links no C++ runtime: the load error says so."""
+    import shutil
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+    monkeypatch.setenv("CXX", "gcc")
+    i = Input(shape=(3,))
+    with pytest.raises(RuntimeError, match=r"cannot be loaded: .*__gxx_personality.*\$CXX='gcc'.*g\+\+ or clang\+\+"):
+        Model(i, Dense(2)(i)).compile("sgd", "mse")
