@@ -66,14 +66,18 @@ def inputs(data, names: Sequence[str], shapes: Sequence[tuple], dtypes: Sequence
             if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
                 raise ValueError(f"Input '{name}' holds integer ids (dtype int32); received "
                                  f"non-integer floats")
-            arr = np.ascontiguousarray(arr, dtype=np.int32)
-            if bounds and name in bounds and arr.size:
-                bound, layer = bounds[name]
+            if arr.size:   # the range of the values given, before a cast could wrap them
                 lo, hi = int(arr.min()), int(arr.max())
-                if lo < 0 or hi >= bound:
-                    raise ValueError(f"Layer {layer} has input_dim={bound}, so the ids in input "
-                                     f"'{name}' must lie in [0, {bound}); received ids from {lo} "
-                                     f"to {hi}")
+                if bounds and name in bounds:
+                    bound, layer = bounds[name]
+                    if lo < 0 or hi >= bound:
+                        raise ValueError(f"Layer {layer} has input_dim={bound}, so the ids in input "
+                                         f"'{name}' must lie in [0, {bound}); received ids from "
+                                         f"{lo} to {hi}")
+                elif lo < -2**31 or hi >= 2**31:
+                    raise ValueError(f"Input '{name}' holds int32 values; received values from {lo} "
+                                     f"to {hi}, outside the int32 range")
+            arr = np.ascontiguousarray(arr, dtype=np.int32)
         else:
             arr = np.ascontiguousarray(arr, dtype=np.float32)
         out.append(arr)
@@ -97,9 +101,9 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
                 raise ValueError(f"Output '{name}' with loss {loss} expects integer class ids of "
                                  f"shape {want} (or with a trailing axis of 1); received shape "
                                  f"{_fmt_shape(arr.shape)}")
-            if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+            if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
                 raise ValueError(f"Output '{name}' with loss {loss} expects integer class ids; "
-                                 f"received non-integer values")
+                                 f"received non-integer or non-finite values")
             classes = oshape[-1]
             if arr.size and (arr.min() < 0 or arr.max() >= classes):
                 raise ValueError(f"Output '{name}' with loss {loss} has {classes} classes, so "

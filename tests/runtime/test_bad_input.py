@@ -111,6 +111,28 @@ def test_sparse_labels_out_of_range():
         m.fit(np.zeros((3, 3)), np.array([0, 7, 1]), verbose=0)
 
 
+@pytest.mark.parametrize("ids,shown", [
+    (np.array([[1, 2**32 + 3]], np.int64), "from 1 to 4294967299"),        # wrapped to 3 before
+    (np.array([[1, 2**63 + 5]], np.uint64), "from 1 to 9223372036854775813"),
+    (np.array([[1.0, 1e10]]), "from 1 to 10000000000"),                  # said -2147483648
+    (np.array([[-1, 2]], np.int64), "from -1 to 2"),
+])
+def test_embedding_ids_are_checked_before_the_int32_cast(ids, shown):
+    from kcc.layers import Embedding, Flatten
+    x = Input(shape=(2,), dtype="int32", name="ids")
+    m = Model(x, Dense(1)(Flatten()(Embedding(20, 3, name="emb")(x))))
+    with pytest.raises(ValueError, match=rf"Layer emb has input_dim=20.*'ids'.*\[0, 20\); received ids {shown}$"):
+        m.predict(ids)
+
+
+def test_non_finite_sparse_labels_are_refused():
+    x = Input(shape=(3,))
+    m = Model(x, Dense(4, activation="softmax", name="probs")(x))
+    m.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="Output 'probs'.*integer class ids; received non-integer or non-finite"):
+        m.fit(np.zeros((3, 3)), np.array([0.0, np.inf, 1.0]), verbose=0)
+
+
 def test_failing_compiler_gives_message_and_log_path(tmp_path):
     """A compiler that fails: a kcc BuildError with its output and the log path, and no
     half-written cache entry (run in a subprocess: the toolchain is memoized)."""
