@@ -199,3 +199,27 @@ def test_predict_does_not_depend_on_the_thread_count(threads):
     h = ref.dense(p, "dense_1", x, "elu").reshape(203, 18)
     expected = ref.dense(p, "dense_2", h, "softmax")
     np.testing.assert_allclose(model.predict(x, batch_size=100), expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("activation", ref.ACTIVATIONS)
+def test_nan_goes_through_every_activation(activation):
+    """A NaN feature gives a NaN output, as in Keras: relu and hard_sigmoid turned it into a
+    plausible number, so a model fed one NaN predicted, and trained, as if nothing were wrong."""
+    inp = Input(shape=(3,))
+    model = Model(inp, Dense(4, activation=activation)(inp))
+    x = np.array([[np.nan, 0.0, 0.0], [1.0, 2.0, 3.0]], np.float32)
+    out = model.predict(x)
+    assert np.isnan(out[0]).all(), out[0]
+    assert np.isfinite(out[1]).all()
+
+
+def test_a_nan_loss_is_reported_and_stops_training():
+    from kcc.callbacks import TerminateOnNaN
+    inp = Input(shape=(3,))
+    model = Model(inp, Dense(2, activation="softmax")(Dense(5, activation="relu")(inp)))
+    model.compile("sgd", "categorical_crossentropy")
+    x = np.ones((8, 3), np.float32)
+    x[0, 0] = np.nan
+    hist = model.fit(x, np.eye(2, dtype=np.float32)[np.arange(8) % 2], batch_size=8, epochs=3,
+                     verbose=0, callbacks=[TerminateOnNaN()])
+    assert len(hist.history["loss"]) == 1 and np.isnan(hist.history["loss"][0])

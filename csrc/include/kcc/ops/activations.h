@@ -39,8 +39,11 @@ struct Linear {
     static KCC_HD float f(float x) { return x; }
     static KCC_HD float df(float) { return 1.0f; }
 };
+// NaN goes through relu and hard_sigmoid as it does in Keras (max and clip propagate it):
+// written `x < 0 ? 0 : x`, not `x > 0 ? x : 0` or fmaxf, which would turn a NaN input into a
+// plausible 0 and keep a diverged model's loss finite.
 struct Relu {
-    static KCC_HD float f(float x) { return x > 0.0f ? x : 0.0f; }
+    static KCC_HD float f(float x) { return x < 0.0f ? 0.0f : x; }
     static KCC_HD float df(float y) { return y > 0.0f ? 1.0f : 0.0f; }
 };
 struct Sigmoid {
@@ -49,7 +52,10 @@ struct Sigmoid {
 };
 // Keras 3: relu6(x + 3) / 6 (Keras 1/2 used the slope 0.2; we follow today's Keras).
 struct HardSigmoid {
-    static KCC_HD float f(float x) { return fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) * (1.0f / 6.0f); }
+    static KCC_HD float f(float x) {
+        const float t = x + 3.0f < 0.0f ? 0.0f : x + 3.0f;
+        return (t > 6.0f ? 6.0f : t) * (1.0f / 6.0f);
+    }
     static KCC_HD float df(float y) { return (y > 0.0f && y < 1.0f) ? (1.0f / 6.0f) : 0.0f; }
 };
 // tanh: x + x^3 Q(x^2) near 0 (where 1 - 2/(e^2x + 1) would cancel), that form beyond;

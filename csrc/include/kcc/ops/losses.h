@@ -19,7 +19,8 @@ namespace kcc {
 namespace loss {
 
 constexpr float kEps = 1e-7f;
-KCC_HD float clip_prob(float p) { return fminf(fmaxf(p, kEps), 1.0f - kEps); }
+// (a NaN prediction stays NaN, so its loss is NaN, as in Keras, not -log(1e-7))
+KCC_HD float clip_prob(float p) { return p < kEps ? kEps : (p > 1.0f - kEps ? 1.0f - kEps : p); }
 
 // -- categorical crossentropy: y is a distribution (one-hot) over d classes ------------
 KCC_HD float categorical_crossentropy(const float* p, const float* y, int64_t d) {
