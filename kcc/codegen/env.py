@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from pathlib import Path
 
 import jinja2
 
 from kcc.layers import winograd
+from kcc.utils.env import env_flag
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -59,7 +59,7 @@ def cuda_option(name: str) -> bool:
     from it: KCC_CUDA_SPLIT_K (split-K GEMMs), KCC_CUDA_FUSED_RNN (one-launch recurrences),
     KCC_CUDA_RNN_REGISTERS (their R in registers rather than shared memory).
     Read at each render; the choice is in the generated source, hence in the cache key."""
-    return os.environ.get(name, "1").strip() != "0"
+    return env_flag(name, True)
 
 
 @functools.lru_cache(maxsize=1)

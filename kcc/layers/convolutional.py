@@ -5,14 +5,13 @@ stored as Keras 3 stores them: kernel (kh, kw, in, out), bias (out,), so weights
 Keras writes them and the kernel viewed as (kh*kw*in, out) is the GEMM's right-hand side.
 The layout is resolved at the first call (see kcc/layers/image_layout.py) and then fixed.
 """
-import os
-
 from kcc import activations, initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers import image_layout as layout
 from kcc.layers import winograd
 from kcc.layers.args import legacy, positive_int, unsupported
+from kcc.utils.env import env_flag
 
 # im2col bands. A band of output rows is one GEMM: (F x K) weights times (K x P) cols, P
 # output pixels. Each call repacks the weights, so P must be large next to F; beyond that
@@ -39,7 +38,7 @@ _WINOGRAD_MIN_CHANNELS = 16
 
 def use_winograd(kernel, strides, dilation, channels, filters, out_rows, out_cols) -> int:
     """The output tile side m of the Winograd F(m, r) a layer runs, or 0 for the GEMM paths."""
-    if os.environ.get("KCC_WINOGRAD", "1") == "0":
+    if not env_flag("KCC_WINOGRAD", True):
         return 0
     m = winograd.output_tile(kernel)
     if not m or strides != (1, 1) or dilation != (1, 1):

@@ -23,10 +23,9 @@ On the GPU only, by default (see `enabled`); KCC_STACK_SHARED=0 or 1 decides for
 """
 from __future__ import annotations
 
-import os
-
 from kcc.graph.ir import Graph, Op, Value
 from kcc.passes.plan import IDENTITY_IN_INFERENCE
+from kcc.utils.env import env_flag
 
 # Families whose kernels treat every row alike, so n * k rows are just a bigger batch.
 # (Not embedding: its ids come straight from model inputs, so stacking would copy them into
@@ -41,8 +40,7 @@ def enabled(device: str) -> bool:
     2,067 not, W4 1,582 / 1,577 against 1,604 / 1,635. Each core already takes its slice
     of the batch, so a taller GEMM gains little there, and copying the tweets into the
     stacked input (4.6 MB a core a step) costs about what W3 loses."""
-    env = os.environ.get("KCC_STACK_SHARED", "").strip()
-    return env != "0" if env else device == "cuda"
+    return env_flag("KCC_STACK_SHARED", device == "cuda")
 
 
 def _views(g: Graph, name: str) -> list[str]:
