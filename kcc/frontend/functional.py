@@ -17,6 +17,9 @@ def _as_list(x):
 
 
 class Model(Trainer, Layer):
+    # called as a layer, each input is checked against the model's own Input, dtype included
+    _takes_int_inputs = True
+
     def __init__(self, inputs=None, outputs=None, name=None, *, input=None, output=None,
                  trainable=True):
         if input is not None:        # Keras 1 spelling: Model(input=, output=)

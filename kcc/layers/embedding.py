@@ -21,6 +21,8 @@ def _input_length(value):
 
 
 class Embedding(Layer):
+    _takes_int_inputs = True   # its inputs are ids
+
     def __init__(self, input_dim=None, output_dim=None, embeddings_initializer=None,
                  embeddings_regularizer=None, activity_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, *,

@@ -10,6 +10,8 @@ class Flatten(Layer):
     Keras 3's default do; only an explicit data_format='channels_first' reorders, to Keras 3's
     channels-last order (DESIGN.md, "Keras compatibility rules")."""
 
+    _takes_int_inputs = True
+
     def __init__(self, data_format=None, **kwargs):
         if data_format not in _DATA_FORMATS:
             raise ValueError("Received an invalid value for `data_format`, expected "
@@ -40,6 +42,8 @@ class Flatten(Layer):
 
 class Reshape(Layer):
     """(batch, ...) -> (batch,) + target_shape; one entry may be -1 (inferred)."""
+
+    _takes_int_inputs = True
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)

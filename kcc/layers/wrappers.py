@@ -25,6 +25,10 @@ class TimeDistributed(Layer):
                              f"received {tuple(input_shape)}")
         return (input_shape[0],) + tuple(input_shape[2:])
 
+    @property
+    def _takes_int_inputs(self):
+        return self.layer._takes_int_inputs
+
     def _check_num_inputs(self, tensors):
         """One input, and its timesteps fit the wrapped layer, which checks the per-step
         shape as it checks a call of its own: the rank it takes, and once built (a model
