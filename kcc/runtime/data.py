@@ -56,15 +56,16 @@ def inputs(data, names: Sequence[str], shapes: Sequence[tuple], dtypes: Sequence
            what: str = "x", bounds: dict | None = None) -> list[np.ndarray]:
     """bounds: input name -> (ids must be below this, the layer that reads them)."""
     arrays = _as_list(data, names, what, "input")
+    where = "" if what == "x" else f" (in `{what}`)"   # which argument, when not the obvious one
     out = []
     for a, name, shape, dtype in zip(arrays, names, shapes, dtypes):
         arr = _numeric(a, name, "input")
         if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != tuple(shape):
-            raise ValueError(f"Input '{name}' expects arrays of shape {_fmt_shape((None,) + tuple(shape))}, "
+            raise ValueError(f"Input '{name}'{where} expects arrays of shape {_fmt_shape((None,) + tuple(shape))}, "
                              f"received an array of shape {_fmt_shape(arr.shape)}")
         if dtype == "int32":
             if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
-                raise ValueError(f"Input '{name}' holds integer ids (dtype int32); received "
+                raise ValueError(f"Input '{name}'{where} holds integer ids (dtype int32); received "
                                  f"non-integer floats")
             if arr.size:   # the range of the values given, before a cast could wrap them
                 lo, hi = int(arr.min()), int(arr.max())
@@ -72,10 +73,10 @@ def inputs(data, names: Sequence[str], shapes: Sequence[tuple], dtypes: Sequence
                     bound, layer = bounds[name]
                     if lo < 0 or hi >= bound:
                         raise ValueError(f"Layer {layer} has input_dim={bound}, so the ids in input "
-                                         f"'{name}' must lie in [0, {bound}); received ids from "
+                                         f"'{name}'{where} must lie in [0, {bound}); received ids from "
                                          f"{lo} to {hi}")
                 elif lo < -2**31 or hi >= 2**31:
-                    raise ValueError(f"Input '{name}' holds int32 values; received values from {lo} "
+                    raise ValueError(f"Input '{name}'{where} holds int32 values; received values from {lo} "
                                      f"to {hi}, outside the int32 range")
             arr = np.ascontiguousarray(arr, dtype=np.int32)
         else:
@@ -89,6 +90,7 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
             out_shapes: Sequence[tuple], what: str = "y") -> list[np.ndarray]:
     """specs: (per-sample target shape, dtype) per output, from the loss."""
     arrays = _as_list(data, names, what, "output")
+    where = "" if what == "y" else f" (in `{what}`)"
     out = []
     for a, name, (shape, dtype), loss, oshape in zip(arrays, names, specs, losses, out_shapes):
         arr = _numeric(a, name, "output")
@@ -98,15 +100,15 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
                 arr = arr[..., 0]
             if tuple(arr.shape[1:]) != ids_shape:
                 want = _fmt_shape((None,) + ids_shape)
-                raise ValueError(f"Output '{name}' with loss {loss} expects integer class ids of "
+                raise ValueError(f"Output '{name}'{where} with loss {loss} expects integer class ids of "
                                  f"shape {want} (or with a trailing axis of 1); received shape "
                                  f"{_fmt_shape(arr.shape)}")
             if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
-                raise ValueError(f"Output '{name}' with loss {loss} expects integer class ids; "
+                raise ValueError(f"Output '{name}'{where} with loss {loss} expects integer class ids; "
                                  f"received non-integer or non-finite values")
             classes = oshape[-1]
             if arr.size and (arr.min() < 0 or arr.max() >= classes):
-                raise ValueError(f"Output '{name}' with loss {loss} has {classes} classes, so "
+                raise ValueError(f"Output '{name}'{where} with loss {loss} has {classes} classes, so "
                                  f"labels must lie in [0, {classes}); received labels from "
                                  f"{int(arr.min())} to {int(arr.max())}")
             arr = np.ascontiguousarray(arr, dtype=np.int32).reshape((len(arr),) + tuple(shape))
@@ -119,7 +121,7 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
                 if loss == "categorical_crossentropy" and arr.ndim == 1:
                     hint = (" (integer class ids? use loss='sparse_categorical_crossentropy', or "
                             "one-hot encode them with kcc.utils.to_categorical)")
-                raise ValueError(f"Output '{name}' expects targets of shape {_fmt_shape(want)} for "
+                raise ValueError(f"Output '{name}'{where} expects targets of shape {_fmt_shape(want)} for "
                                  f"loss {loss}; received an array of shape "
                                  f"{_fmt_shape(arr.shape)}{hint}")
             arr = np.ascontiguousarray(arr, dtype=np.float32)

@@ -11,6 +11,7 @@
   have none).
 """
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -88,9 +89,12 @@ def _resolve_losses(loss, output_names):
 
 def _weight(value):
     try:
-        return float(value)
+        w = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"`loss_weights` entries must be numbers. Received: {value!r}") from None
+    if not math.isfinite(w):
+        raise ValueError(f"`loss_weights` entries must be finite numbers. Received: {value!r}")
+    return w
 
 
 def _resolve_weights(loss_weights, output_names):

@@ -6,6 +6,8 @@ validation. `Model` inherits these methods from `Trainer`.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from kcc import backend
@@ -129,10 +131,15 @@ class Trainer:
     def _not_while_fitting(self, call: str):
         """A callback inside fit() may predict and evaluate (between two steps); training or
         recompiling the model there would pull the epoch's session out from under it."""
-        if self.__dict__.get("_fitting"):
-            raise RuntimeError(f"{call} was called on model '{self.name}' from inside its own "
-                               f"fit() (in a callback). predict() and evaluate() work there; "
-                               f"train or recompile after fit() returns")
+        fitting = self.__dict__.get("_fitting")
+        if fitting is None:
+            return
+        if fitting != threading.get_ident():
+            raise RuntimeError(f"{call} was called on model '{self.name}' while another thread "
+                               f"is running its fit(); a model trains from one thread at a time")
+        raise RuntimeError(f"{call} was called on model '{self.name}' from inside its own "
+                           f"fit() (in a callback). predict() and evaluate() work there; "
+                           f"train or recompile after fit() returns")
 
     def _require_compiled(self, what: str) -> NativeModel:
         if self._native is None:
@@ -222,6 +229,10 @@ class Trainer:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"`validation_split` must be in [0, 1); received {validation_split}")
             split = int(n * (1.0 - float(validation_split)))   # Keras: the last samples, unshuffled
+            if split == 0 or split == n:
+                raise ValueError(f"validation_split={validation_split} of {n} samples leaves "
+                                 f"{split} for training and {n - split} for validation; both "
+                                 f"need at least one")
             val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
             xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
         if n == 0:
@@ -232,12 +243,12 @@ class Trainer:
                            do_validation=val is not None, metrics=self.metrics_names)
         every_batch = cbs.needs_batch_hooks
         self.stop_training = False
-        self._fitting = True
+        self._fitting = threading.get_ident()
         try:
             logs = self._fit_epochs(native, cbs, xs, ys, n, bs, val, val_bs, epochs, initial_epoch,
                                     shuffle, verbose)
         finally:
-            self._fitting = False
+            self._fitting = None
         cbs.on_train_end(logs)
         return cbs.history
 

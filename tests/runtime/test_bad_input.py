@@ -167,3 +167,48 @@ def test_failing_compiler_gives_message_and_log_path(tmp_path):
     assert os.path.isfile(log)
     entries = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(("failed-", "tmp-"))]
     assert entries == []
+
+
+def test_validation_data_errors_name_the_argument(model):
+    with pytest.raises(ValueError, match=r"Input 'pixels' \(in `validation_data\[0\]`\) expects arrays of shape \(None, 6\)"):
+        model.fit(X, Y, validation_data=(np.zeros((3, 5)), Y[:3]), verbose=0)
+    with pytest.raises(ValueError, match=r"Output 'digits' \(in `validation_data\[1\]`\) expects targets"):
+        model.fit(X, Y, validation_data=(X[:3], np.zeros((3, 7))), verbose=0)
+    with pytest.raises(ValueError, match=r"^Input 'pixels' expects"):   # x itself: no note
+        model.fit(np.zeros((3, 5)), Y[:3], verbose=0)
+
+
+@pytest.mark.parametrize("split,msg", [(0.99, "leaves 0 for training and 10 for validation"),
+                                       (1e-17, "leaves 10 for training and 0 for validation")])
+def test_validation_split_that_leaves_nothing(model, split, msg):
+    with pytest.raises(ValueError, match=rf"validation_split={split} of 10 samples {msg}"):
+        model.fit(X, Y, validation_split=split, verbose=0)
+
+
+@pytest.mark.parametrize("weights", [[float("nan")], {"digits": float("inf")}])
+def test_non_finite_loss_weights(weights):
+    x = Input(shape=(3,))
+    m = Model(x, Dense(2, name="digits")(x))
+    with pytest.raises(ValueError, match="`loss_weights` entries must be finite numbers"):
+        m.compile("sgd", "mse", loss_weights=weights)
+
+
+def test_fit_from_a_second_thread_says_so(model):
+    import threading
+    from kcc.callbacks import LambdaCallback
+    seen = []
+
+    def other_thread():
+        try:
+            model.fit(X, Y, verbose=0)
+        except RuntimeError as e:
+            seen.append(str(e))
+
+    def on_batch(batch, logs):
+        if not seen:
+            t = threading.Thread(target=other_thread)
+            t.start()
+            t.join()
+
+    model.fit(X, Y, batch_size=5, verbose=0, callbacks=[LambdaCallback(on_batch_end=on_batch)])
+    assert seen and "while another thread is running its fit()" in seen[0]
