@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import secrets
+import warnings
 
 import numpy as np
 import safetensors.numpy as st_numpy
@@ -80,7 +81,12 @@ def write_file(path, tensors, metadata) -> None:
     # filesystem; O_EXCL with a random name, so we never clobber anything;
     # mode 0666 filtered by the umask, like any file the user creates.
     tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"Cannot save to '{path}': it is a directory")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:   # name the file asked for, not the temporary one beside it
+        raise type(exc)(exc.errno, f"Cannot save to '{path}': {exc.strerror} (in '{directory}')") from None
     try:
         st_numpy.save_file(tensors, tmp, metadata=metadata)
         with open(tmp, "rb+") as f:
@@ -134,10 +140,12 @@ def read_weights(model, f, path, skip=()) -> None:
     file's optimizer state) are not weights and are left alone."""
     problems, plan = _match(model, f, skip)
     if problems:
-        raise ValueError(
-            f"Cannot load the weights in '{path}' into this model "
-            f"(no weight was changed):\n  " + "\n  ".join(problems)
-        )
+        plan = _match_by_order(model, f, skip)
+        if plan is None:
+            raise ValueError(
+                f"Cannot load the weights in '{path}' into this model "
+                f"(no weight was changed):\n  " + "\n  ".join(problems)
+            )
     # Read everything before writing anything: a read error half way
     # must not leave the model with a mix of old and new weights.
     loaded = [(weight, f.get_tensor(key)) for key, weight in plan]
@@ -240,6 +248,41 @@ def _match(model, f, skip=()):
         problems.append(f"Layer '{extra}': in the file, but the model has no "
                         "layer of that name with weights.")
     return problems, plan
+
+
+def _match_by_order(model, f, skip=()):
+    """When the layer names differ but nothing else does (the same architecture built again,
+    say a notebook cell run twice: dense_4 where the file has dense_1), pair the file's
+    layers with the model's in their saved order, as Keras does (Keras 2's by_name=False,
+    Keras 3's structural matching), with a warning that says so. [(key, weight)], or None
+    unless every layer pairs up with the same weight names, shapes and dtypes."""
+    try:
+        order = json.loads((f.metadata() or {}).get("layers", ""))
+    except ValueError:
+        return None
+    model_layers = _weighted_layers(model)
+    if not isinstance(order, list) or len(order) != len(model_layers):
+        return None
+    keys = {k for k in f.keys() if k not in skip}
+    plan, renamed = [], []
+    for file_layer, (layer, weights) in zip(order, model_layers):
+        if not isinstance(file_layer, str):
+            return None
+        ours = {f"{file_layer}/{name}": weight for name, weight in weights}
+        if set(ours) != {k for k in keys if k.startswith(f"{file_layer}/")}:
+            return None
+        for key, weight in ours.items():
+            if _compare(f.get_slice(key), key, weight):
+                return None
+            plan.append((key, weight))
+        if file_layer != layer.name:
+            renamed.append(f"{file_layer} -> {layer.name}")
+    if len(plan) != len(keys):
+        return None
+    warnings.warn(f"The layer names in the weights file differ from the model's; the weights "
+                  f"were loaded by layer order, as Keras does ({', '.join(renamed)}). Give the "
+                  f"layers names (name=...) to load by name.", stacklevel=5)
+    return plan
 
 
 def _where(layer_name: str, name: str) -> str:

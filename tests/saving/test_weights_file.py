@@ -186,3 +186,41 @@ def test_duplicate_layer_names_are_refused_on_save(tmp_path):
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_weights(mlp(), tmp_path / "nope.safetensors")
+
+
+def test_other_names_same_structure_load_by_order_with_a_warning(tmp_path):
+    """The same architecture built again in one process (a notebook cell run twice) has
+    other automatic names: its own weights file loads by layer order, as Keras does."""
+    path = tmp_path / "w.safetensors"
+    saved = mlp()
+    randomize(saved, seed=3)
+    save_weights(saved, path)
+    again = FakeModel(FakeLayer("input_2"), FakeLayer("dense_4", kernel=(4, 64), bias=(64,)),
+                      FakeLayer("dense_5", kernel=(64, 10), bias=(10,)))
+    with pytest.warns(UserWarning, match=r"loaded by layer order.*dense_1 -> dense_4, dense_2 -> dense_5"):
+        load_weights(again, path)
+    for got, want in zip(values(again), values(saved)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("layers", [
+    [FakeLayer("a", kernel=(4, 64), bias=(64,)), FakeLayer("b", kernel=(64, 11), bias=(11,))],   # a shape
+    [FakeLayer("a", kernel=(4, 64), bias=(64,))],                                                 # a layer
+    [FakeLayer("b", kernel=(64, 10), bias=(10,)), FakeLayer("a", kernel=(4, 64), bias=(64,))],   # the order
+], ids=["shape", "count", "order"])
+def test_by_order_needs_the_same_structure(tmp_path, layers):
+    path = tmp_path / "w.safetensors"
+    save_weights(mlp(), path)
+    model = FakeModel(*layers)
+    before = values(model)
+    with pytest.raises(ValueError, match="is missing from the file"):
+        load_weights(model, path)
+    for got, want in zip(values(model), before):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_saving_into_a_missing_folder_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"Cannot save to '{tmp_path}/nowhere/w.safetensors'"):
+        save_weights(mlp(), tmp_path / "nowhere" / "w.safetensors")
+    with pytest.raises(IsADirectoryError, match="it is a directory"):
+        save_weights(mlp(), tmp_path)
