@@ -33,8 +33,12 @@ def model_to_json(model, **json_kwargs):
     return json.dumps(_architecture(model), **json_kwargs)
 
 
-def model_from_json(json_string):
-    """A new, uncompiled model with fresh weights from model.to_json()'s string."""
+def model_from_json(json_string, custom_objects=None):
+    """A new, uncompiled model with fresh weights from model.to_json()'s string.
+    custom_objects: Keras's argument; kcc compiles only its own layers, so it must be empty."""
+    if custom_objects:
+        raise ValueError(f"model_from_json: custom_objects={sorted(custom_objects)!r} cannot be "
+                         f"used: kcc compiles only its own layers, losses and metrics")
     try:
         data = json.loads(json_string)
     except (TypeError, ValueError) as exc:

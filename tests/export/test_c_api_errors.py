@@ -1,6 +1,7 @@
 """The C API under AddressSanitizer and UBSan: null pointers, wrong buffer sizes, bad ids,
 bad thread counts, truncated and corrupted weights files, and the weights of other models
-each give their status and a clear message, never a crash; a batch split over the
+each give their status and a clear message, never a crash (a file of another format
+version too); a batch split over the
 handle's worker threads agrees with one thread (c/api_errors.c runs the cases)."""
 import os
 import shutil
@@ -39,6 +40,12 @@ def test_c_api_errors_under_sanitizers(tmp_path):
     other = write_weights(Model(inp, Dense(2)(inp)), tmp_path / "other.safetensors")
     good = (folder / "idsnet.safetensors").read_bytes()
     (tmp_path / "truncated.safetensors").write_bytes(good[: len(good) // 2])
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+    with safe_open(str(folder / "idsnet.safetensors"), "np") as f:
+        meta = dict(f.metadata())
+    save_file(load_file(str(folder / "idsnet.safetensors")), str(tmp_path / "v99.safetensors"),
+              metadata={**meta, "version": "99"})
 
     flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1",
              "-pthread"]
@@ -57,7 +64,8 @@ def test_c_api_errors_under_sanitizers(tmp_path):
 
     env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:detect_leaks=1",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    out = run([exe, folder / "idsnet.safetensors", twin, other, tmp_path / "truncated.safetensors"],
+    out = run([exe, folder / "idsnet.safetensors", twin, other, tmp_path / "truncated.safetensors",
+               tmp_path / "v99.safetensors"],
               env=env, timeout=600)
     print(out)
     assert "PASSED: 0 failures" in out

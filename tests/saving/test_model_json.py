@@ -244,3 +244,13 @@ def test_a_shared_object_id_on_another_kind_of_layer_is_a_clear_error():
     outer_dense["class_name"] = "Embedding"
     with pytest.raises(ConfigError, match=r"shared_object_id 1, which belongs to layer"):
         model_from_json(json.dumps(data))
+
+
+def test_model_from_json_takes_keras_custom_objects_argument():
+    from kcc.layers import Dense, Input
+    from kcc.models import Model, model_from_json
+    x = Input(shape=(3,))
+    js = Model(x, Dense(2)(x)).to_json()
+    assert model_from_json(js, custom_objects={}).count_params() == 8
+    with pytest.raises(ValueError, match=r"custom_objects=\['MyLayer'\] cannot be used"):
+        model_from_json(js, custom_objects={"MyLayer": object})

@@ -1,7 +1,8 @@
 /* The C API of an export against bad calls and bad weights files: every case must return
  * the documented status with a message that says what is wrong, and never crash. Built
  * with -fsanitize=address,undefined by tests/export/test_c_api_errors.py.
- * Usage: api_errors <weights> <twin weights> <other model's weights> <truncated weights> */
+ * Usage: api_errors <weights> <twin weights> <other model's weights> <truncated weights>
+ *                   <weights of another file version> */
 #define _GNU_SOURCE   /* memmem */
 #include <limits.h>
 #include <stdint.h>
@@ -76,7 +77,7 @@ static void io_free(io_t* io) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 5) return 2;
+    if (argc != 6) return 2;
     model_t* m = NULL;
     model_t* bad = (model_t*)1;
     info_t info;
@@ -185,6 +186,7 @@ int main(int argc, char** argv) {
     expect("create_from_file(truncated)", API(create_from_file)(argv[4], &mm), ST(ERROR_FORMAT), "truncated");
     expect("create_from_file(twin architecture)", API(create_from_file)(argv[2], &mm), ST(ERROR_MODEL_MISMATCH), "fingerprint");
     expect("create_from_file(other model)", API(create_from_file)(argv[3], &mm), ST(ERROR_MODEL_MISMATCH), "not of this library");
+    expect("create_from_file(version 99)", API(create_from_file)(argv[5], &mm), ST(ERROR_FORMAT), "version '99'");
     expect("create_from_file(a directory)", API(create_from_file)("/", &mm), ST(ERROR_IO), NULL);
 
     /* -- CPU variants: this build has no x86v4 one (compiled without dispatch) ---------- */

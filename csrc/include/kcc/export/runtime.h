@@ -53,6 +53,7 @@ struct Spec {
 };
 
 constexpr const char* kWeightsFormat = "kcc-export-weights";
+constexpr const char* kWeightsVersion = "1";   // kcc/export/weights.py VERSION
 // A batch runs in steps of as many rows as fit 64 MB of arena (at least 1, at most 4096):
 // a small model takes a big batch in few steps, a big one (VQA: ~26 MB a row) never
 // allocates gigabytes.
@@ -113,6 +114,13 @@ inline Status load(const Spec& spec, const unsigned char* bytes, size_t size, co
         err = what + " is a safetensors file but not the weights of a kcc export (metadata format=" +
               (format ? "'" + *format + "'" : std::string("missing")) + ", expected '" + kWeightsFormat +
               "'). Use the .safetensors file of the export folder, or kcc.export.write_weights().";
+        return kFormat;
+    }
+    const std::string* version = file.meta("version");
+    if (!version || *version != kWeightsVersion) {
+        err = what + " is a kcc export weights file of version " +
+              (version ? "'" + *version + "'" : std::string("(missing)")) + "; this library reads version '" +
+              kWeightsVersion + "'. Write it again with this kcc's kcc.export.write_weights().";
         return kFormat;
     }
     const std::string* model = file.meta("model");
