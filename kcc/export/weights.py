@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-import safetensors.numpy as st_numpy
 
 from kcc.graph.ir import Graph
+from kcc.saving.weights_file import write_file
 
 FORMAT = "kcc-export-weights"
 VERSION = "1"
@@ -28,13 +28,7 @@ def write(graph: Graph, fingerprint: str, path: Path) -> None:
                              f"rename one of the layers to export the model.")
         tensors[w.name] = np.ascontiguousarray(np.asarray(w.buffer, dtype=np.float32).reshape(w.shape))
     metadata = {"format": FORMAT, "version": VERSION, "model": graph.name, "fingerprint": fingerprint}
-    tmp = Path(f"{path}.{os.getpid()}.tmp")
-    try:
-        st_numpy.save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_file(path, tensors, metadata)   # atomic, and the same bytes for the same weights
 
 
 def write_weights(model, path) -> Path:

@@ -90,6 +90,7 @@ def write_file(path, tensors, metadata) -> None:
     try:
         st_numpy.save_file(tensors, tmp, metadata=metadata)
         with open(tmp, "rb+") as f:
+            _sort_metadata(f)
             os.fsync(f.fileno())  # data on disk before the name points at it
         os.replace(tmp, path)
     except BaseException:
@@ -300,6 +301,28 @@ def _compare(file_slice, where: str, weight) -> list[str]:
         return [f"{where}: the file has dtype {dtype}, the model expects "
                 f"floating point ({np.asarray(weight.value).dtype})."]
     return []
+
+
+def _sort_metadata(f) -> None:
+    """Rewrite the header of the safetensors file open in `f` with its metadata keys sorted:
+    the library writes them in a random order, so the same weights gave files with other
+    bytes (and checksums) every time. The header keeps its length (the same keys and values,
+    reordered), so the data does not move; anything unexpected leaves the file as written."""
+    head = f.read(8)
+    length = int.from_bytes(head, "little")
+    raw = f.read(length)
+    header = json.loads(raw)
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict):
+        return
+    ordered = {"__metadata__": dict(sorted(meta.items()))}
+    ordered.update((k, v) for k, v in header.items() if k != "__metadata__")
+    new = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(new) > length:
+        return
+    f.seek(8)
+    f.write(new + b" " * (length - len(new)))   # safetensors pads its header with spaces too
+    f.flush()
 
 
 def _fsync_dir(directory: str) -> None:

@@ -224,3 +224,26 @@ def test_saving_into_a_missing_folder_names_the_file(tmp_path):
         save_weights(mlp(), tmp_path / "nowhere" / "w.safetensors")
     with pytest.raises(IsADirectoryError, match="it is a directory"):
         save_weights(mlp(), tmp_path)
+
+
+def test_the_same_weights_give_the_same_bytes(tmp_path):
+    """safetensors writes metadata keys in a random order; kcc sorts them, so a file's
+    checksum depends on the weights alone (reproducible exports and artifacts)."""
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+    from kcc.export import write_weights
+    x = Input(shape=(3,))
+    model = Model(x, Dense(2, name="d")(x), name="net")
+    model.compile("sgd", "mse")
+    for kind in ("weights", "model", "export"):
+        files = []
+        for k in range(5):
+            path = tmp_path / f"{kind}{k}"
+            {"weights": model.save_weights, "model": model.save,
+             "export": lambda p: write_weights(model, p)}[kind](path)
+            files.append(path.read_bytes())
+        assert len(set(files)) == 1, kind
+        header = json.loads(files[0][8:8 + int.from_bytes(files[0][:8], "little")])
+        assert list(header["__metadata__"]) == sorted(header["__metadata__"])
+        if kind != "export":   # and the reordered header still reads
+            load_weights(FakeModel(FakeLayer("d", kernel=(3, 2), bias=(2,))), tmp_path / f"{kind}0")
