@@ -8,6 +8,11 @@ from kcc.frontend.tensor import KerasTensor
 
 
 def _producing_node(tensor, role):
+    if isinstance(tensor, dict):
+        raise TypeError(f"Model {role} as a dict (Keras 3's structured inputs/outputs) are not "
+                        f"supported by kcc yet: pass a list of tensors. Data can still be fed "
+                        f"and targets given as dicts keyed by layer name. Received keys "
+                        f"{list(tensor)}")
     if not isinstance(tensor, KerasTensor):
         raise TypeError(f"Model {role} must be symbolic tensors (from Input() or a layer call). "
                         f"Received an object of type {type(tensor).__name__}: {tensor!r}")

@@ -103,6 +103,9 @@ def assign_all(variables, arrays, owner, hint=""):
 
     Nothing is written unless every array fits, so a failed call leaves the weights as they were.
     """
+    if isinstance(arrays, np.ndarray) or not hasattr(arrays, "__iter__"):
+        raise TypeError(f"{owner}: set_weights expects a list of {len(variables)} arrays (as "
+                        f"get_weights returns); received {type(arrays).__name__}")
     arrays = list(arrays)
     if len(arrays) != len(variables):
         names = ", ".join(v.path for v in variables) or "none"

@@ -211,3 +211,22 @@ def test_building_a_model_does_not_unfreeze_its_layers():
     assert not frozen.trainable and model.trainable_weights == []
     Model(x, frozen(x), trainable=False)
     assert not frozen.trainable
+
+
+def test_dict_inputs_or_outputs_say_they_are_not_supported():
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+    a = Input(shape=(3,), name="a")
+    with pytest.raises(TypeError, match=r"Model inputs as a dict .* not supported .*pass a list.*\['a'\]"):
+        Model({"a": a}, Dense(2)(a))
+    with pytest.raises(TypeError, match=r"Model outputs as a dict"):
+        Model(a, {"o": Dense(2)(a)})
+
+
+def test_set_weights_of_a_non_list():
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+    a = Input(shape=(3,))
+    m = Model(a, Dense(2)(a))
+    with pytest.raises(TypeError, match=r"set_weights expects a list of 2 arrays .*received NoneType"):
+        m.set_weights(None)
