@@ -19,7 +19,11 @@ def cache_root() -> pathlib.Path:
     """$KCC_CACHE_DIR, else $XDG_CACHE_HOME/kcc, else ~/.cache/kcc (made 0700)."""
     explicit = os.environ.get("KCC_CACHE_DIR")
     if explicit:
-        root = pathlib.Path(explicit).expanduser()
+        try:
+            root = pathlib.Path(explicit).expanduser()
+        except RuntimeError as exc:   # "~nosuchuser/..."
+            raise BuildError(f"$KCC_CACHE_DIR={explicit!r} cannot be expanded ({exc}); set it to "
+                             f"a directory path") from None
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
         base = pathlib.Path(xdg) if xdg else pathlib.Path.home() / ".cache"

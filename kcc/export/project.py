@@ -1,6 +1,8 @@
 """export_model(model, directory, name=None): a self-contained CMake project per model.
 
-The folder it writes (every file is replaced on a second export):
+The folder it writes (a second export replaces every file, and removes the files of the
+previous export that it does not write again, listed in .kcc-export-files: another name's
+header, library sources and weights, runtime headers the new model does not include):
 
     CMakeLists.txt              shared + static library, example, ctest, install + package config
     README.md                   what it is, how to build and use it
@@ -53,7 +55,9 @@ def export_model(model, directory, name: str | None = None) -> Path:
                          f"expected a directory (it is created if it does not exist)")
     for sub in ("include", "src", "example", "test", "cmake"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    previous = _previous_files(root)
 
+    written = ["src/model.cpp"]
     (root / "src" / "model.cpp").write_text(unit.source)
     inc = include_dir()
     headers = runtime_headers(unit.source, inc)
@@ -61,15 +65,36 @@ def export_model(model, directory, name: str | None = None) -> Path:
         dst = root / "src" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(inc / rel, dst)
+        written.append(f"src/{rel}")
     weights.write(unit.graph, unit.fingerprint, root / f"{name}.safetensors")
     parity.write(model, unit, root / "test" / "parity.safetensors")
+    written += [f"{name}.safetensors", "test/parity.safetensors"]
 
     ctx = context(unit, name, __version__, header_globals(inc, headers))
     env = environment()
     for template, target in _FILES.items():
         text = env.get_template(f"export/{template}").render(**ctx)
         (root / target.format(name=name)).write_text(text)
+        written.append(target.format(name=name))
+    for rel in sorted(previous - set(written)):   # the last export's, not written again
+        stale = root / rel
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
+    (root / _MANIFEST).write_text("".join(f"{rel}\n" for rel in sorted(written)))
     return root
+
+
+_MANIFEST = ".kcc-export-files"
+
+
+def _previous_files(root: Path) -> set[str]:
+    """The files the last export into `root` wrote (relative paths inside it), if any."""
+    try:
+        lines = (root / _MANIFEST).read_text().splitlines()
+    except OSError:
+        return set()
+    return {rel for rel in lines
+            if rel and not os.path.isabs(rel) and ".." not in Path(rel).parts}
 
 
 def _block_comment(text) -> str:

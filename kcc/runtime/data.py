@@ -28,7 +28,9 @@ def _as_list(data, names: Sequence[str], what: str, kind: str) -> list:
                              f"Expected keys: {list(names)}")
         return [data[k] for k in names]
     if isinstance(data, (list, tuple)):
-        if len(names) == 1 and len(data) != 1 and not isinstance(data[0], (np.ndarray, list, tuple)):
+        # one input given as nested Python lists (x.tolist()): the list is the data itself
+        if len(names) == 1 and data and not any(isinstance(a, np.ndarray) for a in data) and (
+                len(data) != 1 or not isinstance(data[0], (list, tuple))):
             return [data]
         if len(data) != len(names):
             raise ValueError(f"The model expects {len(names)} {kind} array(s) in `{what}` "
@@ -118,7 +120,8 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
                 arr = arr.reshape(-1, 1)
             if arr.ndim != len(want) or tuple(arr.shape[1:]) != tuple(shape):
                 hint = ""
-                if loss == "categorical_crossentropy" and arr.ndim == 1:
+                if loss == "categorical_crossentropy" and (arr.ndim == 1 or (
+                        arr.ndim == 2 and arr.shape[1] == 1 and arr.dtype.kind in "iu")):
                     hint = (" (integer class ids? use loss='sparse_categorical_crossentropy', or "
                             "one-hot encode them with kcc.utils.to_categorical)")
                 raise ValueError(f"Output '{name}'{where} expects targets of shape {_fmt_shape(want)} for "
@@ -141,7 +144,7 @@ def same_rows(named: list[tuple[str, np.ndarray]], kind: str) -> int:
 def batch_size(value, default: int = 32) -> int:
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 < value < 2**62:
         raise ValueError(f"Received an invalid value for `batch_size`, expected a positive "
                          f"integer. Received: batch_size={value!r}")
     return int(value)

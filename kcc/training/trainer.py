@@ -224,6 +224,9 @@ class Trainer:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("`validation_data` must be a tuple (x_val, y_val); received "
                                  f"{type(validation_data).__name__}")
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise ValueError("`validation_data` with sample weights (x_val, y_val, weights): "
+                                 "sample weights are not supported by kcc yet")
             val = self._xy(validation_data[0], validation_data[1], ("validation_data[0]", "validation_data[1]"))
         elif validation_split:
             if not 0.0 < float(validation_split) < 1.0:

@@ -145,3 +145,27 @@ def test_export_compiles_without_warnings(tmp_path, cxx):
                                    "-c", folder / src, "-o", tmp_path / "x.o"],
                                   capture_output=True, text=True)
             assert proc.returncode == 0, f"{cxx} {arch} {src}:\n{proc.stderr[-3000:]}"
+
+
+def test_a_second_export_removes_what_the_first_wrote_and_nothing_else(tmp_path):
+    """Exporting into a folder that holds an earlier export (another name, another model)
+    leaves no stale header, sources, weights or runtime headers behind; the user's own
+    files stay."""
+    from kcc.export import export_model
+    from kcc.layers import LSTM, Dense, Input
+    from kcc.models import Model
+    folder = tmp_path / "out"
+    i = Input(shape=(3, 2))
+    export_model(Model(i, Dense(2)(LSTM(4)(i))), folder, name="first")
+    assert (folder / "src/kcc/ops/recurrent.h").is_file()
+    (folder / "notes.txt").write_text("mine")
+    model, _ = guide_mlp(np.random.default_rng(0), 2)
+    export_model(model, folder, name="second")
+    for gone in ("include/first.h", "src/first.cpp", "first.safetensors", "cmake/firstConfig.cmake.in",
+                 "src/kcc/ops/recurrent.h"):
+        assert not (folder / gone).exists(), gone
+    for f in FILES:
+        assert (folder / f.format(n="second")).is_file(), f
+    assert (folder / "notes.txt").read_text() == "mine"
+    listed = (folder / ".kcc-export-files").read_text().split()
+    assert "second.safetensors" in listed and "notes.txt" not in listed

@@ -212,3 +212,27 @@ def test_fit_from_a_second_thread_says_so(model):
 
     model.fit(X, Y, batch_size=5, verbose=0, callbacks=[LambdaCallback(on_batch_end=on_batch)])
     assert seen and "while another thread is running its fit()" in seen[0]
+
+
+def test_nested_lists_are_data_for_a_single_input(model):
+    """x.tolist() is the samples, not a list of input arrays."""
+    np.testing.assert_allclose(model.predict(X.tolist()), model.predict(X), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"expects 1 input array\(s\).*received a list of 2"):
+        model.predict([X, X])
+
+
+def test_integer_column_labels_with_categorical_loss_get_the_hint(model):
+    with pytest.raises(ValueError, match="integer class ids\\? use loss='sparse_categorical_crossentropy'"):
+        model.fit(X, (np.arange(10) % 4).reshape(-1, 1), verbose=0)
+
+
+def test_more_argument_errors(model, monkeypatch):
+    with pytest.raises(ValueError, match="invalid value for `batch_size`"):
+        model.predict(X, batch_size=2**64)
+    with pytest.raises(ValueError, match="sample weights are not supported"):
+        model.fit(X, Y, validation_data=(X, Y, np.ones(10)), verbose=0)
+    from kcc.build import BuildError
+    from kcc.build.safety import cache_root
+    monkeypatch.setenv("KCC_CACHE_DIR", "~nosuchuser_kcc/x")
+    with pytest.raises(BuildError, match=r"\$KCC_CACHE_DIR='~nosuchuser_kcc/x' cannot be expanded"):
+        cache_root()

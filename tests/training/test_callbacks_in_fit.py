@@ -5,6 +5,7 @@ Also Keras's test and predict hooks, and on_train_end's logs."""
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -49,7 +50,10 @@ def test_predict_in_a_batch_callback_does_not_hang():
         m.fit(data, np.zeros((64, 2), np.float32), batch_size=16, verbose=0, callbacks=[cb])
         print(len(seen), seen[0])
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # (from a folder that is not the checkout: `python -c` puts the working directory first
+    # on sys.path, and the checkout's kcc has no built runtime)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=tempfile.gettempdir())
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["4", "(3,", "2)"]
 
