@@ -8,6 +8,7 @@ simply run on n * T rows.
 from kcc.frontend.input_spec import check_input_specs
 from kcc.frontend.layer import Layer
 from kcc.frontend.tensor import KerasTensor
+from kcc.layers.embedding import Embedding
 
 
 class TimeDistributed(Layer):
@@ -85,6 +86,10 @@ class TimeDistributed(Layer):
 
     def lower(self, g, inputs):
         (x,) = inputs
+        if isinstance(self.layer, Embedding):
+            # a lookup per id whatever the shape: no fold needed, and the ids stay the model
+            # input the engine range-checks (a folded view of them would not be)
+            return self.layer.lower(g, [x])
         steps = x.shape[0]
         with g.folded(steps):
             rows = g.view(x, x.shape[1:])               # (n, T, ...) seen as (n * T, ...)

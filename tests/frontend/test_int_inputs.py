@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kcc.layers import (LSTM, Conv2D, Dense, Embedding, Flatten, GlobalAveragePooling2D, Input,
-                        MaxPooling2D, Reshape)
+                        MaxPooling2D, Reshape, TimeDistributed)
 from kcc.models import Model
 
 
@@ -23,11 +23,19 @@ def test_a_float_layer_refuses_int_inputs(layer, shape):
         lay(x)
 
 
-def test_ids_reach_an_embedding():
+def test_ids_reach_an_embedding_directly_or_time_distributed():
     ids = Input(shape=(3,), dtype="int32")
     model = Model(ids, Embedding(10, 2, name="emb")(ids))
     x = (np.arange(6, dtype=np.int32).reshape(2, 3) * 7) % 10
     np.testing.assert_array_equal(model.predict(x), model.get_layer("emb").get_weights()[0][x])
+    # TimeDistributed(Embedding) on (None, T, k) ids: the same lookup, range-checked ids
+    seq = Input(shape=(4, 3), dtype="int32")
+    emb = Embedding(10, 2)
+    td = Model(seq, TimeDistributed(emb)(seq))
+    xs = (np.arange(24, dtype=np.int32).reshape(2, 4, 3) * 3) % 10
+    np.testing.assert_array_equal(td.predict(xs), emb.get_weights()[0][xs])
+    with pytest.raises(ValueError, match=r"input_dim=10.*received ids from 0 to 10"):
+        td.predict(np.full((1, 4, 3), 10, np.int32) * (np.arange(12).reshape(1, 4, 3) > 0))
     # a view of the ids is allowed as a tensor, and refused by the Embedding rule, by name
     flat = Input(shape=(2, 3), dtype="int32")
     with pytest.raises(ValueError, match=r"Layer emb2 reads integer ids, which must come straight "

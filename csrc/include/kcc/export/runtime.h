@@ -124,7 +124,10 @@ inline Status load(const Spec& spec, const unsigned char* bytes, size_t size, co
         return kFormat;
     }
     const std::string* model = file.meta("model");
-    const std::string theirs = "model '" + (model ? *model : std::string("?")) + "'";
+    // (two architectures may share a name, model_1 say: then say the other is another model)
+    const bool same_name = model && *model == info.model_name;
+    const std::string theirs = std::string(same_name ? "another " : "") + "model '" +
+                               (model ? *model : std::string("?")) + "'";
     const std::string ours = std::string("model '") + info.model_name + "'";
     for (int32_t w = 0; w < info.n_weights; ++w) {
         const KccWeightInfo& wi = info.weights[w];
