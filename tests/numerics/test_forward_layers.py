@@ -223,3 +223,26 @@ def test_a_nan_loss_is_reported_and_stops_training():
     hist = model.fit(x, np.eye(2, dtype=np.float32)[np.arange(8) % 2], batch_size=8, epochs=3,
                      verbose=0, callbacks=[TerminateOnNaN()])
     assert len(hist.history["loss"]) == 1 and np.isnan(hist.history["loss"][0])
+
+
+def test_nan_goes_through_max_pooling_and_maximum():
+    """As in Keras (max propagates NaN): a NaN in a pooling window, or in one operand of
+    maximum/minimum, gives NaN there and nowhere else (a number next to it used to win)."""
+    from kcc.layers import GlobalMaxPooling2D, MaxPooling2D, maximum, minimum
+    for fmt in ("channels_last", "channels_first"):
+        img = Input(shape=(4, 4, 2) if fmt == "channels_last" else (2, 4, 4))
+        pooled = MaxPooling2D((2, 2), data_format=fmt)(img)
+        model = Model(img, [pooled, GlobalMaxPooling2D(data_format=fmt)(img)])
+        x = np.arange(32, dtype=np.float32).reshape((1,) + img.shape[1:])
+        at = (0, 1, 2, 0) if fmt == "channels_last" else (0, 0, 1, 2)     # channel 0, window (0, 1)
+        x[at] = np.nan
+        p, g = model.predict(x)
+        nan_at = (0, 0, 1, 0) if fmt == "channels_last" else (0, 0, 0, 1)
+        assert np.isnan(p[nan_at]) and np.isnan(p).sum() == 1, (fmt, p)
+        assert np.isnan(g[0, 0]) and np.isfinite(g[0, 1]), (fmt, g)
+    a, b = Input(shape=(3,)), Input(shape=(3,))
+    model = Model([a, b], [maximum([a, b]), minimum([a, b])])
+    hi, lo = model.predict([np.array([[np.nan, 1.0, 5.0]], np.float32), np.array([[2.0, np.nan, 0.0]], np.float32)])
+    np.testing.assert_array_equal(np.isnan(hi[0]), [True, True, False])
+    np.testing.assert_array_equal(np.isnan(lo[0]), [True, True, False])
+    assert hi[0, 2] == 5.0 and lo[0, 2] == 0.0

@@ -52,8 +52,12 @@ KCC_HD float product_at(const float* const* xs, int k, int64_t e) {
     return p;
 }
 
-struct Greater { static KCC_HD bool better(float a, float b) { return a > b; } };
-struct Less    { static KCC_HD bool better(float a, float b) { return a < b; } };
+// Max and min as Keras takes them: a NaN wins (the result is NaN, as max is in numpy, torch
+// and TF), else the first of equal values. Max pooling uses the same rule (kcc/ops/pool.h).
+// `|` rather than `||`: no branch, so the pooling loops still vectorize (compare, compare,
+// or, blend). A NaN already held stays: nothing is greater than it, and it is not a new NaN.
+struct Greater { static KCC_HD bool better(float a, float b) { return (a > b) | ((a != a) & (b == b)); } };
+struct Less    { static KCC_HD bool better(float a, float b) { return (a < b) | ((a != a) & (b == b)); } };
 
 // Index of the first operand holding the max (Greater) or min (Less) at element e.
 template <class Cmp>

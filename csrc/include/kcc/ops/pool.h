@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "kcc/common.h"
+#include "kcc/ops/merge.h"   // merge::Greater: the max rule, NaN included
 
 namespace kcc {
 namespace pool {
@@ -65,7 +66,7 @@ KCC_HD int64_t argmax(const float* x, const Geom& g, const Window& r, int64_t c)
     for (int64_t h = r.h0; h < r.h1; ++h)
         for (int64_t w = r.w0; w < r.w1; ++w) {
             const int64_t k = at<CL>(h, w, c, g.H, g.W, g.C);
-            if (x[k] > m) { m = x[k]; best = k; }
+            if (merge::Greater::better(x[k], m)) { m = x[k]; best = k; }
         }
     return best;
 }
@@ -132,23 +133,32 @@ KCC_HD float window_max(const float* x, const Geom& g, const Window& r, int64_t 
     for (int64_t h = r.h0; h < r.h1; ++h)
         for (int64_t w = r.w0; w < r.w1; ++w) {
             const float v = x[at<CL>(h, w, c, g.H, g.W, g.C)];
-            m = v > m ? v : m;
+            m = merge::Greater::better(v, m) ? v : m;
         }
     return m;
 }
 
+// Whether a channel plane holds a NaN: one vectorized pass (the plane then sits in cache
+// for the pooling that follows), so max_row_cf's fast loop can stay the plain max.
+inline bool has_nan(const float* KCC_RESTRICT x, int64_t size) {
+    int bad = 0;
+    for (int64_t k = 0; k < size; ++k) bad |= x[k] != x[k];
+    return bad != 0;
+}
+
 // Output row oh of channel c, channels-first. The columns whose windows lie inside the
-// image share one window shape, a loop over them the compiler vectorizes; the clipped ones
-// at the edges go one by one.
+// image share one window shape, a loop over them the compiler vectorizes (the plain max:
+// a plane with a NaN goes window by window, by merge::Greater's rule, instead); the
+// clipped ones at the edges go one by one.
 inline void max_row_cf(float* KCC_RESTRICT ys, const float* KCC_RESTRICT xs, const Geom& g,
-                       int64_t c, int64_t oh) {
+                       int64_t c, int64_t oh, bool nan) {
     float* KCC_RESTRICT yr = ys + (c * g.OH + oh) * g.OW;
     const Window rows = window(g, oh, 0);
     int64_t lo = (g.PL + g.SW - 1) / g.SW;                       // first w0 >= 0
     int64_t hi = g.W + g.PL >= g.KW ? (g.W + g.PL - g.KW) / g.SW + 1 : 0;  // w0 + KW <= W
     lo = lo < g.OW ? lo : g.OW;
     hi = hi < g.OW ? hi : g.OW;
-    if (hi < lo) hi = lo;
+    if (hi < lo || nan) hi = lo;
     for (int64_t ow = 0; ow < lo; ++ow) yr[ow] = window_max<false>(xs, g, window(g, oh, ow), c);
     const float* KCC_RESTRICT plane = xs + c * g.H * g.W;
     for (int64_t ow = lo; ow < hi; ++ow) {
@@ -174,8 +184,10 @@ inline void max_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int6
         const float* xs = x + i * g.in_size();
         float* ys = y + i * g.out_size();
         if (!CL) {
-            for (int64_t c = 0; c < g.C; ++c)
-                for (int64_t oh = 0; oh < g.OH; ++oh) max_row_cf(ys, xs, g, c, oh);
+            for (int64_t c = 0; c < g.C; ++c) {
+                const bool nan = has_nan(xs + c * g.H * g.W, g.H * g.W);
+                for (int64_t oh = 0; oh < g.OH; ++oh) max_row_cf(ys, xs, g, c, oh, nan);
+            }
             continue;
         }
         for (int64_t oh = 0; oh < g.OH; ++oh)
@@ -187,7 +199,7 @@ inline void max_forward(float* KCC_RESTRICT y, const float* KCC_RESTRICT x, int6
                 for (int64_t h = r.h0; h < r.h1; ++h)
                     for (int64_t w = r.w0; w < r.w1; ++w) {
                         const float* KCC_RESTRICT xp = xs + at<true>(h, w, 0, g.H, g.W, g.C);
-                        for (int64_t c = 0; c < g.C; ++c) yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
+                        for (int64_t c = 0; c < g.C; ++c) yp[c] = merge::Greater::better(xp[c], yp[c]) ? xp[c] : yp[c];
                     }
             }
     }
