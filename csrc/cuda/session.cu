@@ -321,6 +321,19 @@ struct Session {
         d.rows = rows;
     }
 
+    // A pair of pinned host buffers of `row_bytes` per row for `capacity` rows (`rows`: what
+    // they hold now), reallocated only to grow, once the stream no longer reads them.
+    void ensure_pinned(void* (&bufs)[2], int64_t& rows, size_t row_bytes, const char* what) {
+        if (rows >= capacity) return;
+        check(cudaStreamSynchronize(stream), "synchronize");
+        for (void*& p : bufs) {
+            cudaFreeHost(p);
+            p = nullptr;
+            check(cudaMallocHost(&p, row_bytes * (size_t)capacity), what);
+        }
+        rows = capacity;
+    }
+
     // Streamed data, batch `k`'s `rows` rows into batch_x (and batch_y when `targets`):
     // rows order[begin + r] (or begin + r without an order) are copied on the host into
     // pinned buffer k % 2, which the device copies in on the stream, after the step that
@@ -328,15 +341,7 @@ struct Session {
     void stage_batch(const DataSlot& d, int64_t k, const int64_t* order_host, int64_t begin, int64_t rows,
                      bool targets) {
         const size_t row_bytes = (size_t)row_words(true) * 4;   // any slot's rows fit
-        if (stage_rows < capacity) {
-            check(cudaStreamSynchronize(stream), "synchronize");
-            for (void*& p : stage) {
-                cudaFreeHost(p);
-                p = nullptr;
-                check(cudaMallocHost(&p, row_bytes * (size_t)capacity), "cudaMallocHost (staging)");
-            }
-            stage_rows = capacity;
-        }
+        ensure_pinned(stage, stage_rows, row_bytes, "cudaMallocHost (staging)");
         const int b = (int)(k & 1);
         check(cudaEventSynchronize(staged[b]), "waiting for a staging buffer");
         char* at = static_cast<char*>(stage[b]);
@@ -583,15 +588,7 @@ struct Session {
         ensure_capacity(batch_size < n ? batch_size : n);
         int64_t out_words = 0;
         for (int32_t i = 0; i < info->n_outputs; ++i) out_words += info->outputs[i].size;
-        if (fetch_rows < capacity) {
-            check(cudaStreamSynchronize(stream), "synchronize");
-            for (void*& p : fetch) {
-                cudaFreeHost(p);
-                p = nullptr;
-                check(cudaMallocHost(&p, (size_t)(out_words * capacity) * 4), "cudaMallocHost (predictions)");
-            }
-            fetch_rows = capacity;
-        }
+        ensure_pinned(fetch, fetch_rows, (size_t)out_words * 4, "cudaMallocHost (predictions)");
         // batch k's outputs from pinned buffer k % 2 into the caller's arrays, once copied
         auto drain = [&](int64_t k, int64_t begin, int64_t rows) {
             check(cudaEventSynchronize(fetched[k & 1]), "read predictions");

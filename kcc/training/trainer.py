@@ -244,7 +244,6 @@ class Trainer:
         cbs = CallbackList(callbacks, add_history=True, model=self, batch_size=bs, epochs=epochs,
                            steps=-(-n // bs), samples=n, verbose=verbose,
                            do_validation=val is not None, metrics=self.metrics_names)
-        every_batch = cbs.needs_batch_hooks
         self.stop_training = False
         self._fitting = threading.get_ident()
         try:
@@ -317,8 +316,11 @@ class Trainer:
 
     # -- evaluate / predict ------------------------------------------------------------------
     @staticmethod
-    def _result(vals):
-        """Keras's return value: the loss alone, or [loss, other stats...]."""
+    def _result(logs: dict, return_dict: bool):
+        """Keras's return value: the logs as a dict, else the loss alone or [loss, stats...]."""
+        if return_dict:
+            return logs
+        vals = list(logs.values())
         return vals[0] if len(vals) == 1 else vals
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, steps=None, callbacks=None,
@@ -338,7 +340,7 @@ class Trainer:
         logs = self._test(native, [a[:n] for a in xs], [a[:n] for a in ys], n, bs, cbs)
         if verbose:
             Progbar(n, verbose=verbose, unit_name="sample").update(n, list(logs.items()), finalize=True)
-        return logs if return_dict else self._result(list(logs.values()))
+        return self._result(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None, **kwargs):
         if kwargs:
@@ -394,7 +396,7 @@ class Trainer:
                                                    None, False, 0.0)
         self.optimizer.iterations = native.session.step
         logs = self._logs(sums, seen)
-        return logs if return_dict else self._result(list(logs.values()))
+        return self._result(logs, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         native = self._require_compiled("evaluating it")
@@ -402,7 +404,7 @@ class Trainer:
         xs, ys, n = self._xy(x, y)
         native.begin_call()
         logs = self._test(native, xs, ys, n, max(n, 1), None)
-        return logs if return_dict else self._result(list(logs.values()))
+        return self._result(logs, return_dict)
 
     # -- weights files -------------------------------------------------------------------------
     def save_weights(self, filepath, overwrite=True):
