@@ -12,6 +12,10 @@
 // outside [bytes, bytes + size). As the reference implementation requires, the tensors'
 // byte ranges tile the data exactly: no overlap (two tensors reading the same bytes), no
 // gap, nothing after the last one. Tensors point into the caller's buffer (no copies).
+//
+// A reader that streams a big file parses the header alone (header_length, then
+// parse_header with the size of the data that follows it) and reads each tensor's bytes
+// from its `offset` straight to where they belong, never holding the whole file.
 #ifndef KCC_EXPORT_SAFETENSORS_H
 #define KCC_EXPORT_SAFETENSORS_H
 
@@ -31,7 +35,8 @@ struct Tensor {
     std::string dtype;                 // "F32", "I32", ...
     std::vector<int64_t> shape;
     int64_t count = 1;                 // elements (product of the shape)
-    const unsigned char* data = nullptr;  // count * dtype_size(dtype) bytes, unaligned
+    uint64_t offset = 0;               // where its bytes begin, counted from the end of the header
+    const unsigned char* data = nullptr;  // count * dtype_size(dtype) bytes, unaligned (parse only)
 };
 
 struct File {
@@ -196,26 +201,31 @@ private:
 
 }  // namespace detail
 
-// Parses the `size` bytes at `bytes` into `out`. On failure returns false and `error`
-// says what is wrong and where (a byte offset into the file).
-inline bool parse(const unsigned char* bytes, size_t size, File& out, std::string& error) {
-    out = File{};
-    if (!bytes) { error = "no data (null pointer)"; return false; }
+// The length of the JSON header from a file's first 8 bytes, checked against the
+// `size` bytes of the whole file. False (and `error`) for a file too short or a length
+// that cannot be.
+inline bool header_length(const unsigned char* bytes, uint64_t size, uint64_t& len, std::string& error) {
     if (size < 8) {
         error = "too short: " + std::to_string(size) + " bytes, a safetensors file has at least 8";
         return false;
     }
-    uint64_t len = 0;
+    len = 0;
     for (int k = 7; k >= 0; --k) len = (len << 8) | bytes[k];
     if (len > detail::kMaxHeader || len > size - 8) {
         error = "truncated or corrupt: the header says it is " + std::to_string(len) +
                 " bytes long, but " + std::to_string(size - 8) + " bytes follow the length";
         return false;
     }
-    const unsigned char* data = bytes + 8 + len;
-    const uint64_t data_size = size - 8 - len;
+    return true;
+}
+
+// Parses the `len` bytes of JSON at `json` (the header, after the 8 length bytes) of a
+// file whose data section holds `data_size` bytes. Tensors get their offsets, not data.
+inline bool parse_header(const unsigned char* json, size_t len, uint64_t data_size, File& out,
+                         std::string& error) {
+    out = File{};
     std::vector<std::pair<uint64_t, uint64_t>> ranges;   // [begin, end) of every tensor
-    detail::Parser js(bytes + 8, (size_t)len);
+    detail::Parser js(json, len);
     auto tensor = [&](const std::string& key) {
         if (key == "__metadata__") {
             if (!out.metadata.empty()) return js.fail("two __metadata__ entries");
@@ -274,7 +284,7 @@ inline bool parse(const unsigned char* bytes, size_t size, File& out, std::strin
                     " elements) does not fill its " + std::to_string(end - begin) + " bytes";
             return false;
         }
-        t.data = data + begin;
+        t.offset = begin;
         ranges.emplace_back(begin, end);
         out.tensors.push_back(std::move(t));
         return true;
@@ -300,6 +310,19 @@ inline bool parse(const unsigned char* bytes, size_t size, File& out, std::strin
         out = File{};
         return false;
     }
+    return true;
+}
+
+// Parses the `size` bytes at `bytes` (a whole file in memory) into `out`; each tensor's
+// `data` points into them. On failure returns false and `error` says what is wrong and
+// where (a byte offset into the file).
+inline bool parse(const unsigned char* bytes, size_t size, File& out, std::string& error) {
+    out = File{};
+    if (!bytes) { error = "no data (null pointer)"; return false; }
+    uint64_t len = 0;
+    if (!header_length(bytes, size, len, error) || !parse_header(bytes + 8, (size_t)len, size - 8 - len, out, error))
+        return false;
+    for (Tensor& t : out.tensors) t.data = bytes + 8 + len + t.offset;
     return true;
 }
 
