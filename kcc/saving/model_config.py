@@ -79,7 +79,9 @@ def _functional_from_config(config, where):
             outputs[(name, 0)] = [layer.output]
             pending[name] = []
         else:
-            pending[name] = list(_list(entry.get("inbound_nodes", []), "inbound_nodes", where))
+            pending[name] = [_list(node, f"layer '{name}' inbound_nodes entry", where)
+                             for node in _list(entry.get("inbound_nodes", []), "inbound_nodes",
+                                               where)]
     calls = {name: (1 if isinstance(layers[name], InputLayer) else 0) for name in order}
     while any(pending.values()):
         progress = False
@@ -91,6 +93,9 @@ def _functional_from_config(config, where):
                     break
                 layer = layers[name]
                 kwargs = node[0][3] if node and len(node[0]) > 3 and node[0][3] else {}
+                if not isinstance(kwargs, dict):
+                    raise ConfigError(f"{where}: layer '{name}' is called with arguments "
+                                      f"{kwargs!r}; expected a dict (as {{'training': ...}}).")
                 arg = inputs if layer._multi_input or len(inputs) > 1 else inputs[0]
                 try:
                     out = layer(arg, **kwargs)

@@ -16,16 +16,21 @@ and optimizer classes (looked up in fixed tables), and nothing is evaluated or i
 """
 import json
 import os
+import warnings
 
 import numpy as np
 
 import kcc
 from kcc.saving import weights_file
-from kcc.saving.serialization import ConfigError, deserialize_layer, serialize_layer
+from kcc.saving.serialization import (ConfigError, deserialize_layer, expecting_weights,
+                                      serialize_layer, short)
 
 FORMAT = weights_file.MODEL_FORMAT
 VERSION = "1"
 OPTIMIZER_KEY = weights_file.MODEL_OPTIMIZER_KEY
+# Levels of JSON nesting a saved entry may use (about 8 per model nested in a model): deeper
+# data is damage, refused before anything walks it recursively.
+MAX_DEPTH = 200
 
 
 def model_to_json(model, **json_kwargs):
@@ -39,11 +44,7 @@ def model_from_json(json_string, custom_objects=None):
     if custom_objects:
         raise ValueError(f"model_from_json: custom_objects={sorted(custom_objects)!r} cannot be "
                          f"used: kcc compiles only its own layers, losses and metrics")
-    try:
-        data = json.loads(json_string)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"model_from_json: the string is not JSON ({exc}).") from exc
-    return _rebuild(data, "model_from_json")
+    return _rebuild(_parse(json_string, "model_from_json: the string"), "model_from_json")
 
 
 def model_from_config(config):
@@ -89,7 +90,9 @@ def load_model(path, compile=True, device=None):
         metadata = f.metadata() or {}
         _check_format(metadata, path)
         architecture = _json(metadata, "model_config", path)
-        model = _rebuild(architecture, f"'{path}'")
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if k != OPTIMIZER_KEY}
+        with expecting_weights(stored):      # a config at odds with them fails before allocating
+            model = _rebuild(architecture, f"'{path}'")
         weights_file.read_weights(model, f, path, skip=(OPTIMIZER_KEY,))
         compile_data = _json(metadata, "compile_config", path, required=False)
         if compile and compile_data is not None:
@@ -115,6 +118,9 @@ def _rebuild(data, where):
         if str(exc).startswith(where):
             raise
         raise ConfigError(f"{where}: {exc}") from exc
+    except RecursionError:           # models nested in models, within MAX_DEPTH but too deep
+        raise ConfigError(f"{where}: the model config nests models too deeply to rebuild "
+                          "(Python's recursion limit).") from None
     if not isinstance(model, Model):
         raise ConfigError(f"{where}: the config describes a {data.get('class_name')} layer, "
                           "not a model.")
@@ -161,10 +167,29 @@ def _json(metadata, key, path, required=True):
             raise ValueError(f"'{path}' is a kcc model file without its '{key}' entry; it is "
                              "damaged or was not written by model.save().")
         return None
+    return _parse(text, f"'{path}': the '{key}' entry")
+
+
+def _parse(text, what):
+    """json.loads(text), or a ConfigError naming `what`: not JSON, or nested more than
+    MAX_DEPTH levels (a 100,000-deep array is damage, not a model)."""
+    deep = ConfigError(f"{what} is not a valid kcc model entry: its JSON nests more than "
+                       f"{MAX_DEPTH} levels deep (the file is damaged, or not a kcc model).")
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"'{path}': the '{key}' entry is not valid JSON ({exc}).") from exc
+        data = json.loads(text)
+    except RecursionError:
+        raise deep from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} is not valid JSON ({exc}).") from None
+    stack = [(data, 1)]                  # walked without recursion
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            if depth > MAX_DEPTH:
+                raise deep
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict)
+                                                   else value))
+    return data
 
 
 def _compile(model, data, metadata, f, path, device):
@@ -175,8 +200,23 @@ def _compile(model, data, metadata, f, path, device):
         raise ValueError(f"'{path}': cannot compile the model as saved: {exc}") from exc
     model.compile(**arguments, device=device)
     layout = _json(metadata, "optimizer", path, required=False)
-    if layout is None or OPTIMIZER_KEY not in f.keys():
+    missing = [f"'{k}'" for k, there in (("optimizer", layout is not None),
+                                         (OPTIMIZER_KEY, OPTIMIZER_KEY in f.keys())) if not there]
+    if missing:
+        # Keras, for a saved model without its optimizer variables: "Skipping variable
+        # loading for optimizer", a warning, and the optimizer starts from scratch
+        warnings.warn(f"'{path}' holds no optimizer state (its {' and '.join(missing)} "
+                      f"{'entry is' if len(missing) == 1 else 'entries are'} missing): the model "
+                      f"is compiled with a fresh {type(model.optimizer).__name__} optimizer, its "
+                      "slots and iteration count at 0, as Keras does. The weights are loaded; "
+                      "training goes on from them, not from the saved optimizer's state.",
+                      stacklevel=3)
         return
+    iterations = layout.get("iterations", 0) if isinstance(layout, dict) else None
+    if (not isinstance(layout, dict) or not isinstance(iterations, int)
+            or isinstance(iterations, bool) or iterations < 0):
+        raise ValueError(f"'{path}': the 'optimizer' entry must be {{'iterations': a count >= 0, "
+                         f"'size', 'weights': [[name, shape], ...]}}, found {short(layout)}.")
     native = model._native
     expected = [[w.name, list(w.shape)] for w in native.graph.weights]
     state = f.get_tensor(OPTIMIZER_KEY)
@@ -186,6 +226,5 @@ def _compile(model, data, metadata, f, path, device):
                          f"rebuilt model (weights {expected}, "
                          f"{native.info['opt_state_size']} values).")
     native.session.set_optimizer_state(np.ascontiguousarray(state, dtype=np.float32))
-    iterations = int(layout.get("iterations", 0))
     model.optimizer.iterations = iterations
     native.session.step = iterations

@@ -3,7 +3,8 @@
 Loading runs no code from the file: a class name is looked up in a fixed table of kcc's own
 layer classes (every Layer class `kcc.layers` exports, plus Model and Sequential), never
 imported by name, and its `from_config` gets the config dict. Anything else is refused
-with the name of the layer and the classes kcc knows.
+with the name of the layer and the classes kcc knows. A file's weights bound what its config
+may build (expecting_weights): a layer edited to units=10**12 is refused before it allocates.
 """
 import contextlib
 import contextvars
@@ -39,6 +40,7 @@ def layer_classes():
 # with one set of weights, as it was saved.
 _SAVING = contextvars.ContextVar("kcc_saving_shared_ids", default=None)   # id(layer) -> shared id
 _LOADING = contextvars.ContextVar("kcc_loading_shared", default=None)     # shared id -> layer
+_STORED = contextvars.ContextVar("kcc_loading_stored", default=None)      # (shapes, guarded)
 
 
 @contextlib.contextmanager
@@ -124,7 +126,7 @@ def deserialize_layer(entry, where="the model config"):
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
             or not isinstance(entry.get("config"), dict):
         raise ConfigError(f"{where}: expected a layer entry {{'class_name': str, 'config': "
-                          f"dict}}, found {_short(entry)}.")
+                          f"dict}}, found {short(entry)}.")
     class_name, config = entry["class_name"], entry["config"]
     name = config.get("name", "?")
     classes = layer_classes()
@@ -149,7 +151,70 @@ def deserialize_layer(entry, where="the model config"):
                           f"config: {type(exc).__name__}: {exc}") from exc
     if shared is not None and built is not None:
         built[shared] = layer
+    stored = _STORED.get()
+    if stored is not None:
+        _guard_weights(layer, config, *stored)
     return layer
+
+
+@contextlib.contextmanager
+def expecting_weights(shapes):
+    """Deserialize within this to load the weights `shapes` ({file key: shape}) into the
+    result: a layer about to make a weight of a shape the file does not store raises a
+    ConfigError naming the layer, the weight and the config fields behind it, before the
+    weight is allocated (a config edited to units=10**12 failed deep in numpy, and 10**9
+    took all memory and got the process killed). Loading needs every shape there anyway."""
+    guarded = []
+    token = _STORED.set((shapes, guarded))
+    try:
+        yield
+    finally:
+        _STORED.reset(token)
+        for layer in guarded:
+            del layer.add_weight        # the class's method again
+
+
+def _guard_weights(layer, config, shapes, guarded):
+    """Check each weight `layer` creates against the file's `shapes` first (add_weight, by
+    which every layer makes its weights, is checked on this instance while loading)."""
+    add_weight = layer.add_weight
+
+    def checked(name=None, shape=None, *args, **kwargs):
+        _check_stored(layer, config, name, shape, shapes)
+        return add_weight(name, shape, *args, **kwargs)
+
+    layer.add_weight = checked
+    guarded.append(layer)
+
+
+def _check_stored(layer, config, name, shape, shapes):
+    try:
+        dims = tuple(int(d) for d in (() if shape is None else shape))
+    except (TypeError, ValueError):
+        return                            # add_weight says what is wrong with the shape
+    if dims in shapes.values():
+        return
+    key = next((k for k in shapes if f"/{k}".endswith(f"/{layer.name}/{name}")), None)
+    found = shapes.get(key)
+    known = set(found) if found is not None else {d for s in shapes.values() for d in s}
+    fields = [f"{k}={v!r}" for k, v in config.items()
+              if _ints(v) & (set(dims) - known)]
+    cause = (f"from its config: {', '.join(fields)}" if fields else "from its input shape")
+    if found is not None:
+        problem = f"the file has shape {found}, the model expects {dims} ({cause})"
+    else:
+        listed = ", ".join(f"{k} {s}" for k, s in list(shapes.items())[:8])
+        problem = (f"the model expects shape {dims} ({cause}), but the file stores no weight of "
+                   f"that shape ({listed}{', ...' if len(shapes) > 8 else ''})")
+    raise ConfigError(f"Layer '{layer.name}' weight '{name}': "
+                      f"{problem}. The config does not match the weights stored with it (the "
+                      "file was edited or damaged); nothing was allocated for it.")
+
+
+def _ints(value):
+    """The integers in a config value (an int, or a list of them)."""
+    values = value if isinstance(value, list) else [value]
+    return {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _check_plain(value, where):
@@ -169,6 +234,6 @@ def _check_plain(value, where):
                           f"({type(value).__name__}), which is not JSON data.")
 
 
-def _short(value, limit=80):
+def short(value, limit=80):
     text = json.dumps(value, default=repr) if not isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[:limit] + "..."

@@ -259,7 +259,7 @@ def _match_by_order(model, f, skip=()):
     unless every layer pairs up with the same weight names, shapes and dtypes."""
     try:
         order = json.loads((f.metadata() or {}).get("layers", ""))
-    except ValueError:
+    except (ValueError, RecursionError):   # damaged: no order to go by
         return None
     model_layers = _weighted_layers(model)
     if not isinstance(order, list) or len(order) != len(model_layers):

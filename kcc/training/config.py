@@ -167,7 +167,9 @@ def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output
 
 def compile_arguments(data):
     """CompileConfig.to_dict()'s data -> keyword arguments for Model.compile, the optimizer
-    rebuilt from kcc's own classes. A ValueError says what in the data is wrong."""
+    rebuilt from kcc's own classes. A ValueError says what in the data is wrong. `loss` and
+    `loss_weights` may also be spelled as compile() takes them (a hand-written config's
+    loss "mse" is one loss for every output, not three letters)."""
     if not isinstance(data, dict):
         raise ValueError(f"the compile config must be a dict, found {type(data).__name__}")
     missing = [k for k in ("optimizer", "loss", "loss_weights", "metrics") if k not in data]
@@ -178,12 +180,35 @@ def compile_arguments(data):
             or not isinstance(optimizer.get("config", {}), dict):
         raise ValueError(f"the compile config's optimizer must be {{'class_name': str, "
                          f"'config': dict}}, found {optimizer!r}")
-    metrics = data["metrics"]
+    loss, loss_weights, metrics = data["loss"], data["loss_weights"], data["metrics"]
+    if not _per_output_spelling(loss, lambda v: isinstance(v, str)):
+        raise ValueError(f"the compile config's loss must be a loss name, a list of one per "
+                         f"output or a dict by output name, found {loss!r} "
+                         f"({type(loss).__name__})")
+    if loss_weights is not None and not _per_output_spelling(loss_weights, _is_number):
+        raise ValueError(f"the compile config's loss_weights must be null, a number, a list of "
+                         f"one per output or a dict by output name, found {loss_weights!r} "
+                         f"({type(loss_weights).__name__})")
     if not isinstance(metrics, list) or not all(
-            isinstance(m, list) and all(isinstance(e, list) and len(e) == 2 for e in m)
+            isinstance(m, list) and all(isinstance(e, list) and len(e) == 2
+                                        and all(isinstance(s, str) for s in e) for e in m)
             for m in metrics):
         raise ValueError(f"the compile config's metrics must be one list of [name, metric] "
-                         f"pairs per output, found {metrics!r}")
+                         f"pairs of strings per output, found {metrics!r}")
     return {"optimizer": optimizers_module.deserialize(optimizer),
-            "loss": list(data["loss"]), "loss_weights": list(data["loss_weights"]),
+            "loss": loss, "loss_weights": loss_weights,
             "metrics": [[metrics_module.identifier(d, c) for d, c in m] for m in metrics]}
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _per_output_spelling(value, ok):
+    """`value` is one entry `ok` accepts, a non-empty list of them, or a dict of them by
+    output name: the spellings compile() resolves per output."""
+    if isinstance(value, list):
+        return bool(value) and all(ok(v) for v in value)
+    if isinstance(value, dict):
+        return bool(value) and all(isinstance(k, str) and ok(v) for k, v in value.items())
+    return ok(value)

@@ -198,10 +198,12 @@ def saved(tmp_path):
     return path
 
 
-def rewrite(path, change):
-    """Rewrite a model file with its metadata changed by `change(metadata)`."""
+def rewrite(path, change, drop=()):
+    """Rewrite a model file with its metadata changed by `change(metadata)`, without the
+    tensors in `drop`."""
     with safe_open(str(path), framework="np") as f:
-        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys() if k not in drop}
     change(meta)
     safetensors.numpy.save_file(tensors, str(path), metadata=meta)
 
@@ -273,6 +275,127 @@ def test_weights_of_another_shape(saved):
     rewrite(saved, change)
     with pytest.raises(ValueError, match=f"(?s)'{saved}'.*dense_1' weight 'kernel': the file has "
                                          r"shape \(784, 64\), the model expects \(784, 32\)"):
+        load_model(saved)
+
+
+def edit(meta, key, change):
+    """Change the JSON entry `key` of a model file's metadata in place."""
+    data = json.loads(meta[key])
+    change(data)
+    meta[key] = json.dumps(data)
+
+
+def test_a_string_loss_is_one_loss_not_its_letters(saved):
+    """A compile config written by hand (or by Keras) says loss "mse", not ["mse"]: it was
+    read as ['m', 's', 'e'], a loss per letter."""
+    rewrite(saved, lambda meta: edit(meta, "compile_config", lambda c: c.update(
+        loss="categorical_crossentropy", loss_weights=0.5)))
+    loaded = load_model(saved)
+    assert loaded._compile_config.losses == ["categorical_crossentropy"]
+    assert loaded._compile_config.loss_weights == [0.5]
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("loss", 3, r"loss must be a loss name, a list of one per output or a dict by output name, "
+                r"found 3 \(int\)"),
+    ("loss", ["mse", None], r"loss must be .*found \['mse', None\] \(list\)"),
+    ("loss_weights", "ab", r"loss_weights must be null, a number, .*found 'ab' \(str\)"),
+    ("metrics", [[["acc", 5]]], r"metrics must be one list of \[name, metric\] pairs of strings"),
+])
+def test_a_compile_config_field_of_the_wrong_type_is_named(saved, field, value, expected):
+    rewrite(saved, lambda meta: edit(meta, "compile_config", lambda c: c.update({field: value})))
+    with pytest.raises(ValueError, match=f"'{saved}': cannot compile the model as saved: "
+                                         f"the compile config's {expected}"):
+        load_model(saved)
+
+
+@pytest.mark.parametrize("key", ["model_config", "compile_config", "optimizer"])
+def test_deeply_nested_json_is_not_a_model_file(saved, key):
+    """100,000 nested arrays: a RecursionError from inside json, before; now a short error
+    with no json traceback behind it."""
+    rewrite(saved, lambda meta: meta.update({key: "[" * 100_000 + "]" * 100_000}))
+    with pytest.raises(ConfigError, match=f"'{saved}': the '{key}' entry is not a valid kcc "
+                                          "model entry: its JSON nests more than 200 levels") as e:
+        load_model(saved)
+    assert e.value.__cause__ is None and e.value.__suppress_context__
+    # within the parser's reach but far deeper than any model: refused before it is walked
+    rewrite(saved, lambda meta: meta.update({key: "[" * 500 + "]" * 500}))
+    with pytest.raises(ConfigError, match="nests more than 200 levels"):
+        load_model(saved)
+
+
+def test_deeply_nested_json_string_is_refused_by_model_from_json():
+    from kcc.models import model_from_json
+    with pytest.raises(ConfigError, match="model_from_json: the string is not a valid kcc model "
+                                          "entry: its JSON nests more than 200 levels"):
+        model_from_json("[" * 100_000 + "]" * 100_000)
+
+
+def _set_layer_config(index, **fields):
+    return lambda meta: edit(meta, "model_config",
+                             lambda c: c["config"]["layers"][index]["config"].update(fields))
+
+
+def test_a_huge_units_is_refused_before_it_is_allocated(saved):
+    """units=10**15 failed deep in numpy (MemoryError or a reshape), and 10**9 took all
+    memory and got the process killed: the weight is checked against the file first."""
+    rewrite(saved, _set_layer_config(2, units=10**15))
+    with pytest.raises(ConfigError, match=(
+            f"(?s)'{saved}'.*layer 'dense_2'.*Layer 'dense_2' weight 'kernel': the file has shape "
+            r"\(64, 64\), the model expects \(64, 1000000000000000\) \(from its config: "
+            r"units=1000000000000000\)\. The config does not match the weights stored with it")):
+        load_model(saved)
+
+
+def test_a_huge_input_shape_is_refused_before_a_weight_is_allocated(saved):
+    rewrite(saved, _set_layer_config(0, batch_shape=[None, 10**15]))
+    with pytest.raises(ConfigError, match=r"Layer 'dense_1' weight 'kernel': the file has shape "
+                                          r"\(784, 64\), the model expects \(1000000000000000, "
+                                          r"64\) \(from its input shape\)"):
+        load_model(saved)
+
+
+def test_loading_leaves_no_trace_of_the_weight_check(saved):
+    loaded = load_model(saved)
+    assert all("add_weight" not in vars(layer) for layer in loaded.layers)
+
+
+@pytest.mark.parametrize("drop_layout", [True, False])
+def test_a_file_without_optimizer_state_loads_with_a_fresh_optimizer_and_says_so(
+        saved, drop_layout):
+    """As Keras: a saved model lacking its optimizer variables loads, with a warning
+    ("Skipping variable loading for optimizer"), and its optimizer starts fresh. It was
+    silent."""
+    before = load_model(saved)
+    rewrite(saved, lambda meta: meta.pop("optimizer") if drop_layout else None,
+            drop=("optimizer_state",))
+    entries = r"'optimizer' and 'optimizer_state' entries are" if drop_layout \
+        else r"'optimizer_state' entry is"
+    with pytest.warns(UserWarning, match=f"'{saved}' holds no optimizer state \\(its {entries} "
+                                         r"missing\): the model is compiled with a fresh Adam "
+                                         r"optimizer, its slots and iteration count at 0, as Keras"):
+        loaded = load_model(saved)
+    assert loaded._native is not None and loaded.optimizer.iterations == 0
+    assert not np.any(loaded._native.session.optimizer_state())
+    for a, b in zip(loaded.get_weights(), before.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("layout", [{"iterations": "x", "weights": []}, [1, 2],
+                                    {"iterations": -1, "weights": []}])
+def test_a_damaged_optimizer_entry_is_named(saved, layout):
+    rewrite(saved, lambda meta: meta.update(optimizer=json.dumps(layout)))
+    with pytest.raises(ValueError, match=f"'{saved}': the 'optimizer' entry must be "
+                                         r"\{'iterations': a count >= 0"):
+        load_model(saved)
+
+
+def test_an_inbound_nodes_entry_that_is_not_a_list_is_named(saved):
+    rewrite(saved, lambda meta: edit(meta, "model_config",
+                                     lambda c: c["config"]["layers"][1].update(inbound_nodes=[3])))
+    with pytest.raises(ConfigError, match=f"'{saved}': the model config, model 'model_1': "
+                                          r"`layer 'dense_1' inbound_nodes entry` must be a list, "
+                                          "found int"):
         load_model(saved)
 
 

@@ -161,7 +161,7 @@ def test_unknown_layer_class_is_refused():
 
 
 def test_malformed_json_is_a_clear_error():
-    with pytest.raises(ConfigError, match="not JSON"):
+    with pytest.raises(ConfigError, match="not valid JSON"):
         model_from_json("{not json")
     with pytest.raises(ConfigError, match=r"lacks \['output_layers'\]"):
         model_from_json(json.dumps({"class_name": "Model", "config": {

@@ -219,6 +219,21 @@ def test_by_order_needs_the_same_structure(tmp_path, layers):
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_deeply_nested_layer_list_is_no_order_to_go_by(tmp_path):
+    """The file's "layers" entry, 100,000 arrays deep: a RecursionError from inside json,
+    before; now the names do not match and there is no order to load by, as for no entry."""
+    path = tmp_path / "w.safetensors"
+    save_weights(mlp(), path)
+    with safe_open(str(path), framework="np") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
+    meta["layers"] = "[" * 100_000 + "]" * 100_000
+    safetensors.numpy.save_file(tensors, str(path), metadata=meta)
+    renamed = FakeModel(FakeLayer("dense_4", kernel=(4, 64), bias=(64,)),
+                        FakeLayer("dense_5", kernel=(64, 10), bias=(10,)))
+    with pytest.raises(ValueError, match="Layer 'dense_4' is missing from the file"):
+        load_weights(renamed, path)
+
+
 def test_saving_into_a_missing_folder_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=rf"Cannot save to '{tmp_path}/nowhere/w.safetensors'"):
         save_weights(mlp(), tmp_path / "nowhere" / "w.safetensors")
