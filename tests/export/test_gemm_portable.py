@@ -1,7 +1,8 @@
 """The portable GEMM an export uses without a BLAS (kcc/gemm.h), against a double
 reference over every transposition and edge size, for the baseline target and for this
-machine's (-march=native: wider vectors); and the BLAS declaration with the standard,
-unprefixed cblas name compiles."""
+machine's (-march=native: wider vectors, and on an AVX-512 machine the direct kernel of
+kcc/gemm_direct.h that narrow products take, with or without a BLAS); and the BLAS
+declaration with the standard, unprefixed cblas name compiles."""
 import shutil
 
 import pytest
@@ -18,6 +19,8 @@ def test_portable_gemm_matches_reference(tmp_path, arch):
     run(["g++", "-std=c++17", "-O2", *arch, "-I", include_dir(), C_DIR / "gemm_check.cpp", "-o", exe])
     out = run([exe])
     assert " 0 mismatches" in out, out
+    avx512 = "avx512f" in open("/proc/cpuinfo").read().split()
+    assert ("direct kernel: built" in out) == (bool(arch) and avx512), out
 
 
 def test_blas_declaration_with_standard_names_compiles(tmp_path):

@@ -4,7 +4,8 @@
 // KCC_BLAS_PREFIX is not defined or defined empty (an exported model's CMake build), or
 // a prefixed one (KCC_BLAS_PREFIX=scipy_ for the scipy-openblas32 wheel kcc itself
 // uses). Without it a portable blocked GEMM is used, so an exported model builds with
-// nothing but a C++17 compiler. We declare the one prototype we need instead of
+// nothing but a C++17 compiler. Either way, with AVX-512 a batch through a narrow Dense
+// takes kcc/gemm_direct.h's kernel, which beats both there. We declare the one prototype we need instead of
 // including cblas.h: the generated unit stays quick to compile and independent of which
 // BLAS is installed.
 #ifndef KCC_GEMM_H
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "kcc/common.h"
+#include "kcc/gemm_direct.h"
 
 #ifdef KCC_USE_BLAS
 #ifndef KCC_BLAS_PREFIX
@@ -141,6 +143,12 @@ inline void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                  float* c, int64_t ldc) {
     if (m == 0 || n == 0) return;
+#ifdef KCC_GEMM_DIRECT
+    if (gemm_direct::takes(trans_a, trans_b, m, n)) {   // a batch through a narrow Dense
+        gemm_direct::gemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+#endif
 #ifdef KCC_USE_BLAS
     if (m == 1 && k * n >= (int64_t)1 << 20) {
         // One row times a big matrix (a batch-1 Dense of 4 MB of weights or more): a

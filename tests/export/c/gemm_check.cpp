@@ -1,7 +1,10 @@
 // The portable GEMM of kcc/gemm.h (built without KCC_USE_BLAS) against a double-precision
 // reference, over every transposition, edge sizes around its MR x NR tiles and KC blocks,
-// padded leading dimensions, and alpha/beta. C starts as NaN when beta == 0: it must not
-// be read. Prints the worst relative error; exits 1 on any mismatch.
+// padded leading dimensions, and alpha/beta; built with AVX-512, the untransposed products
+// of 16 to 64 columns run kcc/gemm_direct.h's kernel instead, and the sizes cover its
+// 6-row tiles, every width it takes and its K blocks too. C starts as NaN when beta == 0:
+// it must not be read. Prints the worst relative error and whether the direct kernel was
+// built; exits 1 on any mismatch.
 #include <math.h>
 #include <stdio.h>
 
@@ -10,7 +13,8 @@
 #include "kcc/gemm.h"
 
 int main() {
-    const int64_t ms[] = {1, 2, 3, 4, 5, 9, 33}, ns[] = {1, 7, 8, 16, 17, 40}, ks[] = {0, 1, 3, 255, 257, 600};
+    const int64_t ms[] = {1, 2, 3, 4, 5, 6, 9, 13, 33}, ns[] = {1, 7, 8, 16, 17, 32, 40, 48, 64},
+                  ks[] = {0, 1, 3, 255, 257, 600, 1100};
     const float alphas[] = {1.0f, 0.5f}, betas[] = {0.0f, 1.0f, -0.75f};
     unsigned seed = 1;
     auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return (float)((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f; };
@@ -52,6 +56,11 @@ int main() {
                 if (!(c[i * ldc + j] == c0[i * ldc + j] || (isnan(c[i * ldc + j]) && isnan(c0[i * ldc + j])))) ++bad;
         }
     }
+#ifdef KCC_GEMM_DIRECT
+    printf("direct kernel: built\n");
+#else
+    printf("direct kernel: not built\n");
+#endif
     printf("%d cases, worst relative error %.3g, %d mismatches\n", cases, worst, bad);
     return bad ? 1 : 0;
 }
