@@ -9,6 +9,12 @@ Layout under the cache root (see safety.cache_root):
     tmp-<key32>-<pid>-<rand>/   a build in progress (or killed mid-way)
     failed-<key32>/     the last failed build of <key32>, kept to inspect
 
+The library ends with its own key (STAMP + the full key, appended after the
+link: the loader maps only what the ELF headers name, so trailing bytes are
+inert). `done` vouches for the file it saw; the stamp says which build made
+it, so another model's library put in an entry (copied by hand, its `done`
+fixed to match) is rebuilt too, never loaded as this one.
+
 An entry appears only by renaming a finished temp dir, so a reader that sees
 <key32>/done never sees half a library and needs no lock. Builders take the
 flock, re-check, and build; the kernel drops the lock when a builder dies,
@@ -39,6 +45,7 @@ from kcc.build.toolchain import Toolchain, default_toolchain
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 _RESERVED = {"build.ninja", "build.log", "done", "key.json", ".ninja_log", ".ninja_deps"}
 _TAIL_LINES = 40
+STAMP = b"\nkcc-cache-key:"   # then the key's 64 hex digits: the last bytes of every library
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,19 +154,27 @@ def _lookup(job: _Job) -> pathlib.Path | None:
     if not os.path.lexists(library):
         return None  # deleted: rebuild
     check_private(library, "cached library", is_dir=False)
-    if _fingerprint(library) != (done.get("size"), done.get("sha256")):
+    size, digest, stamped = _fingerprint(library, job.key)
+    if (size, digest) != (done.get("size"), done.get("sha256")):
         # truncated, overwritten or from another build: loading it could crash the
         # process (a truncated library faults on first use), so it is rebuilt
         _debug(f"cache entry {entry} is damaged (its library changed since it was built); rebuilding")
         return None
+    if not stamped:
+        # another key's library (another model's: its weights, shapes and code differ) or
+        # one from a kcc that did not stamp them, with a `done` made to match it
+        _debug(f"cache entry {entry} is stale (its library was not built for this key); "
+               "rebuilding")
+        return None
     return library
 
 
-def _fingerprint(path: pathlib.Path) -> tuple[int, str]:
-    """(size, sha256 hex) of a file: a few hundred microseconds for a model's library."""
+def _fingerprint(path: pathlib.Path, key: str) -> tuple[int, str, bool]:
+    """(size, sha256 hex, whether it ends with `key`'s stamp) of a library: a few hundred
+    microseconds for a model's."""
     with open(path, "rb") as f:
         data = f.read()
-    return len(data), hashlib.sha256(data).hexdigest()
+    return len(data), hashlib.sha256(data).hexdigest(), data.endswith(STAMP + key.encode())
 
 
 @contextlib.contextmanager
@@ -208,11 +223,13 @@ def _build(job: _Job) -> None:
         status = ninja.run_ninja(str(tmp), str(tmp / "build.log"))
         if status != 0 or not (tmp / job.output).is_file():
             _fail(job, tmp, status)
-        with open(tmp / job.output, "rb") as f:
+        with open(tmp / job.output, "ab") as f:
+            f.write(STAMP + job.key.encode())
+            f.flush()
             os.fsync(f.fileno())  # the library is on disk before it is findable
         # `done` is written last, inside the temp dir, so the rename publishes
         # a complete entry in one step.
-        size, digest = _fingerprint(tmp / job.output)
+        size, digest, _ = _fingerprint(tmp / job.output, job.key)
         _write(tmp / "done", json.dumps({"key": job.key, "library": job.output, "size": size,
                                          "sha256": digest}) + "\n")
         os.rename(tmp, job.entry)

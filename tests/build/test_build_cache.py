@@ -2,6 +2,8 @@
 and stay correct with concurrent and killed builders."""
 import ctypes
 import dataclasses
+import hashlib
+import json
 import multiprocessing
 import os
 import pathlib
@@ -171,6 +173,78 @@ def test_damaged_entry_is_rebuilt_not_loaded(cache, counting, damage):
     assert again == path and again.read_bytes() == data
     assert compiles() == 2
     assert ctypes.CDLL(str(again)).f() == 42
+
+
+def _put_library(entry_library, data):
+    """Make `data` the library of an entry, its `done` fixed to vouch for it (what a hand
+    copy that also fixes `done`, or a prefix collision, would leave)."""
+    entry_library.write_bytes(data)
+    done_path = entry_library.parent / "done"
+    done = json.loads(done_path.read_text())
+    done.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    done_path.write_text(json.dumps(done))
+
+
+@pytest.mark.parametrize("library", ["another_keys", "unstamped"])
+def test_an_entry_holding_another_library_is_rebuilt_not_loaded(cache, counting, library):
+    """`done` vouches for the bytes it sees, not for which build made them: an entry whose
+    library came from another key (another model's, its `done` fixed) was loaded as this
+    one. Each library now ends with its key, checked at every lookup."""
+    toolchain, compiles = counting
+    path = build(toolchain=toolchain)
+    mine = path.read_bytes()
+    from kcc.build.cache import STAMP
+    assert mine.endswith(STAMP + json.loads((path.parent / "done").read_text())["key"].encode())
+    if library == "another_keys":
+        other = build('extern "C" int f() { return 7; }\n', toolchain=toolchain)
+        _put_library(path, other.read_bytes())
+    else:   # as an older kcc built it
+        _put_library(path, mine[:mine.rindex(STAMP)])
+    before = compiles()
+    again = build(toolchain=toolchain)
+    assert again == path and compiles() == before + 1
+    assert again.read_bytes() == mine
+    assert ctypes.CDLL(str(again)).f() == 42
+
+
+_CHILD = textwrap.dedent("""\
+    import sys
+    import numpy as np
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+    def model(*units):
+        x = y = Input(shape=(3,))
+        for n in units:
+            y = Dense(n)(y)
+        m = Model(x, y)
+        m.compile("sgd", "mse")
+        return m
+    a = model(2)
+    if sys.argv[1] == "build":
+        print(a._native.library, model(5, 2)._native.library)
+    else:
+        print(a.predict(np.ones((4, 3), np.float32), verbose=0).shape)
+    """)
+
+
+def test_a_model_whose_entry_holds_another_models_library_is_rebuilt(cache, tmp_path):
+    """The report: an entry holding another model's library gave 'wrong number of
+    weights', with no word of the cache. Each process dlopens a path once, so a fresh
+    process loads the entry."""
+    import tempfile
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+
+    def child(step):
+        proc = subprocess.run([sys.executable, str(script), step], capture_output=True,
+                              text=True, cwd=tempfile.gettempdir(), timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout.split()
+
+    mine, other = map(pathlib.Path, child("build"))
+    _put_library(mine, other.read_bytes())
+    assert child("predict") == ["(4,", "2)"]
+    assert mine.read_bytes() != other.read_bytes()
 
 
 def test_tampered_entry_is_refused(cache):
