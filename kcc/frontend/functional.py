@@ -17,9 +17,6 @@ def _as_list(x):
 
 
 class Model(Trainer, Layer):
-    # called as a layer, each input is checked against the model's own Input, dtype included
-    _takes_int_inputs = True
-
     def __init__(self, inputs=None, outputs=None, name=None, *, input=None, output=None,
                  trainable=True):
         if input is not None:        # Keras 1 spelling: Model(input=, output=)
@@ -156,11 +153,19 @@ class Model(Trainer, Layer):
             raise ValueError(f"Model {self.name} expects {len(self.inputs)} input(s), but it "
                              f"received {len(tensors)} input tensors.")
         for i, (t, want) in enumerate(zip(tensors, self.inputs)):
-            if t.shape[1:] != want.shape[1:] or t.dtype != want.dtype:
+            # int32 into a float32 Input is read as floats (Keras casts it); float32 values
+            # into an int32 Input are not ids kcc can range-check, so they stay refused
+            cast = t.dtype == "int32" and want.dtype == "float32"
+            if t.shape[1:] != want.shape[1:] or (t.dtype != want.dtype and not cast):
                 node = len(self._inbound_nodes)        # the node this call would have made
                 raise ValueError(f"Input {i} of model {self.name} (called for node {node}) is "
                                  f"incompatible with the model: expected shape {want.shape} "
                                  f"({want.dtype}), received shape {t.shape} ({t.dtype}).")
+
+    def _int_input_as_float(self, i: int) -> bool:
+        """Called as a layer, an int32 tensor reaches the model's own Input as it is when
+        that Input is int32 (ids), and as float32 values when it is float32."""
+        return self.inputs[i].dtype == "float32"
 
     def _propagate_layout(self, inputs, outputs):
         """A model called as a layer gives its outputs the layouts of its own outputs."""
@@ -180,10 +185,7 @@ class Model(Trainer, Layer):
     def lower(self, g, inputs):
         """Inline the model's graph: its layers lower themselves, weights shared by identity."""
         env = {id(t): v for t, v in zip(self.inputs, inputs)}
-        begin_node = getattr(g, "begin_node", None)   # name the inner ops after their layers
         for node in self._nodes:
-            if begin_node is not None:
-                begin_node(node.layer.name, node.index)
-            outs = node.layer.lower(g, [env[id(t)] for t in node.input_tensors])
+            outs = g.lower_node(node.layer, node.index, [env[id(t)] for t in node.input_tensors])
             env.update((id(t), v) for t, v in zip(node.output_tensors, outs))
         return [env[id(t)] for t in self.outputs]

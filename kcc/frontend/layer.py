@@ -112,7 +112,6 @@ class Layer:
             raise TypeError(f"Layer {self.name} got unexpected call argument(s) {unknown}; "
                             f"it accepts {list(self._call_arguments)}.")
         tensors = self._collect_inputs(inputs)
-        self._check_input_dtypes(tensors)
         check_input_specs(self, self.input_spec, tensors)
         input_shape = [t.shape for t in tensors] if self._multi_input else tensors[0].shape
         input_dtype = [t.dtype for t in tensors] if self._multi_input else tensors[0].dtype
@@ -208,22 +207,15 @@ class Layer:
         """Layers compute in float32; shape-only layers (Flatten, Reshape, ...) pass dtype on."""
         return "float32"
 
-    # Whether integer (int32) inputs are this layer's to take: ids for an Embedding, or a
+    # Whether int32 inputs are this layer's to take as they are: ids for an Embedding, or a
     # view (Flatten, Reshape) that hands them on unchanged. Every other layer computes in
-    # float32 and would read int32 memory as floats.
+    # float32 and reads an int32 input's values as floats, as Keras does: the graph gets a
+    # cast in front of it (GraphBuilder.lower_node).
     _takes_int_inputs = False
 
-    def _check_input_dtypes(self, tensors):
-        if self._takes_int_inputs:
-            return
-        for i, t in enumerate(tensors):
-            if t.dtype != "float32":
-                raise ValueError(
-                    f"Input {i} of layer {self.name} ({type(self).__name__}) is {t.dtype} "
-                    f"(tensor {t.name}), but the layer computes in float32. Integer inputs are "
-                    f"ids for an Embedding; for integer-valued features declare the Input as "
-                    f"float32 (the default): kcc converts integer arrays to float32 when it "
-                    f"reads them.")
+    def _int_input_as_float(self, i: int) -> bool:
+        """Whether input i, when it is int32, is cast to float32 before this layer reads it."""
+        return not self._takes_int_inputs
 
     def lower(self, g, inputs):
         raise NotImplementedError(f"Layer {self.name} ({type(self).__name__}) cannot be "

@@ -22,9 +22,13 @@ def c_ident(name: str) -> str:
 class GraphBuilder:
     """What `Layer.lower(g, inputs)` calls to emit IR for one node."""
 
-    def __init__(self, name: str):
-        self.graph = Graph(name=c_ident(name), inputs=[], outputs=[], output_names=[],
-                           input_names=[], values={}, weights=[], ops=[])
+    def __init__(self, name: str, graph: Graph | None = None):
+        """A new graph, or more ops on `graph` (a lowered one: casts for the losses)."""
+        if graph is None:
+            graph = Graph(name=c_ident(name), inputs=[], outputs=[], output_names=[],
+                          input_names=[], values={}, weights=[], ops=[])
+        self.graph = graph
+        self._casts: dict[str, Value] = {}  # int32 value -> its float32 cast
         self._slots: dict[int, tuple[int, object]] = {}  # id(Variable) -> (slot, Variable)
         self._op_name: str = ""
         self._layer_name: str = ""
@@ -45,6 +49,30 @@ class GraphBuilder:
         self.graph.inputs.append(v.name)
         self.graph.input_names.append(layer_name)
         return v
+
+    def lower_node(self, layer, call_index: int, inputs: list[Value]) -> list[Value]:
+        """One call of `layer` on `inputs`: the int32 inputs it reads as floats go through
+        `as_float` first, then the layer's ops are named after it."""
+        inputs = [self.as_float(v, layer.name) if v.dtype == "int32" and layer._int_input_as_float(i)
+                  else v for i, v in enumerate(inputs)]
+        self.begin_node(layer.name, call_index)
+        return layer.lower(self, inputs)
+
+    def as_float(self, x: Value, layer_name: str) -> Value:
+        """The float32 values of int32 `x` (ids, or a view of them) for a layer that
+        computes on them, as Keras computes a float layer on an int tensor: one cast op,
+        made at the first such reader and shared by every later one. Ids carry no
+        gradient, so nothing flows back through it."""
+        if x.name not in self._casts:
+            with self.inner_nodes():
+                outer, self._fold = self._fold, x.fold
+                try:
+                    self._op_name, self._layer_name = self._fresh(f"{x.name}_float"), layer_name
+                    self._outputs_of_node = 0
+                    self._casts[x.name] = self.op("cast", [x], x.shape)
+                finally:
+                    self._fold = outer
+        return self._casts[x.name]
 
     def begin_node(self, layer_name: str, call_index: int):
         base = c_ident(layer_name) if call_index == 0 else f"{c_ident(layer_name)}_call{call_index + 1}"
@@ -99,15 +127,18 @@ class GraphBuilder:
 
     def require_ids_below(self, x: Value, bound: int) -> None:
         """The op being lowered reads `x` as indices into a table of `bound` rows (Embedding).
-        Ids come from model inputs, so the engine checks them in Python, before any native
-        code reads memory with them."""
-        if x.name not in self.graph.inputs:
-            raise ValueError(f"Layer {self._layer_name} reads integer ids, which must come straight "
-                             f"from an Input(dtype='int32'); received the output of another layer "
-                             f"({x.name})")
-        old = self.graph.id_bounds.get(x.name)
+        Ids come from model inputs, as they are or through views (Flatten, Reshape: the same
+        values in another shape), so the engine checks that input in Python, before any
+        native code reads memory with them; the smallest table read bounds it."""
+        source = self.graph.root(x.name)
+        if source not in self.graph.inputs:
+            by = next(op.layer for op in self.graph.ops if source in op.outputs)
+            raise ValueError(f"Layer {self._layer_name} reads integer ids, which must come from an "
+                             f"Input(dtype='int32'), as they are or through Flatten/Reshape; "
+                             f"received {x.name}, which layer {by} computes")
+        old = self.graph.id_bounds.get(source)
         if old is None or bound < old[0]:
-            self.graph.id_bounds[x.name] = (int(bound), self._layer_name)
+            self.graph.id_bounds[source] = (int(bound), self._layer_name)
 
     def view(self, x: Value, shape) -> Value:
         """Reshape without copying. Inside `folded`, the view may also move axes between the
@@ -153,9 +184,7 @@ def lower(model) -> Graph:
         layer = node.layer
         k = calls.get(id(layer), 0)
         calls[id(layer)] = k + 1
-        g.begin_node(layer.name, k)
-        ins = [env[id(t)] for t in node.input_tensors]
-        outs = layer.lower(g, ins)
+        outs = g.lower_node(layer, k, [env[id(t)] for t in node.input_tensors])
         if len(outs) != len(node.output_tensors):
             raise RuntimeError(f"Layer {layer.name} lowered to {len(outs)} values, "
                                f"its node has {len(node.output_tensors)} outputs")
@@ -165,3 +194,12 @@ def lower(model) -> Graph:
         g.graph.outputs.append(env[id(t)].name)
         g.graph.output_names.append(t._keras_history[0].name)
     return g.graph
+
+
+def loss_inputs(graph: Graph) -> list[str]:
+    """The value each output's loss reads: the output itself, or the float32 cast of an
+    int32 one (ids handed on by views), as Keras's losses cast what they are given.
+    The casts join `graph`."""
+    g = GraphBuilder(graph.name, graph)
+    return [g.as_float(graph.values[o], layer).name if graph.values[o].dtype == "int32" else o
+            for o, layer in zip(graph.outputs, graph.output_names)]

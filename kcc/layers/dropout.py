@@ -21,9 +21,6 @@ class Dropout(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def compute_output_dtype(self, input_dtype):
-        return input_dtype
-
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 

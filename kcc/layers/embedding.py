@@ -1,8 +1,9 @@
 """Embedding: integer ids -> rows of a trainable table, (None, L) -> (None, L, output_dim).
 
-The ids come straight from an `Input(dtype='int32')`: the engine checks them against
-`input_dim` in Python (GraphBuilder.require_ids_below) before native code indexes the
-table with them, so the generated gather never reads out of bounds.
+The ids come from an `Input(dtype='int32')`, as they are or through Flatten/Reshape views:
+the engine checks that input against `input_dim` in Python (GraphBuilder.require_ids_below)
+before native code indexes the table with them, so the generated gather never reads out of
+bounds.
 """
 from kcc import initializers
 from kcc.frontend.input_spec import InputSpec

@@ -7,7 +7,6 @@ messages plus the layer's name. The Keras 1 `merge(mode=...)` and the Keras 2/3 
 from math import prod
 
 from kcc.frontend.layer import Layer
-from kcc.frontend.tensor import KerasTensor
 
 
 def _operands(g, inputs):
@@ -54,10 +53,6 @@ class _Merge(Layer):
             raise ValueError(f"A merge layer should be called on a list of inputs. Layer "
                              f"{self.name} ({kind}) received: {inputs!r}")
         check_not_layers(inputs, f"Layer {self.name} ({kind})")
-        for i, t in enumerate(inputs):
-            if isinstance(t, KerasTensor) and t.dtype != "float32":
-                raise ValueError(f"Layer {self.name} ({kind}) merges float32 tensors; input {i} "
-                                 f"is {t.dtype} (shape {t.shape}).")
         return super().__call__(inputs, **kwargs)
 
     def _check_num_inputs(self, tensors):

@@ -19,6 +19,23 @@ class Flatten(Layer):
         super().__init__(**kwargs)
         self.data_format = data_format
 
+    def _reorders(self, sample_shape) -> bool:
+        """Whether flattening moves values: channels_first with more than one channel and
+        more than one position, (C, H, W) -> (H, W, C)."""
+        size = num_elements(sample_shape)
+        return (self.data_format == "channels_first" and len(sample_shape) >= 2
+                and 1 < sample_shape[0] < size)
+
+    def _check_num_inputs(self, tensors):
+        super()._check_num_inputs(tensors)
+        t = tensors[0]
+        if t.dtype == "int32" and self._reorders(t.shape[1:]):
+            raise ValueError(f"Layer {self.name} (Flatten, data_format='channels_first') moves "
+                             f"channels last, which kcc does for float32 tensors only; received "
+                             f"the int32 tensor {t.name} of shape {t.shape}. Flatten ids with "
+                             f"Flatten() (memory order), or declare the Input float32 when its "
+                             f"values are features.")
+
     def compute_output_shape(self, input_shape):
         return (input_shape[0], num_elements(input_shape[1:]))
 
@@ -31,12 +48,11 @@ class Flatten(Layer):
     def lower(self, g, inputs):
         (x,) = inputs
         size = num_elements(x.shape)
-        if self.data_format == "channels_first" and len(x.shape) >= 2:
+        if self._reorders(x.shape):
             # Keras 3 moves channels last before flattening, (C, H, W) -> (H, W, C): a
             # transpose of each sample read as (C, H*W); only a view when one side is 1.
-            c, rest = x.shape[0], size // x.shape[0]
-            if c > 1 and rest > 1:
-                return [g.op("transpose", [x], (size,), attrs={"rows": c, "cols": rest})]
+            c = x.shape[0]
+            return [g.op("transpose", [x], (size,), attrs={"rows": c, "cols": size // c})]
         return [g.view(x, (size,))]
 
 

@@ -26,9 +26,8 @@ class TimeDistributed(Layer):
                              f"received {tuple(input_shape)}")
         return (input_shape[0],) + tuple(input_shape[2:])
 
-    @property
-    def _takes_int_inputs(self):
-        return self.layer._takes_int_inputs
+    def _int_input_as_float(self, i: int) -> bool:
+        return self.layer._int_input_as_float(i)
 
     def _check_num_inputs(self, tensors):
         """One input, and its timesteps fit the wrapped layer, which checks the per-step

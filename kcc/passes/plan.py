@@ -148,7 +148,10 @@ def plan_predict(g: Graph, outputs_external: bool = True) -> Plan:
         for v in op.inputs + op.outputs + list(op.saved.values()):   # saved: scratch here
             _touch(live, roots[v], step)
         step += 1
-    for r in [r for _, r in copies] + ([] if outputs_external else [roots[n] for n in g.outputs]):
+    # evaluate: the outputs, and what the losses read (an int32 output's float32 cast), stay
+    # live until the losses run
+    kept = [] if outputs_external else [roots[n] for n in g.outputs + [l.output for l in g.losses]]
+    for r in [r for _, r in copies] + kept:
         _touch(live, r, step)
     internal = {s: tuple(iv) for s, iv in live.items() if s not in external}
     sizes = {s: g.values[s].footprint for s in internal}

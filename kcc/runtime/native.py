@@ -135,8 +135,8 @@ class NativeModel:
                 toolchain=tc, extra_key=headers_digest(), what=what)
             self.session = _load(_runtime, self.library, tc, what)
         self.info = self._display_names(self.session.info)
-        # per-sample output shapes, computed once: predict runs per call at batch 1
-        self._out_shapes = [tuple(o["shape"]) for o in self.info["outputs"]]
+        # (per-sample shape, dtype) of each output, computed once: predict runs per call at batch 1
+        self._out_shapes = [(tuple(o["shape"]), np.dtype(o["dtype"])) for o in self.info["outputs"]]
         g = self.graph
         # input layer name -> (ids must be below, layer that reads them): checked in Python
         self.id_bounds = {g.input_names[g.inputs.index(v)]: b for v, b in g.id_bounds.items()}
@@ -177,9 +177,10 @@ class NativeModel:
             forget()
 
     def predict(self, xs: list[np.ndarray], n: int, batch_size: int) -> list[np.ndarray]:
-        outs = [np.empty((n,) + s, np.float32) for s in self._out_shapes]
-        if n:
-            self.session.predict(xs, outs, n, batch_size)
+        outs = [np.empty((n,) + s, dtype) for s, dtype in self._out_shapes]
+        if n:   # an int32 output (ids handed on by views) is copied as it is, 4 bytes a value
+            self.session.predict(xs, [o if o.dtype == np.float32 else o.view(np.float32)
+                                      for o in outs], n, batch_size)
         return outs
 
     def gradients(self, xs: list[np.ndarray], ys: list[np.ndarray], seed: int = 0):

@@ -13,7 +13,7 @@ import numpy as np
 from kcc import backend
 from kcc import losses as losses_module
 from kcc.graph.ir import Loss, OptimizerSpec
-from kcc.graph.trace import lower
+from kcc.graph.trace import loss_inputs, lower
 from kcc.runtime import data
 from kcc.runtime.native import NativeModel
 from kcc.training.callbacks import CallbackList
@@ -90,11 +90,10 @@ class Trainer:
                             f"Accepted: optimizer, loss, metrics, loss_weights, device "
                             f"(and Keras's {', '.join(_COMPILE_IGNORED)}, which kcc ignores)")
         device = backend.device() if device is None else backend.canonical_device(device)
-        self._check_float_outputs()
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
         cfg = resolve_compile(optimizer, loss, metrics, loss_weights, self.output_names, out_shapes)
         graph = lower(self)
-        for i, name in enumerate(graph.outputs):
+        for i, name in enumerate(loss_inputs(graph)):
             kind = cfg.losses[i]
             shape, dtype = losses_module.target_spec(kind, out_shapes[i])
             metric_list = []
@@ -117,16 +116,6 @@ class Trainer:
     @property
     def metrics_names(self) -> list[str]:
         return self._native.stat_names if self._native else []
-
-    def _check_float_outputs(self):
-        """The native code writes float32 outputs; an int32 one (ids through a Flatten or a
-        Reshape, no Embedding) would come back as the ids' bits read as floats."""
-        for i, t in enumerate(self.outputs):
-            if t.dtype != "float32":
-                raise ValueError(f"Output {i} of model '{self.name}' ({t.name}) is {t.dtype}: it "
-                                 f"hands integer inputs on without computing on them. kcc "
-                                 f"models output float32; end the model with a layer that "
-                                 f"computes (e.g. an Embedding for ids)")
 
     def _not_while_fitting(self, call: str):
         """A callback inside fit() may predict and evaluate (between two steps); training or
@@ -151,7 +140,6 @@ class Trainer:
         if self._native is not None:
             return self._native
         if self._predict_native is None:     # Keras predicts without compile()
-            self._check_float_outputs()
             self._predict_native = NativeModel(lower(self), what=f"model '{self.name}' (predict)",
                                                device=backend.device())
         return self._predict_native

@@ -65,6 +65,17 @@ def embedding_frozen_table(rng):
     return _regression(Model(ids, y), [_ids(rng, 5, 4, 7)], rng, [(2,)])
 
 
+def int_ids_as_features(rng):
+    # int32 ids read as floats (the cast op: once for the ids, shared by a Dense and an add,
+    # once for their Flatten view) and looked up through a Reshape view
+    ids = Input(shape=(2, 3), dtype="int32")
+    h = Dense(4, activation="tanh")(Flatten()(ids))
+    t = add([Dense(3)(ids), ids])                              # (2, 3)
+    e = Flatten()(Embedding(8, 2)(Reshape((6,))(ids)))
+    y = Dense(2)(concatenate([h, Flatten()(t), e]))
+    return _regression(Model(ids, y), [_ids(rng, 7, 6, 8).reshape(7, 2, 3)], rng, [(2,)])
+
+
 # -- concatenate ----------------------------------------------------------------------------
 def concat_dense_slices(rng):
     # both Dense outputs are read by the concat only: written in place (no copy)
@@ -258,7 +269,7 @@ def shared_dense_three_calls_in_place(rng):
 
 CASES = {f.__name__: f for f in (
     embedding_flatten_dense, embedding_time_dense, embedding_shared_two_inputs,
-    embedding_frozen_table,
+    embedding_frozen_table, int_ids_as_features,
     concat_dense_slices, concat_shared_reader, concat_model_inputs, concat_middle_axis_grad,
     merge_concat_keras1,
     merge_add3, merge_subtract, merge_multiply3, merge_average3, merge_maximum3, merge_minimum2,

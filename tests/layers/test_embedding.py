@@ -90,16 +90,18 @@ def test_input_length_must_match_the_input():
     assert emb(Input(shape=(100,), dtype="int32")).shape == (None, 100, 4)
 
 
-def test_ids_must_be_an_int32_model_input():
+def test_ids_are_an_int32_input_or_a_view_of_one():
     with pytest.raises(ValueError, match=r"Layer embedding_1 \(Embedding\) reads integer ids: its "
                        r"input must be an Input\(\.\.\., dtype='int32'\); received a float32"):
         Embedding(10, 4)(Input(shape=(5,)))
-    # ids that went through another layer (even a view) cannot be bounds-checked: compile error
-    ids = Input(shape=(2, 3), dtype="int32")
+    # ids through a view (Flatten, Reshape) are checked on the model input they view
+    ids = Input(shape=(2, 3), dtype="int32", name="ids")
     out = Dense(1)(Flatten()(Embedding(10, 4, name="emb")(Flatten()(ids))))
-    with pytest.raises(ValueError, match=r"Layer emb reads integer ids, which must come straight "
-                       r"from an Input\(dtype='int32'\)"):
-        Model(ids, out).compile(optimizer="sgd", loss="mse")
+    model = Model(ids, out)
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"Layer emb has input_dim=10, so the ids in input 'ids' "
+                       r"must lie in \[0, 10\); received ids from 0 to 10"):
+        model.predict(np.arange(12).reshape(2, 2, 3) % 11)
 
 
 # -- native code ----------------------------------------------------------------------------------

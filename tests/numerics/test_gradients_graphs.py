@@ -12,6 +12,8 @@ a tensor is read twice or a layer is used twice). Cases:
 - views: Flatten / Reshape between layers and as the model output; Dense on a rank-3
   tensor with a loss averaged over samples and steps, as Keras does;
 - an Activation on the model input (nothing trainable upstream);
+- int32 ids read as floats by a Dense (a cast, no gradient into the ids) and looked up by
+  an Embedding through a Reshape view;
 - a large batch, which the runtime may split across threads, for several thread counts.
 """
 import numpy as np
@@ -269,6 +271,36 @@ def test_activation_layer_on_the_input():
 
     ref.check_gradients(model, x, y, forward, ["categorical_crossentropy"],
                         what="activation on input")
+
+
+def test_int_ids_read_as_floats_and_looked_up_through_a_view():
+    """int32 ids -> {Flatten -> cast -> Dense(tanh), Reshape -> Embedding} -> concat -> Dense:
+    the Dense reads the ids' values as floats (nothing flows back into them), the table is
+    read through a view; every gradient against finite differences, then one SGD step."""
+    from kcc import optimizers
+    from kcc.layers import Embedding, concatenate
+    rng = np.random.default_rng(1500)
+    ids = Input(shape=(2, 3), dtype="int32")
+    h = Dense(4, activation="tanh", name="feat")(Flatten()(ids))
+    e = Flatten()(Embedding(7, 2, name="emb")(Reshape((6,))(ids)))
+    model = Model(ids, Dense(3, name="head")(concatenate([h, e])))
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="mse")
+    ref.randomize(model, rng, scale=0.5)
+    x = rng.integers(0, 7, (N, 2, 3)).astype(np.int32)
+    y = ref.targets("mse", rng, N, 3)
+
+    def forward(p):
+        hh = ref.dense(p, "feat", x.reshape(N, 6).astype(np.float64), "tanh")
+        ee = p["emb/embeddings"][x.reshape(N, 6)].reshape(N, 12)
+        return [ref.dense(p, "head", np.concatenate([hh, ee], axis=1))]
+
+    ref.check_gradients(model, x, y, forward, ["mse"], what="int ids")
+    before = ref.weights_of(model)
+    _, grads = ref.native_gradients(model, x, y)
+    model.train_on_batch(x, y)
+    for path, w in ref.weights_of(model).items():
+        np.testing.assert_allclose(w, before[path] - 0.1 * grads[path], rtol=1e-5, atol=1e-7,
+                                   err_msg=path)
 
 
 
