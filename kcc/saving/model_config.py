@@ -111,7 +111,7 @@ def _functional_from_config(config, where):
     ins = _refs(config["input_layers"], outputs, where)
     outs = _refs(config["output_layers"], outputs, where)
     model = Model(ins, outs, name=config["name"])
-    model._trainable = bool(config.get("trainable", True))   # layers keep their own flags
+    model._trainable = _trainable(config, where)   # layers keep their own flags
     return model
 
 
@@ -139,7 +139,7 @@ def _sequential_from_config(config, where):
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: adding layer '{layer.name}' as saved failed: "
                               f"{exc}") from exc
-    model._trainable = bool(config.get("trainable", True))
+    model._trainable = _trainable(config, where)
     return model
 
 
@@ -151,6 +151,13 @@ def _require(config, keys, where):
     missing = [k for k in keys if k not in config]
     if missing:
         raise ConfigError(f"{where}: the model config lacks {missing}.")
+
+
+def _trainable(config, where):
+    value = config.get("trainable", True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: `trainable` must be true or false, found {value!r}.")
+    return value
 
 
 def _list(value, what, where):

@@ -194,11 +194,10 @@ def _parse(text, what):
 
 def _compile(model, data, metadata, f, path, device):
     from kcc.training.config import compile_arguments
-    try:
-        arguments = compile_arguments(data)
+    try:      # compile() checks the rest: a loss for an output the model lacks, a NaN weight
+        model.compile(**compile_arguments(data), device=device)
     except ValueError as exc:
         raise ValueError(f"'{path}': cannot compile the model as saved: {exc}") from exc
-    model.compile(**arguments, device=device)
     layout = _json(metadata, "optimizer", path, required=False)
     missing = [f"'{k}'" for k, there in (("optimizer", layout is not None),
                                          (OPTIMIZER_KEY, OPTIMIZER_KEY in f.keys())) if not there]

@@ -135,6 +135,9 @@ def deserialize_layer(entry, where="the model config"):
         raise ConfigError(f"{where}: unknown layer class '{class_name}' (layer '{name}'). "
                           f"kcc rebuilds only its own layer classes: {', '.join(sorted(classes))}.")
     shared, built = entry.get("shared_object_id"), _LOADING.get()
+    if shared is not None and (not isinstance(shared, int) or isinstance(shared, bool)):
+        raise ConfigError(f"{where}: layer '{name}' ({class_name}) has shared_object_id "
+                          f"{short(shared)}; expected an integer.")
     if shared is not None and built is not None and shared in built:
         layer = built[shared]
         if type(layer) is not cls or layer.name != name:

@@ -399,6 +399,25 @@ def test_an_inbound_nodes_entry_that_is_not_a_list_is_named(saved):
         load_model(saved)
 
 
+def test_what_compile_itself_refuses_names_the_file(saved):
+    rewrite(saved, lambda meta: edit(meta, "compile_config",
+                                     lambda c: c.update(loss={"nope": "mse"})))
+    with pytest.raises(ValueError, match=f"'{saved}': cannot compile the model as saved: "
+                                         r"Unknown output name\(s\) \['nope'\] in `loss`"):
+        load_model(saved)
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda c: c["config"]["layers"][1].update(shared_object_id=[1]),
+     r"layer 'dense_1' \(Dense\) has shared_object_id \[1\]; expected an integer"),
+    (lambda c: c["config"].update(trainable="no"), r"`trainable` must be true or false, found 'no'"),
+], ids=["shared_object_id", "trainable"])
+def test_a_mistyped_model_config_field_is_named(saved, change, expected):
+    rewrite(saved, lambda meta: edit(meta, "model_config", change))
+    with pytest.raises(ConfigError, match=f"'{saved}'.*{expected}"):
+        load_model(saved)
+
+
 def test_unknown_optimizer(saved):
     def change(meta):
         config = json.loads(meta["compile_config"])
