@@ -9,7 +9,9 @@ written atomically) whose metadata also holds, as JSON strings:
     compile_config  optimizer (class_name/config), loss, loss_weights, metrics; absent
                     when the model was not compiled
     optimizer       {"iterations", "size", "weights": [[name, shape], ...]}: the layout of
-                    the tensor "optimizer_state" (a key without '/', so never a weight's)
+                    the tensor "optimizer_state" (a key without '/', so never a weight's); a
+                    file without them loads with a fresh optimizer and a warning, as Keras
+                    skips a saved model's missing optimizer variables
 
 Opening one runs no code: safetensors holds no pickle, the JSON names only kcc's own layer
 and optimizer classes (looked up in fixed tables), and nothing is evaluated or imported.
