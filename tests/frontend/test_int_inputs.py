@@ -62,19 +62,25 @@ def test_merges_take_int_inputs():
 def test_nested_models_and_time_distributed_read_int_inputs_as_floats():
     fi = Input(shape=(3,))
     sub = Model(fi, Dense(2)(fi))                  # a float32 Input, called on int32 tensors
+    ii = Input(shape=(3,), dtype="int32")
+    inner_dense = Dense(2)
+    inner = Model(ii, inner_dense(Reshape((3,))(ii)))   # ids in, cast inside, per timestep
     td_dense = Dense(2)
     seq, ids = Input(shape=(4, 3), dtype="int32"), Input(shape=(3,), dtype="int32")
-    model = Model([seq, ids], [TimeDistributed(td_dense)(seq), TimeDistributed(sub)(seq), sub(ids)])
-    assert _casts(model) == ["input_2", "input_3"]   # seq once (before the fold), ids once
+    model = Model([seq, ids], [TimeDistributed(td_dense)(seq), TimeDistributed(sub)(seq), sub(ids),
+                               TimeDistributed(inner)(seq)])
+    # seq once (before the fold), ids once, the inner Reshape's view once (on n * 4 rows)
+    assert _casts(model) == ["input_3", "input_4", "reshape_1"]
     xs = np.arange(24, dtype=np.int32).reshape(2, 4, 3) - 5
     xi = np.arange(6, dtype=np.int32).reshape(2, 3) * 3
-    a, b, c = model.predict([xs, xi])
+    a, b, c, d = model.predict([xs, xi])
     w, bias = td_dense.get_weights()
     np.testing.assert_allclose(a, xs.astype(np.float64) @ w + bias, rtol=1e-5, atol=1e-5)
+    w, bias = inner_dense.get_weights()
+    np.testing.assert_allclose(d, xs.astype(np.float64) @ w + bias, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(b, sub.predict(xs.reshape(8, 3).astype(np.float32)).reshape(2, 4, 2))
     np.testing.assert_array_equal(c, sub.predict(xi.astype(np.float32)))
     # the other way, float32 values into an int32 Input, are not ids: refused by name
-    ii = Input(shape=(3,), dtype="int32")
     with pytest.raises(ValueError, match=r"Input 0 of model model_\d+ \(called for node 1\) is "
                                          r"incompatible.*\(int32\), received shape \(None, 3\) "
                                          r"\(float32\)"):
