@@ -23,7 +23,8 @@
 #include <stdint.h>
 #include "kcc/common.h"
 
-#if defined(__AVX512F__)
+// (-DKCC_NO_GEMM_DIRECT, e.g. CXX="g++ -DKCC_NO_GEMM_DIRECT", turns it off to compare.)
+#if defined(__AVX512F__) && !defined(KCC_NO_GEMM_DIRECT)
 #define KCC_GEMM_DIRECT 1
 
 namespace kcc {
@@ -114,5 +115,5 @@ inline void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, i
 }  // namespace gemm_direct
 }  // namespace kcc
 
-#endif  // __AVX512F__
+#endif  // __AVX512F__ && !KCC_NO_GEMM_DIRECT
 #endif  // KCC_GEMM_DIRECT_H
