@@ -49,6 +49,7 @@ def export_model(model, directory, name: str | None = None) -> Path:
 
     name = check_name(name) if name is not None else default_name(model.name)
     unit = predict_unit(model)
+    _check_float_outputs(model, unit)
     root = Path(os.fspath(directory)).resolve()
     if root.exists() and not root.is_dir():
         raise ValueError(f"Cannot export model '{model.name}' to '{root}': it is a file, "
@@ -85,6 +86,20 @@ def export_model(model, directory, name: str | None = None) -> Path:
 
 
 _MANIFEST = ".kcc-export-files"
+
+
+def _check_float_outputs(model, unit: PredictUnit) -> None:
+    """The C API's predict writes float32 outputs (`float* const* outputs`); an int32 one
+    (ids handed on by Flatten/Reshape, which predict in Python returns as int32) has no
+    place there, so it is refused before anything is written."""
+    graph = unit.graph
+    for i, (value, layer) in enumerate(zip(graph.outputs, graph.output_names)):
+        if graph.values[value].dtype != "float32":
+            raise ValueError(
+                f"Cannot export model '{model.name}': output {i} (of layer '{layer}') is "
+                f"{graph.values[value].dtype} (integer ids handed on unchanged), but an exported "
+                f"library's predict writes float32 outputs only. Leave that output out of the "
+                f"exported model: its values are the caller's own input ids.")
 
 
 def _previous_files(root: Path) -> set[str]:

@@ -169,3 +169,17 @@ def test_a_second_export_removes_what_the_first_wrote_and_nothing_else(tmp_path)
     assert (folder / "notes.txt").read_text() == "mine"
     listed = (folder / ".kcc-export-files").read_text().split()
     assert "second.safetensors" in listed and "notes.txt" not in listed
+
+
+def test_an_int32_output_is_refused_before_anything_is_written(tmp_path):
+    """predict in Python returns ids handed on by Flatten as int32; the C API writes float32
+    outputs only, so the export says so instead of writing a project whose parity test fails."""
+    from kcc.export import export_model
+    from kcc.layers import Dense, Embedding, Flatten, Input
+    from kcc.models import Model
+    ids = Input(shape=(2, 2), dtype="int32", name="ids")
+    flat = Flatten(name="flat_ids")(ids)
+    model = Model(ids, [Dense(3, name="score")(Flatten()(Embedding(9, 2)(flat))), flat], name="echo")
+    with pytest.raises(ValueError, match=r"output 1 \(of layer 'flat_ids'\) is int32 .* float32 outputs only"):
+        export_model(model, tmp_path / "out", name="echo")
+    assert not (tmp_path / "out").exists()
