@@ -39,6 +39,8 @@ def canonical(g: Graph) -> Graph:
     def add_layer(layer: str) -> None:
         if layer not in layers:
             kind = c_ident(_COUNTER.sub("", layer) or "layer")
+            if kind == "d" or kind.startswith("d_"):   # "d_" starts the units' gradient names
+                kind = "layer_" + kind
             counts[kind] = counts.get(kind, 0) + 1
             layers[layer] = f"{kind}_{counts[kind]}"
             prefixes.append((c_ident(layer), layers[layer]))

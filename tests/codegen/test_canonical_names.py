@@ -66,3 +66,24 @@ def test_a_different_architecture_renders_another_unit():
         return m._native.source
     assert mlp(4) == mlp(4)
     assert mlp(4) != mlp(5)
+
+
+@pytest.mark.parametrize("user_name", ["d", "d_out"])
+def test_a_layer_named_like_a_gradient_still_renders_canonical_names(user_name, monkeypatch):
+    """Gradient buffers are named d_<value>; a layer the user called `d` would make
+    canonical names starting with `d_`, which canonical() refuses, so the unit kept the real
+    names (dense_7, ...) and every rebuild missed the cache."""
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+
+    def build():
+        inp = Input(shape=(3,))
+        model = Model(inp, Dense(2, name=user_name)(Dense(4)(inp)))
+        model.compile("sgd", loss="mse")
+        return model
+    first = build()
+    assert "model" in first._native.source and "dense_1" in first._native.source
+    monkeypatch.setattr(kcc.build.cache, "_build",
+                        lambda job: (_ for _ in ()).throw(AssertionError(f"compiled again: {job.what}")))
+    again = build()
+    assert again._native.library == first._native.library
