@@ -18,6 +18,9 @@ from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers.args import legacy, positive_int, unsupported
 
+# Keras's default activations, told apart from an explicit None (which Keras reads as linear).
+_DEFAULT = type("KerasDefault", (), {"__repr__": lambda self: "<Keras default>"})()
+
 # Element-wise activations the cell code compiles (softmax is a row operation).
 _CELL_ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "elu")
 
@@ -53,11 +56,15 @@ class _Recurrent(Layer):
             raise TypeError(f"{cls} needs `units`, the size of its state and output "
                             f"(Keras 1: `output_dim`), e.g. {cls}(32).")
         self.units = positive_int("units" if output_dim is None else "output_dim", units)
+        # as in Keras, activation=None is linear; only an argument left out takes the default
         self.activation = self._cell_activation(
-            "activation", "tanh" if activation is None else activation)
+            "activation", "tanh" if activation is _DEFAULT else activation)
         if self._gates > 1:           # SimpleRNN has no gates, hence no recurrent_activation
-            rec = legacy("recurrent_activation", recurrent_activation,
-                         "inner_activation", inner_activation, "sigmoid")
+            rec = legacy("recurrent_activation",
+                         None if recurrent_activation is _DEFAULT else recurrent_activation,
+                         "inner_activation", inner_activation)
+            if rec is None:
+                rec = "sigmoid" if recurrent_activation is _DEFAULT else "linear"
             self.recurrent_activation = self._cell_activation("recurrent_activation", rec)
         self.use_bias = True if use_bias is None else bool(use_bias)
         self.kernel_initializer = initializers.get(
@@ -197,9 +204,9 @@ class LSTM(_Recurrent):
     """Long short-term memory (Hochreiter 1997), Keras's formulation."""
     _cell, _gates = "lstm", 4
 
-    def __init__(self, units=None, activation=None, recurrent_activation=None, use_bias=None,
-                 kernel_initializer=None, recurrent_initializer=None, bias_initializer=None,
-                 unit_forget_bias=None, kernel_regularizer=None, recurrent_regularizer=None,
+    def __init__(self, units=None, activation=_DEFAULT, recurrent_activation=_DEFAULT,
+                 use_bias=None, kernel_initializer=None, recurrent_initializer=None,
+                 bias_initializer=None, unit_forget_bias=None, kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=None,
                  recurrent_dropout=None, seed=None, return_sequences=False, return_state=False,
@@ -249,11 +256,11 @@ class GRU(_Recurrent):
     """Gated recurrent unit (Cho 2014), Keras's formulation; reset_after=True as Keras 3."""
     _cell, _gates = "gru", 3
 
-    def __init__(self, units=None, activation=None, recurrent_activation=None, use_bias=None,
-                 kernel_initializer=None, recurrent_initializer=None, bias_initializer=None,
-                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
-                 bias_constraint=None, dropout=None, recurrent_dropout=None, seed=None,
+    def __init__(self, units=None, activation=_DEFAULT, recurrent_activation=_DEFAULT,
+                 use_bias=None, kernel_initializer=None, recurrent_initializer=None,
+                 bias_initializer=None, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=None, recurrent_dropout=None, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, reset_after=True, use_cudnn="auto", *, output_dim=None, init=None,
                  inner_init=None, inner_activation=None, W_regularizer=None, U_regularizer=None,
@@ -289,7 +296,7 @@ class SimpleRNN(_Recurrent):
     """Fully-connected recurrence: h = activation(x W + b + h_prev R)."""
     _cell, _gates = "simple_rnn", 1
 
-    def __init__(self, units=None, activation=None, use_bias=None, kernel_initializer=None,
+    def __init__(self, units=None, activation=_DEFAULT, use_bias=None, kernel_initializer=None,
                  recurrent_initializer=None, bias_initializer=None, kernel_regularizer=None,
                  recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,

@@ -108,6 +108,25 @@ def test_keras3_defaults():
     assert gru.reset_after and gru.recurrent_activation == "sigmoid"
 
 
+@pytest.mark.parametrize("cell, cls, kwargs", CELLS, ids=CELL_IDS)
+def test_explicit_none_activation_is_linear(cell, cls, kwargs):
+    """Keras reads activation=None (and recurrent_activation=None) as linear; kcc took None
+    for "not given" and compiled tanh (and sigmoid) instead, silently."""
+    rng = np.random.default_rng(12)
+    gated = cls is not SimpleRNN
+    acts = dict(activation=None, **({"recurrent_activation": None} if gated else {}))
+    inp = Input(shape=(4, 3))
+    layer = cls(5, return_sequences=True, **acts, **kwargs)
+    model = Model(inp, layer(inp))
+    assert layer.activation == "linear"
+    assert layer.recurrent_activation == "linear"      # SimpleRNN has none: linear
+    weights = random_weights(layer, rng, scale=0.5)
+    x = rng.normal(0.0, 1.0, (9, 4, 3)).astype(np.float32)
+    linear = dict(activation="linear", **({"recurrent_activation": "linear"} if gated else {}))
+    expected = rnn_reference(cell, x, *weights, return_sequences=True, **linear, **kwargs)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=RTOL, atol=ATOL)
+
+
 def test_keras1_and_keras2_spellings():
     clear_session()
     lstm = LSTM(output_dim=6, init="uniform", inner_init="glorot_normal",
