@@ -108,8 +108,9 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Saves weights to ``filepath`` (formatted with ``epoch`` (1-based), ``batch`` and the
     logs, e.g. 'w.{epoch:02d}-{val_loss:.2f}.h5') every epoch, every ``save_freq`` batches,
-    or only when ``monitor`` improves (``save_best_only``). kcc has no whole-model format
-    yet, so save_weights_only=False also calls ``model.save_weights(path)``."""
+    or only when ``monitor`` improves (``save_best_only``): the whole model (``model.save``,
+    which kcc.models.load_model reads back), or with ``save_weights_only=True`` its weights
+    (``model.save_weights``)."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
@@ -207,4 +208,7 @@ class ModelCheckpoint(Callback):
         dirname = os.path.dirname(filepath)
         if dirname:
             os.makedirs(dirname, exist_ok=True)
-        self.model.save_weights(filepath)
+        if self.save_weights_only:
+            self.model.save_weights(filepath)
+        else:
+            self.model.save(filepath)

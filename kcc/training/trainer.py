@@ -26,8 +26,12 @@ _NATIVE_METRICS = {"categorical_accuracy", "sparse_categorical_accuracy", "binar
                    "mean_squared_error", "mean_absolute_error"}
 _METRIC_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
-_FIT_UNSUPPORTED = ("steps_per_epoch", "validation_steps", "validation_freq", "class_weight",
-                    "sample_weight", "max_queue_size", "workers", "use_multiprocessing")
+# Keras's fit/evaluate/train_on_batch options kcc cannot honour yet, each with the value that
+# means "not used": passing that value (as code forwarding every argument does) is fine,
+# any other is refused by name.
+_UNSUPPORTED_UNLESS_DEFAULT = {"sample_weight": None, "class_weight": None, "steps_per_epoch": None}
+# Options for generators and Python datasets; kcc takes arrays, which they leave unchanged.
+_FIT_DATASET_OPTIONS = ("max_queue_size", "workers", "use_multiprocessing")
 
 # compile() options of Keras 2/3 that mean nothing here: every model is compiled ahead of
 # time and runs whole epochs in native code, so there is no JIT to choose and no per-step
@@ -48,9 +52,37 @@ def _compile_keras_options(kwargs: dict):
             raise ValueError(f"compile({name}=...): sample weights are not supported by kcc yet")
 
 
-def _no_sample_weights(call: str, sample_weight, class_weight):
-    if sample_weight is not None or class_weight is not None:
-        raise ValueError(f"{call}: sample_weight and class_weight are not supported by kcc yet")
+def _check_call_options(call: str, kwargs: dict, ignored=()):
+    """Refuse what `call` cannot honour: a Keras option away from its unused value (by
+    name, with the value), or an argument Keras does not have."""
+    for name in ignored:
+        kwargs.pop(name, None)
+    for name, default in _UNSUPPORTED_UNLESS_DEFAULT.items():
+        value = kwargs.pop(name, default)
+        if value is not default:
+            what = {"sample_weight": "sample weights", "class_weight": "class weights",
+                    "steps_per_epoch": "epochs shorter than the data"}[name]
+            raise ValueError(f"{call}: `{name}` ({what}) is not supported by kcc yet; leave it at "
+                             f"{default!r}. Received: {name}={_short(value)}")
+    if kwargs:
+        raise TypeError(f"{call} got unexpected keyword argument(s) {sorted(kwargs)}")
+
+
+def _short(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _validates(epoch: int, freq) -> bool:
+    """Keras's validation_freq: every `freq` epochs, or the (1-based) epochs listed."""
+    if isinstance(freq, (int, np.integer)) and not isinstance(freq, bool) and freq > 0:
+        return (epoch + 1) % int(freq) == 0
+    if isinstance(freq, (list, tuple, set, range)):
+        return epoch + 1 in freq
+    raise ValueError(f"`validation_freq` must be a positive integer or a list of epochs (1-based); "
+                     f"received validation_freq={freq!r}")
 
 
 def _rows_for(steps, n: int, bs: int, call: str) -> int:
@@ -68,6 +100,19 @@ def _optimizer_spec(opt) -> OptimizerSpec:
              "adam": ("amsgrad",), "adagrad": ()}[opt.kind]
     flags = tuple(zip(names, (bool(v) for v in key[1:])))
     return OptimizerSpec(opt.kind, tuple(opt.slots()), flags, len(opt.hparams()))
+
+
+def _carry_optimizer_state(old: NativeModel | None, new: NativeModel) -> bool:
+    """Recompiling with the model's own optimizer object keeps that optimizer's state, as in
+    Keras, where slots and iterations live in the optimizer: the slots move to the new
+    unit when they are laid out alike (same trainable weights, same slots). False: the
+    new unit starts fresh."""
+    if (old is None or [(w.name, w.shape, w.trainable) for w in old.graph.weights]
+            != [(w.name, w.shape, w.trainable) for w in new.graph.weights]
+            or old.info["opt_state_size"] != new.info["opt_state_size"]):
+        return False
+    new.session.set_optimizer_state(old.session.optimizer_state())
+    return True
 
 
 class Trainer:
@@ -106,12 +151,14 @@ class Trainer:
             graph.losses.append(Loss(name, kind, float(cfg.loss_weights[i]), tuple(shape), dtype,
                                      metric_list, index=i))
         graph.optimizer = _optimizer_spec(cfg.optimizer)
+        previous = self._native if self.__dict__.get("optimizer") is cfg.optimizer else None
         self._native = NativeModel(graph, what=f"model '{self.name}'", device=device)
         self._compile_config = cfg
         self.optimizer = cfg.optimizer
         self.loss = loss
         self.stop_training = False
-        self.optimizer.iterations = 0
+        if not _carry_optimizer_state(previous, self._native):
+            self.optimizer.iterations = 0
 
     @property
     def metrics_names(self) -> list[str]:
@@ -189,12 +236,12 @@ class Trainer:
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            nb_epoch=None, validation_batch_size=None, **kwargs):
+            nb_epoch=None, validation_batch_size=None, validation_steps=None, validation_freq=1,
+            **kwargs):
         self._not_while_fitting("fit()")
         native = self._require_compiled("training it")
-        bad = sorted(set(kwargs) & set(_FIT_UNSUPPORTED))
-        if bad or kwargs:
-            raise TypeError(f"fit() got unsupported keyword argument(s) {bad or sorted(kwargs)}")
+        _check_call_options("fit()", kwargs, _FIT_DATASET_OPTIONS)
+        _validates(0, validation_freq)      # a bad value fails before training
         if nb_epoch is not None:
             if epochs not in (1, None) and epochs != nb_epoch:
                 raise ValueError(f"Pass either `epochs` or its Keras 1 name `nb_epoch`, not both. "
@@ -228,6 +275,9 @@ class Trainer:
             xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
         if n == 0:
             raise ValueError("fit() received no training samples (x has 0 rows)")
+        if val is not None and validation_steps is not None:
+            rows = _rows_for(validation_steps, val[2], val_bs, "fit(): validation")
+            val = ([a[:rows] for a in val[0]], [a[:rows] for a in val[1]], rows)
 
         cbs = CallbackList(callbacks, add_history=True, model=self, batch_size=bs, epochs=epochs,
                            steps=-(-n // bs), samples=n, verbose=verbose,
@@ -236,14 +286,14 @@ class Trainer:
         self._fitting = threading.get_ident()
         try:
             logs = self._fit_epochs(native, cbs, xs, ys, n, bs, val, val_bs, epochs, initial_epoch,
-                                    shuffle, verbose)
+                                    shuffle, verbose, validation_freq)
         finally:
             self._fitting = None
         cbs.on_train_end(logs)
         return cbs.history
 
     def _fit_epochs(self, native, cbs, xs, ys, n, bs, val, val_bs, epochs, initial_epoch, shuffle,
-                    verbose) -> dict:
+                    verbose, validation_freq=1) -> dict:
         """fit()'s epochs; returns the last epoch's logs."""
         every_batch = cbs.needs_batch_hooks
         logs = {}
@@ -257,7 +307,7 @@ class Trainer:
 
             def hook(begin, batch, seen, sums):
                 if begin:
-                    cbs.on_train_batch_begin(batch, {"batch": batch, "size": bs})
+                    cbs.on_train_batch_begin(batch, {"batch": batch, "size": min(bs, n - batch * bs)})
                     return self.stop_training
                 logs = self._logs(sums, seen)
                 if every_batch:
@@ -271,7 +321,8 @@ class Trainer:
                 xs, ys, n, bs, bool(shuffle), kcc_random.native_seed(), hook, every_batch, 0.05)
             self.optimizer.iterations = native.session.step
             logs = self._logs(sums, seen)
-            if val is not None and not self.stop_training:
+            # as Keras, an epoch a callback stopped early is still validated
+            if val is not None and _validates(epoch, validation_freq):
                 logs.update({"val_" + k: v for k, v in self._test(native, *val, val_bs, cbs).items()})
             if bar is not None:
                 bar.update(seen, list(logs.items()), finalize=True)
@@ -314,8 +365,7 @@ class Trainer:
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, steps=None, callbacks=None,
                  return_dict=False, **kwargs):
         native = self._require_compiled("evaluating it")
-        if kwargs:
-            raise TypeError(f"evaluate() got unsupported keyword argument(s) {sorted(kwargs)}")
+        _check_call_options("evaluate()", kwargs)
         bs = data.batch_size(batch_size)
         xs, ys, n = self._xy(x, y)
         n = _rows_for(steps, n, bs, "evaluate()")
@@ -376,7 +426,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         self._not_while_fitting("train_on_batch()")
         native = self._require_compiled("training it")
-        _no_sample_weights("train_on_batch()", sample_weight, class_weight)
+        _check_call_options("train_on_batch()", dict(sample_weight=sample_weight, class_weight=class_weight))
         xs, ys, n = self._xy(x, y)
         native.begin_call()
         self._sync_hparams()
@@ -388,7 +438,7 @@ class Trainer:
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         native = self._require_compiled("evaluating it")
-        _no_sample_weights("test_on_batch()", sample_weight, None)
+        _check_call_options("test_on_batch()", dict(sample_weight=sample_weight))
         xs, ys, n = self._xy(x, y)
         native.begin_call()
         logs = self._test(native, xs, ys, n, max(n, 1), None)

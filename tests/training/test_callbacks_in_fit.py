@@ -180,7 +180,7 @@ def test_evaluate_and_predict_keyword_arguments():
     logs = model.train_on_batch(x[:8], y[:8], return_dict=True)
     assert set(logs) == {"loss", "accuracy"}
     assert model.test_on_batch(x[:8], y[:8], return_dict=True).keys() == logs.keys()
-    with pytest.raises(ValueError, match="sample_weight and class_weight are not supported"):
+    with pytest.raises(ValueError, match=r"`sample_weight` \(sample weights\) is not supported"):
         model.train_on_batch(x[:8], y[:8], sample_weight=np.ones(8))
 
 

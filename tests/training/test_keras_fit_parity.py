@@ -1,0 +1,163 @@
+"""fit()'s behaviour around the numbers, against Keras 3 (torch backend) where it is
+installed: which arguments fit takes, when it validates, what a stopped epoch logs, what
+recompiling keeps, what a checkpoint holds."""
+import os
+
+import numpy as np
+import pytest
+
+import kcc
+from kcc.callbacks import Callback, ModelCheckpoint
+from kcc.models import Model
+
+
+def _keras():
+    """Keras 3 on the torch backend, or skip (the reference, not a dependency)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras")
+
+
+def _build(L, Model):
+    x = L.Input(shape=(4,), name="x")
+    h = L.Dense(5, activation="tanh", name="h")(x)
+    return Model(x, L.Dense(3, activation="softmax", name="out")(h))
+
+
+def _pair(keras):
+    """The same model in kcc and in Keras, with kcc's initial weights in both."""
+    ours, theirs = _build(kcc.layers, Model), _build(keras.layers, keras.Model)
+    for name in ("h", "out"):
+        theirs.get_layer(name).set_weights(ours.get_layer(name).get_weights())
+    return ours, theirs
+
+
+def _data(n=10):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    return x, np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]
+
+
+def _same(ours, theirs):
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def _compiled():
+    model = _build(kcc.layers, Model)
+    model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_fit_takes_keras_arguments_at_their_unused_values():
+    """Code that forwards every fit() argument passes sample_weight=None and the like: they
+    are accepted; a value kcc cannot honour is refused by name."""
+    x, y = _data()
+    model = _compiled()
+    h = model.fit(x, y, epochs=1, verbose=0, sample_weight=None, class_weight=None,
+                  steps_per_epoch=None, validation_steps=None, validation_freq=1,
+                  max_queue_size=10, workers=1, use_multiprocessing=False)
+    assert list(h.history) == ["loss", "accuracy"]
+    assert model.evaluate(x, y, verbose=0, sample_weight=None) == pytest.approx(
+        model.evaluate(x, y, verbose=0))
+    with pytest.raises(ValueError, match=r"fit\(\): `sample_weight` \(sample weights\) is not "
+                                         r"supported.*shape \(10,\)"):
+        model.fit(x, y, verbose=0, sample_weight=np.ones(10))
+    with pytest.raises(ValueError, match=r"`class_weight` \(class weights\).*\{0: 1.0"):
+        model.fit(x, y, verbose=0, class_weight={0: 1.0, 1: 2.0, 2: 1.0})
+    with pytest.raises(ValueError, match="`steps_per_epoch`.*steps_per_epoch=2"):
+        model.fit(x, y, verbose=0, steps_per_epoch=2)
+    with pytest.raises(ValueError, match=r"evaluate\(\): `sample_weight`"):
+        model.evaluate(x, y, verbose=0, sample_weight=np.ones(10))
+    with pytest.raises(ValueError, match="`validation_freq` must be"):
+        model.fit(x, y, verbose=0, validation_split=0.2, validation_freq=0)
+    with pytest.raises(TypeError, match="unexpected keyword argument.*'nonsense'"):
+        model.fit(x, y, verbose=0, nonsense=1)
+
+
+def test_validation_freq_and_steps_as_keras():
+    keras = _keras()
+    x, y = _data(12)
+    ours, theirs = _pair(keras)
+    for m in (ours, theirs):
+        m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    kw = dict(batch_size=4, epochs=4, shuffle=False, verbose=0, validation_data=(x[:7], y[:7]),
+              validation_batch_size=2, validation_steps=2)
+    for freq in (2, [1, 4]):
+        _same(ours.fit(x, y, validation_freq=freq, **kw).history,
+              theirs.fit(x, y, validation_freq=freq, **kw).history)
+    assert len(ours.history.history["val_loss"]) == 2
+
+
+def test_an_epoch_stopped_by_a_batch_callback_is_still_validated():
+    """Keras validates the epoch a callback stopped, so its on_epoch_end (EarlyStopping,
+    ModelCheckpoint on val_loss) sees val_* logs; kcc skipped them."""
+    keras = _keras()
+    x, y = _data()
+    ours, theirs = _pair(keras)
+
+    def stopper(base):
+        class Stop(base):
+            def on_train_batch_end(self, batch, logs=None):
+                if batch == 1:
+                    self.model.stop_training = True
+        return Stop()
+
+    hist = []
+    for m, base in ((ours, Callback), (theirs, keras.callbacks.Callback)):
+        m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+        hist.append(m.fit(x, y, batch_size=2, epochs=3, shuffle=False, verbose=0,
+                          validation_split=0.2, callbacks=[stopper(base)]))
+    assert hist[0].epoch == hist[1].epoch == [0]
+    _same(hist[0].history, hist[1].history)
+
+
+def test_recompiling_with_the_models_optimizer_keeps_its_state():
+    """In Keras the slots and iterations belong to the optimizer object: compile() again
+    with model.optimizer (to change the loss or metrics) goes on from them."""
+    keras = _keras()
+    x, y = _data()
+    ours, theirs = _pair(keras)
+    ours.compile(optimizer=kcc.optimizers.Adam(learning_rate=0.01), loss="categorical_crossentropy")
+    theirs.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="categorical_crossentropy")
+    losses = []
+    for m in (ours, theirs):
+        m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        m.compile(optimizer=m.optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+        assert int(m.optimizer.iterations) == 6
+        losses.append(m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history)
+    _same(*losses)
+    # a new optimizer starts from scratch
+    ours.compile(optimizer="adam", loss="categorical_crossentropy")
+    assert ours.optimizer.iterations == 0
+
+
+def test_batch_begin_logs_the_rows_of_the_batch():
+    x, y = _data()
+    model = _compiled()
+    sizes = []
+
+    class Sizes(Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            sizes.append(logs["size"])
+
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[Sizes()])
+    assert sizes == [4, 4, 2]
+
+
+def test_model_checkpoint_saves_the_whole_model_unless_weights_only(tmp_path):
+    """Keras's ModelCheckpoint saves the model (load_model reads it back) unless
+    save_weights_only=True; kcc wrote a weights file either way."""
+    x, y = _data()
+    model = _compiled()
+    whole = str(tmp_path / "m.{epoch:02d}.kcc")
+    weights = str(tmp_path / "w.{epoch:02d}.weights")
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        ModelCheckpoint(whole), ModelCheckpoint(weights, save_weights_only=True)])
+    loaded = kcc.models.load_model(str(tmp_path / "m.02.kcc"))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.optimizer.iterations == model.optimizer.iterations
+    with pytest.raises(ValueError, match="weights file"):
+        kcc.models.load_model(str(tmp_path / "w.02.weights"))
+    fresh = _build(kcc.layers, Model)
+    fresh.load_weights(str(tmp_path / "w.01.weights"))
