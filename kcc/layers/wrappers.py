@@ -16,8 +16,16 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise ValueError("TimeDistributed wraps a layer or a model instance. Received: "
                              f"layer={layer!r} (of type {type(layer).__name__})")
-        super().__init__(**kwargs)
         self.layer = layer
+        super().__init__(**kwargs)
+        if not self._trainable:          # TimeDistributed(layer, trainable=False) freezes it
+            self.trainable = False
+
+    @Layer.trainable.setter
+    def trainable(self, value):
+        # As in Keras, freezing the wrapper freezes the wrapped layer (or model) too.
+        self._trainable = bool(value)
+        self.layer.trainable = value
 
     def _inner_shape(self, input_shape):
         if len(input_shape) < 3 or input_shape[1] is None:

@@ -133,3 +133,25 @@ def test_a_built_wrapped_layer_takes_timesteps_of_its_shape():
     assert out.shape == (None, 2, 3, 2)
     with pytest.raises(ValueError, match="feeds each timestep"):   # checked through both wrappers
         TimeDistributed(TimeDistributed(inner))(Input(shape=(2, 3, 5)))
+
+
+@pytest.mark.parametrize("how", ["argument", "attribute"])
+def test_a_frozen_wrapper_freezes_the_wrapped_layer(how):
+    """Keras: TimeDistributed(Dense(3), trainable=False) (or td.trainable = False) has no
+    trainable weights, so fit leaves the Dense alone. kcc kept training the Dense."""
+    dense = Dense(3)
+    td = TimeDistributed(dense, trainable=False) if how == "argument" else TimeDistributed(dense)
+    if how == "attribute":
+        td.trainable = False
+    seq = Input(shape=(2, 4))
+    model = Model(seq, Dense(2)(Flatten()(td(seq))))
+    assert td.trainable_weights == [] and len(td.non_trainable_weights) == 2
+    model.compile("sgd", "mse")
+    before = dense.get_weights()
+    rng = np.random.default_rng(0)
+    model.fit(rng.standard_normal((8, 2, 4)).astype(np.float32),
+              rng.standard_normal((8, 2)).astype(np.float32), epochs=2, verbose=0)
+    for b, a in zip(before, dense.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    td.trainable = True                      # and thawing it thaws the layer
+    assert dense.trainable and len(td.trainable_weights) == 2
