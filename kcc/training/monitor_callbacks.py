@@ -1,8 +1,11 @@
-"""The callbacks that watch a monitored quantity: EarlyStopping and ModelCheckpoint."""
+"""The callbacks that watch a monitored quantity: EarlyStopping, ReduceLROnPlateau and
+ModelCheckpoint."""
 
 import math
 import os
 import warnings
+
+import numpy as np
 
 from kcc.training.callbacks import Callback
 
@@ -24,22 +27,45 @@ def _direction(monitor):
     return None
 
 
-class EarlyStopping(Callback):
+class _Monitor(Callback):
+    """What EarlyStopping and ReduceLROnPlateau share (Keras's MonitorCallback): the
+    direction of ``monitor`` (from ``mode``, or its name), and improvement by ``min_delta``."""
+
+    def __init__(self, monitor, mode, min_delta):
+        super().__init__()
+        self.monitor = monitor
+        self.mode = _check_mode(type(self).__name__, mode)
+        self.min_delta = abs(min_delta)
+        self.monitor_op = None
+
+    def _set_monitor_op(self):
+        mode = self.mode if self.mode != "auto" else _direction(self.monitor)
+        if mode is None:
+            raise ValueError(f"{type(self).__name__} callback received monitor={self.monitor} but "
+                             f"kcc isn't able to automatically determine whether that metric "
+                             f"should be maximized or minimized. Pass `mode='max'` in order to "
+                             f"monitor based on the highest metric value, or pass `mode='min'` "
+                             f"in order to use the lowest value.")
+        self.monitor_op = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+        self._delta = self.min_delta if mode == "max" else -self.min_delta
+        return mode
+
+    def _is_improvement(self, value, reference):
+        return reference is None or self.monitor_op(value - self._delta, reference)
+
+
+class EarlyStopping(_Monitor):
     """Stops training when ``monitor`` has not improved by ``min_delta`` for ``patience``
     epochs; optionally restores the weights of the best epoch when training ends."""
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
-        super().__init__()
-        self.monitor = monitor
-        self.min_delta = abs(min_delta)
+        super().__init__(monitor, mode, min_delta)
         self.patience = patience
         self.verbose = verbose
-        self.mode = _check_mode("EarlyStopping", mode)
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
-        self.monitor_op = None
         self._reset()
 
     def _reset(self):
@@ -50,19 +76,7 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
 
     def _set_monitor_op(self):
-        mode = self.mode if self.mode != "auto" else _direction(self.monitor)
-        if mode is None:
-            raise ValueError(f"EarlyStopping callback received monitor={self.monitor} but kcc "
-                             f"isn't able to automatically determine whether that metric should "
-                             f"be maximized or minimized. Pass `mode='max'` in order to do early "
-                             f"stopping based on the highest metric value, or pass `mode='min'` "
-                             f"in order to use the lowest value.")
-        self.monitor_op = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
-        self._delta = self.min_delta if mode == "max" else -self.min_delta
-        self.best = -math.inf if mode == "max" else math.inf
-
-    def _is_improvement(self, value, reference):
-        return reference is None or self.monitor_op(value - self._delta, reference)
+        self.best = -math.inf if super()._set_monitor_op() == "max" else math.inf
 
     def on_train_begin(self, logs=None):
         self._reset()
@@ -103,6 +117,68 @@ class EarlyStopping(Callback):
                 print(f"Restoring model weights from the end of the best epoch: "
                       f"{self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiplies the learning rate by ``factor`` (not below ``min_lr``) when ``monitor`` has
+    not improved by ``min_delta`` for ``patience`` epochs, then waits ``cooldown`` epochs;
+    logs the learning rate as ``learning_rate``. Keras 3's rule, step for step."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__(monitor, mode, kwargs.pop("epsilon", min_delta))   # Keras 1/2: epsilon
+        if kwargs:
+            raise TypeError(f"ReduceLROnPlateau got unexpected keyword argument(s) {sorted(kwargs)}")
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. "
+                             f"Received factor={factor}")
+        self.factor = factor
+        self.min_lr = min_lr
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self._reset()
+
+    def _reset(self):
+        self.best = None
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        logs = {} if logs is None else logs
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(np.float32(optimizer.learning_rate))
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` "
+                          f"which is not available. Available metrics are: {','.join(logs)}.",
+                          stacklevel=2)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            old_lr = logs["learning_rate"]
+            if self.wait >= self.patience and old_lr > np.float32(self.min_lr):
+                new_lr = max(old_lr * self.factor, self.min_lr)
+                optimizer.learning_rate = new_lr
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                          f"{new_lr}.")
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
 
 
 class ModelCheckpoint(Callback):

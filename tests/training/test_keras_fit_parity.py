@@ -161,3 +161,43 @@ def test_model_checkpoint_saves_the_whole_model_unless_weights_only(tmp_path):
         kcc.models.load_model(str(tmp_path / "w.02.weights"))
     fresh = _build(kcc.layers, Model)
     fresh.load_weights(str(tmp_path / "w.01.weights"))
+
+
+def _fit_sgd(M, model, callbacks):
+    model.compile(optimizer=M.optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    x, y = _data()
+    return model.fit(x, y, batch_size=4, epochs=5, shuffle=False, verbose=0, validation_split=0.3,
+                     callbacks=callbacks).history
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("LearningRateScheduler", dict(schedule=lambda epoch, lr: lr * 0.5 if epoch % 2 else lr)),
+    ("LearningRateScheduler", dict(schedule=lambda epoch: 0.1 / (epoch + 1))),   # Keras 1's form
+    ("ReduceLROnPlateau", dict(monitor="loss", patience=0, factor=0.2, cooldown=1, min_lr=0.01,
+                               min_delta=1.0)),
+    ("ReduceLROnPlateau", dict(monitor="val_accuracy", mode="max", patience=1, min_delta=0.5)),
+])
+def test_learning_rate_callbacks_as_keras(name, kwargs):
+    """The learning rate each epoch trains with, and the losses and the logged
+    learning_rate that follow from it, are Keras's."""
+    keras = _keras()
+    ours, theirs = _pair(keras)
+    got = _fit_sgd(kcc, ours, [getattr(kcc.callbacks, name)(**kwargs)])
+    want = _fit_sgd(keras, theirs, [getattr(keras.callbacks, name)(**kwargs)])
+    _same(got, want)
+    assert len(set(got["learning_rate"])) > 1
+
+
+def test_csv_logger_as_keras(tmp_path):
+    keras = _keras()
+    ours, theirs = _pair(keras)
+    for append in (False, True):
+        _fit_sgd(kcc, ours, [kcc.callbacks.CSVLogger(tmp_path / "ours.csv", append=append)])
+        _fit_sgd(keras, theirs, [keras.callbacks.CSVLogger(str(tmp_path / "keras.csv"), append=append)])
+    got = (tmp_path / "ours.csv").read_text().splitlines()
+    want = (tmp_path / "keras.csv").read_text().splitlines()
+    assert got[0] == want[0] == "epoch,accuracy,loss,val_accuracy,val_loss"
+    assert len(got) == len(want) == 11          # one header, two fits of five epochs
+    np.testing.assert_allclose([[float(v) for v in row.split(",")] for row in got[1:]],
+                               [[float(v) for v in row.split(",")] for row in want[1:]], rtol=1e-4)
