@@ -228,10 +228,13 @@ class Trainer:
         names = self._native.stat_names
         return {prefix + k: (float(s) / seen if seen else float("nan")) for k, s in zip(names, sums)}
 
-    def _sync_hparams(self):
+    def _sync_hparams(self) -> list:
+        """Hand the optimizer's hyperparameters and step to the native loop; returns them."""
         native = self._native
-        native.session.set_hparams([float(v) for v in self.optimizer.hparams()])
+        hparams = [float(v) for v in self.optimizer.hparams()]
+        native.session.set_hparams(hparams)
         native.session.step = int(getattr(self.optimizer, "iterations", 0) or 0)
+        return hparams
 
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
@@ -306,17 +309,22 @@ class Trainer:
                 bar = Progbar(n, verbose=verbose, unit_name="sample")
 
             def hook(begin, batch, seen, sums):
+                nonlocal hparams
                 if begin:
                     cbs.on_train_batch_begin(batch, {"batch": batch, "size": min(bs, n - batch * bs)})
-                    return self.stop_training
-                logs = self._logs(sums, seen)
-                if every_batch:
-                    cbs.on_train_batch_end(batch, logs)
-                if bar is not None and seen < n:   # the epoch's last line waits for validation
-                    bar.update(seen, list(logs.items()))
+                else:
+                    logs = self._logs(sums, seen)
+                    if every_batch:
+                        cbs.on_train_batch_end(batch, logs)
+                    if bar is not None and seen < n:   # the epoch's last line waits for validation
+                        bar.update(seen, list(logs.items()))
+                # as Keras, a learning rate a batch callback sets trains the next batch
+                if every_batch and [float(v) for v in self.optimizer.hparams()] != hparams:
+                    hparams = [float(v) for v in self.optimizer.hparams()]
+                    native.session.set_hparams(hparams)
                 return self.stop_training
 
-            self._sync_hparams()
+            hparams = self._sync_hparams()
             sums, seen, _ = native.session.train_epoch(
                 xs, ys, n, bs, bool(shuffle), kcc_random.native_seed(), hook, every_batch, 0.05)
             self.optimizer.iterations = native.session.step

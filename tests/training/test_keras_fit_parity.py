@@ -201,3 +201,24 @@ def test_csv_logger_as_keras(tmp_path):
     assert len(got) == len(want) == 11          # one header, two fits of five epochs
     np.testing.assert_allclose([[float(v) for v in row.split(",")] for row in got[1:]],
                                [[float(v) for v in row.split(",")] for row in want[1:]], rtol=1e-4)
+
+
+def test_a_learning_rate_set_in_a_batch_callback_trains_the_next_batch():
+    """Keras reads the learning rate each step; kcc handed it over once an epoch, so a
+    change in on_train_batch_end waited for the next epoch."""
+    keras = _keras()
+    x, y = _data()
+    ours, theirs = _pair(keras)
+
+    def freezer(base):
+        class Freeze(base):
+            def on_train_batch_end(self, batch, logs=None):
+                if batch == 0:
+                    self.model.optimizer.learning_rate = 0.0
+        return Freeze()
+
+    for m, base in ((ours, Callback), (theirs, keras.callbacks.Callback)):
+        m.compile(optimizer="sgd", loss="categorical_crossentropy")
+        m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[freezer(base)])
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-7)
