@@ -43,6 +43,23 @@ def _same(ours, theirs):
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
 
+def _after_batch(base, when, action):
+    """A callback (of kcc's or Keras's `base` class) that runs action(model) after batch `when`."""
+    class After(base):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == when:
+                action(self.model)
+    return After()
+
+
+def _stop(model):
+    model.stop_training = True
+
+
+def _freeze(model):
+    model.optimizer.learning_rate = 0.0
+
+
 def _compiled():
     model = _build(kcc.layers, Model)
     model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
@@ -96,18 +113,11 @@ def test_an_epoch_stopped_by_a_batch_callback_is_still_validated():
     x, y = _data()
     ours, theirs = _pair(keras)
 
-    def stopper(base):
-        class Stop(base):
-            def on_train_batch_end(self, batch, logs=None):
-                if batch == 1:
-                    self.model.stop_training = True
-        return Stop()
-
     hist = []
     for m, base in ((ours, Callback), (theirs, keras.callbacks.Callback)):
         m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
         hist.append(m.fit(x, y, batch_size=2, epochs=3, shuffle=False, verbose=0,
-                          validation_split=0.2, callbacks=[stopper(base)]))
+                          validation_split=0.2, callbacks=[_after_batch(base, 1, _stop)]))
     assert hist[0].epoch == hist[1].epoch == [0]
     _same(hist[0].history, hist[1].history)
 
@@ -210,15 +220,8 @@ def test_a_learning_rate_set_in_a_batch_callback_trains_the_next_batch():
     x, y = _data()
     ours, theirs = _pair(keras)
 
-    def freezer(base):
-        class Freeze(base):
-            def on_train_batch_end(self, batch, logs=None):
-                if batch == 0:
-                    self.model.optimizer.learning_rate = 0.0
-        return Freeze()
-
     for m, base in ((ours, Callback), (theirs, keras.callbacks.Callback)):
         m.compile(optimizer="sgd", loss="categorical_crossentropy")
-        m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[freezer(base)])
+        m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[_after_batch(base, 0, _freeze)])
     for got, want in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-7)
