@@ -43,13 +43,84 @@ def elu(x):
     return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))   # alpha = 1
 
 
-_REGISTRY = {f.__name__: f for f in (linear, relu, sigmoid, hard_sigmoid, tanh, softmax,
-                                     softplus, elu)}
+def celu(x):
+    return elu(x)                                   # alpha = 1: the same function
+
+
+def relu6(x):
+    return np.clip(x, 0, 6)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def selu(x):
+    x = np.asarray(x)
+    return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+
+
+def softsign(x):
+    return np.asarray(x) / (1 + np.abs(x))
+
+
+def exponential(x):
+    return np.exp(x)
+
+
+def leaky_relu(x):
+    x = np.asarray(x)
+    return np.where(x < 0, 0.2 * x, x)              # negative_slope = 0.2, as Keras 3
+
+
+def hard_tanh(x):
+    return np.clip(x, -1, 1)
+
+
+def log_sigmoid(x):
+    return -np.logaddexp(0, -np.asarray(x))
+
+
+def sparse_plus(x):
+    x = np.asarray(x)
+    return np.where(x <= -1, 0.0, np.where(x >= 1, x, 0.25 * (x + 1) ** 2))
+
+
+def squareplus(x):
+    x = np.asarray(x)
+    return (x + np.sqrt(x * x + 4)) / 2             # b = 4, as Keras 3
+
+
+def sparse_sigmoid(x):
+    return np.clip((np.asarray(x) + 1) / 2, 0, 1)
+
+
+def soft_shrink(x):
+    x = np.asarray(x)
+    return np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0.0))   # threshold = 0.5
+
+
+def hard_shrink(x):
+    x = np.asarray(x)
+    return np.where(np.abs(x) > 0.5, x, 0.0)
+
+
+_REGISTRY = {f.__name__: f for f in (
+    linear, relu, sigmoid, hard_sigmoid, tanh, softmax, softplus, elu, celu, relu6, selu,
+    softsign, exponential, leaky_relu, hard_tanh, log_sigmoid, sparse_plus, squareplus,
+    sparse_sigmoid, soft_shrink, hard_shrink)}
 NAMES = tuple(_REGISTRY)
+# Keras activations kcc does not compile yet: a derivative that needs the input (kcc's
+# backward kernels see only the activation's output, csrc/include/kcc/ops/activations.h),
+# a row operation other than softmax, or parameters without a default.
+_NOT_COMPILED = ("gelu", "silu", "swish", "mish", "hard_silu", "hard_swish", "tanh_shrink",
+                 "log_softmax", "sparsemax", "glu", "threshold")
 
 
-def get(identifier):
-    """Canonical name of an activation: None -> 'linear', a name, or a function of this module."""
+def get(identifier, where=None):
+    """Canonical name of an activation: None -> 'linear', a name, or a function of this module.
+
+    `where` ('Layer dense_1: `activation`') says which argument of which layer a bad
+    identifier came from."""
     if identifier is None:
         return "linear"
     if isinstance(identifier, str) and identifier in _REGISTRY:
@@ -57,9 +128,13 @@ def get(identifier):
     for name, fn in _REGISTRY.items():
         if identifier is fn:
             return name
+    prefix = f"{where}: " if where else ""
+    valid = f"kcc compiles activations by name; valid names are: {', '.join(NAMES)}."
+    if isinstance(identifier, str) and identifier in _NOT_COMPILED:
+        raise ValueError(f"{prefix}Keras's activation {identifier!r} is not supported by kcc "
+                         f"yet. {valid}")
     what = repr(identifier) if isinstance(identifier, str) else f"{identifier!r} (not a kcc activation)"
-    raise ValueError(f"Unknown activation: {what}. kcc compiles activations by name; "
-                     f"valid names are: {', '.join(NAMES)}.")
+    raise ValueError(f"{prefix}Unknown activation: {what}. {valid}")
 
 
 def reference(name):

@@ -83,7 +83,11 @@ def environment() -> jinja2.Environment:
     env.globals["cuda_option"] = cuda_option
     env.globals["ACT"] = {
         "linear": "Linear", "relu": "Relu", "sigmoid": "Sigmoid", "hard_sigmoid": "HardSigmoid",
-        "tanh": "Tanh", "softplus": "Softplus", "elu": "Elu",
+        "tanh": "Tanh", "softplus": "Softplus", "elu": "Elu", "celu": "Elu", "relu6": "Relu6",
+        "selu": "Selu", "softsign": "Softsign", "exponential": "Exponential",
+        "leaky_relu": "LeakyRelu", "hard_tanh": "HardTanh", "log_sigmoid": "LogSigmoid",
+        "sparse_plus": "SparsePlus", "squareplus": "Squareplus", "sparse_sigmoid": "SparseSigmoid",
+        "soft_shrink": "SoftShrink", "hard_shrink": "HardShrink",
     }
     return env
 

@@ -6,7 +6,7 @@ from kcc.frontend.layer import Layer
 class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
-        self.activation = activations.get(activation)
+        self.activation = activations.get(activation, f"Layer {self.name} (Activation)")
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

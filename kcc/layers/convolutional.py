@@ -101,7 +101,7 @@ class Conv2D(Layer):
         self._keras1 = (self._keras1_class or border_mode is not None or subsample is not None
                         or dim_ordering is not None)
         self.data_format = None                          # resolved at the first call
-        self.activation = activations.get(activation)
+        self.activation = activations.get(activation, f"Layer {self.name} ({cls}): `activation`")
         self.use_bias = bool(legacy("use_bias", use_bias, "bias", bias, default=True))
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))

@@ -22,7 +22,7 @@ from kcc.layers.args import legacy, positive_int, unsupported
 _DEFAULT = type("KerasDefault", (), {"__repr__": lambda self: "<Keras default>"})()
 
 # Element-wise activations the cell code compiles (softmax is a row operation).
-_CELL_ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "elu")
+_CELL_ACTIVATIONS = tuple(name for name in activations.NAMES if name != "softmax")
 
 
 def _rate(layer_class, name, value):
@@ -56,16 +56,6 @@ class _Recurrent(Layer):
             raise TypeError(f"{cls} needs `units`, the size of its state and output "
                             f"(Keras 1: `output_dim`), e.g. {cls}(32).")
         self.units = positive_int("units" if output_dim is None else "output_dim", units)
-        # as in Keras, activation=None is linear; only an argument left out takes the default
-        self.activation = self._cell_activation(
-            "activation", "tanh" if activation is _DEFAULT else activation)
-        if self._gates > 1:           # SimpleRNN has no gates, hence no recurrent_activation
-            rec = legacy("recurrent_activation",
-                         None if recurrent_activation is _DEFAULT else recurrent_activation,
-                         "inner_activation", inner_activation)
-            if rec is None:
-                rec = "sigmoid" if recurrent_activation is _DEFAULT else "linear"
-            self.recurrent_activation = self._cell_activation("recurrent_activation", rec)
         self.use_bias = True if use_bias is None else bool(use_bias)
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
@@ -92,14 +82,25 @@ class _Recurrent(Layer):
                 raise ValueError(f"{cls}: pass either `input_shape` or `input_dim`/`input_length`.")
             kwargs["input_shape"] = self._declared
         super().__init__(**kwargs)
+        # as in Keras, activation=None is linear; only an argument left out takes the default
+        self.activation = self._cell_activation(
+            "activation", "tanh" if activation is _DEFAULT else activation)
+        if self._gates > 1:           # SimpleRNN has no gates, hence no recurrent_activation
+            rec = legacy("recurrent_activation",
+                         None if recurrent_activation is _DEFAULT else recurrent_activation,
+                         "inner_activation", inner_activation)
+            if rec is None:
+                rec = "sigmoid" if recurrent_activation is _DEFAULT else "linear"
+            self.recurrent_activation = self._cell_activation("recurrent_activation", rec)
         self.input_spec = InputSpec(ndim=3)
         self.kernel = self.recurrent_kernel = self.bias = None
 
     def _cell_activation(self, name, identifier):
-        act = activations.get(identifier)
+        where = f"Layer {self.name} ({type(self).__name__}): `{name}`"
+        act = activations.get(identifier, where)
         if act not in _CELL_ACTIVATIONS:
-            raise ValueError(f"{type(self).__name__}: `{name}`={act!r} is not supported in a "
-                             f"recurrent cell; use one of {', '.join(_CELL_ACTIVATIONS)}.")
+            raise ValueError(f"{where}={act!r} is not supported in a recurrent cell; use one of "
+                             f"{', '.join(_CELL_ACTIVATIONS)}.")
         return act
 
     def __call__(self, inputs, training=None, mask=None, initial_state=None):

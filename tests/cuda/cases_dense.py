@@ -2,7 +2,7 @@
 import numpy as np
 
 from kcc import optimizers
-from kcc.layers import Activation, Dense, Dropout, Input
+from kcc.layers import GRU, Activation, Dense, Dropout, Input, Reshape, concatenate
 from kcc.models import Model
 
 
@@ -30,6 +30,22 @@ def activations_unfused(rng):
     return dict(model=Model(x, y), x=[rng.standard_normal((9, 12)).astype(np.float32)],
                 y=[_onehot(rng, 9, 6)], loss="categorical_crossentropy",
                 optimizer=optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True), metrics=[])
+
+
+def activations_keras3(rng):
+    """The element-wise activations beyond the first eight: in Dense epilogues, as
+    Activation layers, and in a recurrent cell."""
+    x = Input(shape=(12,))
+    names = ("celu", "relu6", "selu", "softsign", "exponential", "leaky_relu", "hard_tanh",
+             "log_sigmoid", "sparse_plus", "squareplus", "sparse_sigmoid", "soft_shrink",
+             "hard_shrink")
+    branches = [Activation(act)(Dense(4, activation=act)(x)) for act in names]
+    h = Reshape((13, 4))(concatenate(branches))
+    h = GRU(6, activation="selu", recurrent_activation="sparse_sigmoid")(h)
+    y = Dense(5, activation="softmax")(h)
+    return dict(model=Model(x, y), x=[rng.standard_normal((9, 12)).astype(np.float32)],
+                y=[_onehot(rng, 9, 5)], loss="categorical_crossentropy",
+                optimizer=optimizers.SGD(learning_rate=0.05), metrics=[])
 
 
 def dropout_sigmoid_bce(rng):
@@ -76,5 +92,6 @@ def long_reduction_split_k(rng):
                 optimizer=optimizers.RMSprop(learning_rate=0.001), metrics=[])
 
 
-CASES = {f.__name__: f for f in (long_reduction_split_k, mlp_softmax, activations_unfused, dropout_sigmoid_bce,
+CASES = {f.__name__: f for f in (long_reduction_split_k, mlp_softmax, activations_unfused,
+                                  activations_keras3, dropout_sigmoid_bce,
                                   two_outputs_mse_mae, sparse_ce_amsgrad)}

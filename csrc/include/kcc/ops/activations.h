@@ -85,6 +85,82 @@ struct Elu {
     static KCC_HD float df(float y) { return y > 0.0f ? 1.0f : y + 1.0f; }
 };
 
+// The rest of Keras 3's element-wise activations whose derivative the output determines
+// (each is monotonic, or flat where it is not), with Keras's default parameters. A NaN
+// input gives NaN, as in Keras: comparisons that a NaN fails fall through to a branch
+// computed from x (x * 0.0f where the value would be a constant 0).
+struct Relu6 {
+    static KCC_HD float f(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }
+    static KCC_HD float df(float y) { return (y > 0.0f && y < 6.0f) ? 1.0f : 0.0f; }
+};
+// scale * elu(x, alpha) with the self-normalizing constants; for x <= 0, dy/dx = y + scale*alpha:
+// scale = 1.0507009873554805, scale * alpha = 1.0507009873554805 * 1.6732632423543772.
+struct Selu {
+    static KCC_HD float f(float x) {
+        return x > 0.0f ? 1.05070098735548049f * x : 1.75809934084737685f * expm1f(x);
+    }
+    static KCC_HD float df(float y) {
+        return y > 0.0f ? 1.05070098735548049f : y + 1.75809934084737685f;
+    }
+};
+// x / (1 + |x|): dy/dx = 1 / (1 + |x|)^2 = (1 - |y|)^2.
+struct Softsign {
+    static KCC_HD float f(float x) { return x / (1.0f + fabsf(x)); }
+    static KCC_HD float df(float y) { const float t = 1.0f - fabsf(y); return t * t; }
+};
+struct Exponential {
+    static KCC_HD float f(float x) { return expf(x); }
+    static KCC_HD float df(float y) { return y; }
+};
+// negative_slope = 0.2 (Keras 3's default for the name 'leaky_relu').
+struct LeakyRelu {
+    static KCC_HD float f(float x) { return x < 0.0f ? 0.2f * x : x; }
+    static KCC_HD float df(float y) { return y > 0.0f ? 1.0f : 0.2f; }
+};
+struct HardTanh {
+    static KCC_HD float f(float x) { return x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x); }
+    static KCC_HD float df(float y) { return (y > -1.0f && y < 1.0f) ? 1.0f : 0.0f; }
+};
+// log(sigmoid(x)) = -softplus(-x); dy/dx = sigmoid(-x) = 1 - e^y.
+struct LogSigmoid {
+    static KCC_HD float f(float x) { return fminf(x, 0.0f) - log1pf(expf(-fabsf(x))); }
+    static KCC_HD float df(float y) { return -expm1f(y); }
+};
+// 0 below -1, (x + 1)^2 / 4 in between, x from 1 on: dy/dx = sqrt(y) below 1, then 1.
+struct SparsePlus {
+    static KCC_HD float f(float x) {
+        return x <= -1.0f ? 0.0f : (x >= 1.0f ? x : 0.25f * (x + 1.0f) * (x + 1.0f));
+    }
+    static KCC_HD float df(float y) { return y >= 1.0f ? 1.0f : sqrtf(y); }
+};
+// (x + sqrt(x^2 + 4)) / 2 (b = 4), written 2 / (sqrt(x^2 + 4) - x) for x < 0, where the
+// sum would cancel. sqrt(x^2 + 4) = y + 1/y, so dy/dx = y / (y + 1/y) = y^2 / (y^2 + 1).
+struct Squareplus {
+    static KCC_HD float f(float x) {
+        const float s = sqrtf(x * x + 4.0f);
+        return x < 0.0f ? 2.0f / (s - x) : 0.5f * (x + s);
+    }
+    static KCC_HD float df(float y) { return y * y / (y * y + 1.0f); }
+};
+// 0 below -1, (x + 1) / 2 in between, 1 from 1 on.
+struct SparseSigmoid {
+    static KCC_HD float f(float x) {
+        return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f));
+    }
+    static KCC_HD float df(float y) { return (y > 0.0f && y < 1.0f) ? 0.5f : 0.0f; }
+};
+// threshold = 0.5: x -+ 0.5 beyond it, 0 within.
+struct SoftShrink {
+    static KCC_HD float f(float x) {
+        return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : x * 0.0f);
+    }
+    static KCC_HD float df(float y) { return y != 0.0f ? 1.0f : 0.0f; }
+};
+struct HardShrink {
+    static KCC_HD float f(float x) { return (x > 0.5f || x < -0.5f) ? x : x * 0.0f; }
+    static KCC_HD float df(float y) { return y != 0.0f ? 1.0f : 0.0f; }
+};
+
 // y = softmax(x) over one row of length d, stable (max subtracted). In place allowed.
 KCC_HD void softmax_row(float* y, const float* x, int64_t d) {
     float m = x[0];
