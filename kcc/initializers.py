@@ -112,6 +112,12 @@ class VarianceScaling(Initializer):
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
         super().__init__(seed)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise ValueError(f"Argument `scale` must be a positive float. Received: scale={scale!r}")
+        if isinstance(distribution, str):
+            distribution = distribution.lower()
+        if distribution == "normal":          # Keras's alias (truncated, as Keras 3 reads it)
+            distribution = "truncated_normal"
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"Invalid `mode` {mode!r}; expected fan_in, fan_out or fan_avg.")
         if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
@@ -191,6 +197,23 @@ class Orthogonal(Initializer):
         return {"gain": self.gain, **super().get_config()}
 
 
+class Identity(Initializer):
+    """The identity matrix times `gain`; 2D shapes only (a Dense kernel), as in Keras."""
+
+    def __init__(self, gain=1.0):
+        super().__init__()
+        self.gain = gain
+
+    def sample(self, shape, rng):
+        if len(shape) != 2:
+            raise ValueError("Identity matrix initializer can only be used for 2D matrices. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
+        return self.gain * np.eye(*shape)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
 _BY_NAME = {
     "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
     "uniform": RandomUniform, "random_uniform": RandomUniform,
@@ -198,9 +221,10 @@ _BY_NAME = {
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_uniform": HeUniform, "he_normal": HeNormal,
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
-    "orthogonal": Orthogonal, "variance_scaling": VarianceScaling,
+    "orthogonal": Orthogonal, "variance_scaling": VarianceScaling, "identity": Identity,
 }
 _BY_CLASS = {cls.__name__: cls for cls in _BY_NAME.values()}
+_BY_CLASS.update(IdentityInitializer=Identity, OrthogonalInitializer=Orthogonal)   # Keras 3
 
 
 class _Function(Initializer):
@@ -244,3 +268,5 @@ zeros, ones, constant = Zeros, Ones, Constant
 random_uniform, random_normal, truncated_normal = RandomUniform, RandomNormal, TruncatedNormal
 glorot_uniform, glorot_normal, he_uniform, he_normal = GlorotUniform, GlorotNormal, HeUniform, HeNormal
 lecun_uniform, lecun_normal, orthogonal = LecunUniform, LecunNormal, Orthogonal
+identity, variance_scaling = Identity, VarianceScaling
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal

@@ -23,15 +23,27 @@ def _batch_shape(shape, batch_shape, batch_size):
                      "or a `batch_shape` (e.g. batch_shape=(None, 784)).")
 
 
+def _refuse_kinds(name, **flags):
+    """Keras's sparse, ragged and optional (None-able) inputs: kcc feeds dense arrays only."""
+    who = "Input" if name is None else f"Input '{name}'"
+    for flag, value in flags.items():
+        if value:
+            raise ValueError(f"{who}: kcc does not support {flag} inputs; received {flag}="
+                             f"{value!r}. kcc takes dense float32 or int32 arrays, every input "
+                             "given.")
+
+
 class InputLayer(Layer):
     _name_prefix = "input"
 
     def __init__(self, shape=None, batch_size=None, dtype="float32", batch_shape=None,
                  name=None, *, input_shape=None, batch_input_shape=None, input_dtype=None,
-                 sparse=False):
+                 sparse=False, ragged=False, optional=False, input_tensor=None):
         # Keras 1 spells these input_shape / batch_input_shape / input_dtype.
-        if sparse:
-            raise ValueError("kcc does not support sparse inputs (sparse=True).")
+        _refuse_kinds(name, sparse=sparse, ragged=ragged, optional=optional)
+        if input_tensor is not None:
+            raise ValueError("kcc does not support InputLayer(input_tensor=...): inputs are fed "
+                             "as numpy arrays.")
         shape = shape if shape is not None else input_shape
         batch_shape = batch_shape if batch_shape is not None else batch_input_shape
         full_shape = _batch_shape(shape, batch_shape, batch_size)
@@ -69,10 +81,10 @@ class InputLayer(Layer):
 
 
 def Input(shape=None, batch_size=None, dtype="float32", batch_shape=None, name=None,
-          sparse=False, tensor=None):
+          sparse=False, tensor=None, ragged=False, optional=False):
     """A symbolic input tensor: `Input(shape=(784,))` has shape (None, 784)."""
     if tensor is not None:
         raise ValueError("kcc does not support Input(tensor=...): inputs are fed as numpy arrays.")
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape,
-                       name=name, sparse=sparse)
+                       name=name, sparse=sparse, ragged=ragged, optional=optional)
     return layer.output

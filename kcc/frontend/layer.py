@@ -16,7 +16,9 @@ from kcc.frontend.tensor import KerasTensor
 from kcc.frontend.variable import Variable, assign_all
 
 # Keyword arguments every layer takes besides name/trainable (Keras 1, 2 and 3 spellings).
-_BASE_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "dtype", "weights")
+# (autocast only matters to mixed precision; kcc layers compute in float32 either way.)
+_BASE_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "dtype", "weights",
+                "autocast")
 
 
 def _locked_build(build):
@@ -50,6 +52,14 @@ def _locked_build(build):
     return wrapper
 
 
+def _dtype_name(dtype):
+    """kcc's name for a dtype, or None for one it has no name for (float64, a policy)."""
+    try:
+        return standardize_dtype(dtype)
+    except ValueError:
+        return None
+
+
 def _one_or_list(values):
     return values[0] if len(values) == 1 else list(values)
 
@@ -81,7 +91,7 @@ class Layer:
         self._build_input_shape = None
         self._initial_weights = kwargs.get("weights")   # Keras 1: weights=[...] at creation
         dtype = kwargs.get("dtype")
-        if dtype is not None and standardize_dtype(dtype) != "float32":
+        if dtype is not None and _dtype_name(dtype) != "float32":
             raise ValueError(f"Layer {self.name}: kcc layers compute in float32; "
                              f"received dtype={dtype!r}.")
         self._batch_input_shape = self._declared_input_shape(kwargs)

@@ -20,7 +20,7 @@ def positive_int(name, value):
 
 def unsupported(layer_class, **args):
     """Reject arguments kcc does not implement yet, rather than silently ignoring them."""
-    given = sorted(name for name, value in args.items() if value is not None)
+    given = sorted(f"{name}={value!r}" for name, value in args.items() if value is not None)
     if given:
         raise NotImplementedError(f"{layer_class}: argument(s) {', '.join(given)} are not "
-                                  "supported by kcc yet.")
+                                  "supported by kcc yet; leave them out.")

@@ -8,7 +8,8 @@ from kcc.layers.args import legacy, positive_int, unsupported
 class Dense(Layer):
     def __init__(self, units=None, activation=None, use_bias=None, kernel_initializer=None,
                  bias_initializer=None, kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, *,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 lora_rank=None, lora_alpha=None, quantization_config=None, *,
                  output_dim=None, init=None, bias=None, input_dim=None, W_regularizer=None,
                  b_regularizer=None, W_constraint=None, b_constraint=None, **kwargs):
         # Keras 1 names: output_dim, init, bias, W_/b_ regularizers and constraints.
@@ -17,7 +18,6 @@ class Dense(Layer):
             raise TypeError("Dense needs `units`, the size of its output "
                             "(Keras 1: `output_dim`), e.g. Dense(64).")
         self.units = positive_int("units" if output_dim is None else "output_dim", units)
-        self.activation = activations.get(activation)
         self.use_bias = bool(legacy("use_bias", use_bias, "bias", bias, default=True))
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
@@ -30,10 +30,13 @@ class Dense(Layer):
                     kernel_constraint=legacy(
                         "kernel_constraint", kernel_constraint, "W_constraint", W_constraint),
                     bias_constraint=legacy(
-                        "bias_constraint", bias_constraint, "b_constraint", b_constraint))
+                        "bias_constraint", bias_constraint, "b_constraint", b_constraint),
+                    lora_rank=lora_rank, lora_alpha=lora_alpha,
+                    quantization_config=quantization_config)
         if input_dim is not None and kwargs.get("input_shape") is None:
             kwargs["input_shape"] = (positive_int("input_dim", input_dim),)
         super().__init__(**kwargs)
+        self.activation = activations.get(activation, f"Layer {self.name} (Dense): `activation`")
         self.input_spec = InputSpec(min_ndim=2)
         self.kernel = None
         self.bias = None

@@ -28,7 +28,7 @@ class Embedding(Layer):
                  embeddings_regularizer=None, activity_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, *,
                  init=None, W_regularizer=None, W_constraint=None, dropout=None, sparse=False,
-                 lora_rank=None, **kwargs):
+                 lora_rank=None, lora_alpha=None, quantization_config=None, **kwargs):
         # Keras 1 names: init, W_regularizer, W_constraint (and dropout, a Keras 1 extra).
         if input_dim is None or output_dim is None:
             raise TypeError("Embedding needs `input_dim` (the vocabulary size: ids lie in "
@@ -45,7 +45,8 @@ class Embedding(Layer):
                     activity_regularizer=activity_regularizer,
                     embeddings_constraint=legacy("embeddings_constraint", embeddings_constraint,
                                                  "W_constraint", W_constraint),
-                    dropout=dropout or None, sparse=sparse or None, lora_rank=lora_rank)
+                    dropout=dropout or None, sparse=sparse or None, lora_rank=lora_rank,
+                    lora_alpha=lora_alpha, quantization_config=quantization_config)
         if (self.input_length is not None and None not in self.input_length
                 and kwargs.get("input_shape") is None and kwargs.get("batch_input_shape") is None):
             kwargs["input_shape"] = self.input_length     # Keras: input_length sets the shape

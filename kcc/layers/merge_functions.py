@@ -1,7 +1,7 @@
 """The functional forms of the merge layers.
 
 Keras 2/3: `concatenate(inputs, axis=-1)`, `add`, `subtract`, `multiply`, `average`,
-`maximum`, `minimum`, `dot(inputs, axes, normalize=False)`: each makes the layer and calls
+`maximum`, `minimum`, `dot(inputs, axes=-1, normalize=False)`: each makes the layer and calls
 it. Keras 1 (the guide): `merge(inputs, mode='sum'|'mul'|'concat'|'ave'|'max'|'dot'|'cos',
 concat_axis=-1, dot_axes=-1, name=None)`, whose layers are named merge_1, merge_2, ...
 """
@@ -46,7 +46,7 @@ def minimum(inputs, **kwargs):
     return Minimum(**kwargs)(inputs)
 
 
-def dot(inputs, axes, normalize=False, **kwargs):
+def dot(inputs, axes=-1, normalize=False, **kwargs):
     check_not_layers(inputs, "dot()")
     return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
 
