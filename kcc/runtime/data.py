@@ -133,6 +133,94 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
     return out
 
 
+def sample_weights(weight, class_weight, ys: Sequence[np.ndarray], names: Sequence[str],
+                   what: str = "sample_weight") -> list[np.ndarray | None]:
+    """One (n,) float32 array per output (None: every sample weighs 1), from Keras's
+    `sample_weight` (one array for every output, or a list / dict with one per output,
+    None entries allowed) and `class_weight` (a dict class id -> weight, single-output
+    models, read off the targets as Keras does: the argmax of one-hot rows, else the
+    rounded label)."""
+    n = len(ys[0]) if ys else 0
+    if class_weight is not None:
+        if weight is not None:
+            raise ValueError("Pass either `sample_weight` or `class_weight`, not both (Keras "
+                             "multiplies nothing: give the product as sample_weight)")
+        if len(ys) != 1:
+            raise ValueError(f"`class_weight` is only supported for models with a single output; "
+                             f"this model has {len(ys)} ({', '.join(names)}). Pass `sample_weight` "
+                             f"with one array per output instead")
+        if not isinstance(class_weight, dict):
+            raise ValueError(f"`class_weight` must be a dict mapping class ids to weights; "
+                             f"received {type(class_weight).__name__}")
+        y = ys[0]
+        if y.ndim != 2 or (y.dtype == np.int32 and y.shape[1] != 1):
+            raise ValueError(f"`class_weight` needs one label per sample; output '{names[0]}' has "
+                             f"targets of shape {_fmt_shape((None,) + y.shape[1:])}. Pass "
+                             f"`sample_weight` instead")
+        # one-hot rows: the class is the argmax; one column: the label, rounded (binary 0/1)
+        labels = np.argmax(y, axis=-1) if y.shape[1] > 1 else np.round(y[:, 0])
+        labels = labels.astype(np.int64)
+        w = np.ones(n, np.float32)
+        for cls, cw in class_weight.items():
+            if not np.isfinite(float(cw)):
+                raise ValueError(f"`class_weight` for class {cls} must be finite; received {cw}")
+            w[labels == int(cls)] = float(cw)
+        return [w]
+    if weight is None:
+        return [None] * len(ys)
+    if isinstance(weight, dict):           # by output name; an output left out weighs 1
+        unknown = [k for k in weight if k not in names]
+        if unknown:
+            raise ValueError(f"Unknown output name(s) {unknown} in the dict passed as `{what}`. "
+                             f"Valid names: {list(names)}")
+        per_output = [weight.get(name) for name in names]
+    elif isinstance(weight, (list, tuple)) and not (len(names) == 1 and weight and np.isscalar(weight[0])):
+        per_output = _as_list(weight, names, what, "output")
+    else:
+        per_output = [weight] * len(ys)    # one array weighs every output, as in Keras
+    out = []
+    for w, name in zip(per_output, names):
+        if w is None:
+            out.append(None)
+            continue
+        arr = _numeric(w, name, "output")
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.shape != (n,):
+            raise ValueError(f"`{what}` for output '{name}' must hold one weight per sample, shape "
+                             f"({n},); received shape {_fmt_shape(arr.shape)}")
+        arr = arr.astype(np.float32)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"`{what}` for output '{name}' holds non-finite weights")
+        out.append(arr)
+    return out
+
+
+def with_weights(ys: Sequence[np.ndarray], weights: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+    """Each output's targets as the compiled losses read them: a sample's values (or class
+    ids) flattened, then its weight (1 when None), a float in the last slot of the row
+    (an int32 slot's bits after class ids). Rows stay samples, so slicing by rows holds."""
+    out = []
+    for y, w in zip(ys, weights):
+        n = len(y)
+        flat = y.reshape(n, -1)
+        packed = np.empty((n, flat.shape[1] + 1), y.dtype)
+        packed[:, :-1] = flat
+        packed.view(np.float32)[:, -1] = 1.0 if w is None else w
+        out.append(packed)
+    return out
+
+
+def unweighted(ys: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Copies of with_weights' targets with every sample weighing 1."""
+    out = []
+    for y in ys:
+        y = y.copy()
+        y.view(np.float32)[:, -1] = 1.0
+        out.append(y)
+    return out
+
+
 def same_rows(named: list[tuple[str, np.ndarray]], kind: str) -> int:
     counts = {name: len(a) for name, a in named}
     if len(set(counts.values())) > 1:

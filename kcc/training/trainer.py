@@ -29,7 +29,7 @@ _METRIC_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 # Keras's fit/evaluate/train_on_batch options kcc cannot honour yet, each with the value that
 # means "not used": passing that value (as code forwarding every argument does) is fine,
 # any other is refused by name.
-_UNSUPPORTED_UNLESS_DEFAULT = {"sample_weight": None, "class_weight": None, "steps_per_epoch": None}
+_UNSUPPORTED_UNLESS_DEFAULT = {"steps_per_epoch": None}
 # Options for generators and Python datasets; kcc takes arrays, which they leave unchanged.
 _FIT_DATASET_OPTIONS = ("max_queue_size", "workers", "use_multiprocessing")
 
@@ -49,7 +49,9 @@ def _compile_keras_options(kwargs: dict):
                          "as generated native code. Leave run_eagerly at False")
     for name in ("weighted_metrics", "loss_weights_mode"):
         if kwargs.pop(name, None):
-            raise ValueError(f"compile({name}=...): sample weights are not supported by kcc yet")
+            raise ValueError(f"compile({name}=...) is not supported by kcc yet: sample weights "
+                             f"(fit's sample_weight, class_weight) weigh the loss, and the "
+                             f"metrics stay unweighted")
 
 
 def _check_call_options(call: str, kwargs: dict, ignored=()):
@@ -60,8 +62,7 @@ def _check_call_options(call: str, kwargs: dict, ignored=()):
     for name, default in _UNSUPPORTED_UNLESS_DEFAULT.items():
         value = kwargs.pop(name, default)
         if value is not default:
-            what = {"sample_weight": "sample weights", "class_weight": "class weights",
-                    "steps_per_epoch": "epochs shorter than the data"}[name]
+            what = {"steps_per_epoch": "epochs shorter than the data"}[name]
             raise ValueError(f"{call}: `{name}` ({what}) is not supported by kcc yet; leave it at "
                              f"{default!r}. Received: {name}={_short(value)}")
     if kwargs:
@@ -206,17 +207,21 @@ class Trainer:
             return [x]
         return data.inputs(x, names, shapes, dtypes, what, bounds)
 
-    def _y(self, y, what="y"):
+    def _y(self, y, what="y", sample_weight=None, class_weight=None, weight_what="sample_weight"):
+        """The targets as the compiled losses read them: each sample's values, then its
+        weight (data.with_weights), from Keras's sample_weight / class_weight."""
         cfg = self._compile_config
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
         specs = [losses_module.target_spec(l, s) for l, s in zip(cfg.losses, out_shapes)]
-        return data.targets(y, self.output_names, specs, cfg.losses, out_shapes, what)
+        ys = data.targets(y, self.output_names, specs, cfg.losses, out_shapes, what)
+        weights = data.sample_weights(sample_weight, class_weight, ys, self.output_names, weight_what)
+        return data.with_weights(ys, weights)
 
-    def _xy(self, x, y, what=("x", "y")):
+    def _xy(self, x, y, what=("x", "y", "sample_weight"), sample_weight=None, class_weight=None):
         if y is None:
             raise ValueError(f"Model '{self.name}' needs targets: pass `{what[1]}` (one array per "
                              f"output: {', '.join(self.output_names)})")
-        xs, ys = self._x(x, what[0]), self._y(y, what[1])
+        xs, ys = self._x(x, what[0]), self._y(y, what[1], sample_weight, class_weight, what[2])
         nx, ny = len(xs[0]), len(ys[0])
         if nx != ny:
             raise ValueError(f"`{what[0]}` and `{what[1]}` must have the same number of samples; "
@@ -238,9 +243,9 @@ class Trainer:
 
     # -- fit ----------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            nb_epoch=None, validation_batch_size=None, validation_steps=None, validation_freq=1,
-            **kwargs):
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, nb_epoch=None, validation_batch_size=None,
+            validation_steps=None, validation_freq=1, **kwargs):
         self._not_while_fitting("fit()")
         native = self._require_compiled("training it")
         _check_call_options("fit()", kwargs, _FIT_DATASET_OPTIONS)
@@ -255,17 +260,17 @@ class Trainer:
                              f"integer. Received: epochs={epochs!r}")
         bs = data.batch_size(batch_size)
         val_bs = data.batch_size(validation_batch_size, default=bs)
-        xs, ys, n = self._xy(x, y)
+        # the weights travel with the targets, so validation_split splits them too
+        xs, ys, n = self._xy(x, y, sample_weight=sample_weight, class_weight=class_weight)
         native.begin_call()
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("`validation_data` must be a tuple (x_val, y_val); received "
                                  f"{type(validation_data).__name__}")
-            if len(validation_data) == 3 and validation_data[2] is not None:
-                raise ValueError("`validation_data` with sample weights (x_val, y_val, weights): "
-                                 "sample weights are not supported by kcc yet")
-            val = self._xy(validation_data[0], validation_data[1], ("validation_data[0]", "validation_data[1]"))
+            val = self._xy(validation_data[0], validation_data[1],
+                           ("validation_data[0]", "validation_data[1]", "validation_data[2]"),
+                           sample_weight=validation_data[2] if len(validation_data) == 3 else None)
         elif validation_split:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"`validation_split` must be in [0, 1); received {validation_split}")
@@ -275,6 +280,8 @@ class Trainer:
                                  f"{split} for training and {n - split} for validation; both "
                                  f"need at least one")
             val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
+            if class_weight is not None:   # Keras weighs only the training samples by class
+                val = (val[0], data.unweighted(val[1]), val[2])
             xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
         if n == 0:
             raise ValueError("fit() received no training samples (x has 0 rows)")
@@ -370,12 +377,12 @@ class Trainer:
         vals = list(logs.values())
         return vals[0] if len(vals) == 1 else vals
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, steps=None, callbacks=None,
-                 return_dict=False, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
         native = self._require_compiled("evaluating it")
         _check_call_options("evaluate()", kwargs)
         bs = data.batch_size(batch_size)
-        xs, ys, n = self._xy(x, y)
+        xs, ys, n = self._xy(x, y, sample_weight=sample_weight)
         n = _rows_for(steps, n, bs, "evaluate()")
         if n == 0:
             raise ValueError("evaluate() received no samples")
@@ -434,8 +441,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         self._not_while_fitting("train_on_batch()")
         native = self._require_compiled("training it")
-        _check_call_options("train_on_batch()", dict(sample_weight=sample_weight, class_weight=class_weight))
-        xs, ys, n = self._xy(x, y)
+        xs, ys, n = self._xy(x, y, sample_weight=sample_weight, class_weight=class_weight)
         native.begin_call()
         self._sync_hparams()
         sums, seen, _ = native.session.train_epoch(xs, ys, n, max(n, 1), False, kcc_random.native_seed(),
@@ -446,8 +452,7 @@ class Trainer:
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         native = self._require_compiled("evaluating it")
-        _check_call_options("test_on_batch()", dict(sample_weight=sample_weight))
-        xs, ys, n = self._xy(x, y)
+        xs, ys, n = self._xy(x, y, sample_weight=sample_weight)
         native.begin_call()
         logs = self._test(native, xs, ys, n, max(n, 1), None)
         return self._result(logs, return_dict)

@@ -118,3 +118,28 @@ def test_gpu_training_is_deterministic(cuda_device):
         runs.append(model.get_weights())
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+def test_gpu_sample_weights_train_as_the_cpu(cuda_device, loss):
+    """The weights travel in the last slot of each target row (after a class id for sparse
+    targets): the CUDA loss reads them as the C++ one does, in fit and evaluate."""
+    x, y = _data(96, seed=2)
+    if loss.startswith("sparse"):
+        y = np.argmax(y, axis=1)
+    sw = np.random.default_rng(5).uniform(0.0, 3.0, len(x)).astype(np.float32)
+    runs = []
+    for device in ("cuda", "cpu"):
+        kcc.utils.set_random_seed(4)
+        model = _mlp()
+        model.compile(optimizer="sgd", loss=loss, device=device)
+        h = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True, sample_weight=sw,
+                      validation_data=(x[:32], y[:32], sw[:32]))
+        runs.append((h.history, model.get_weights(), model.evaluate(x, y, sample_weight=sw, verbose=0)))
+    (h_gpu, w_gpu, e_gpu), (h_cpu, w_cpu, e_cpu) = runs
+    for key in h_cpu:
+        np.testing.assert_allclose(h_gpu[key], h_cpu[key], rtol=1e-4, err_msg=key)
+    for a, b in zip(w_gpu, w_cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert e_gpu == pytest.approx(e_cpu, rel=1e-4)

@@ -1,6 +1,7 @@
 """Every CUDA case's generated unit, built for the host (-DKCC_CUDA_EMULATE: kernels become
 loops, see kcc/cuda/runtime.cuh) and run by the CPU runtime, matches the C++ unit: predict,
-loss and metrics, every weight gradient, one optimizer step, evaluate. No GPU needed, so CI
+loss and metrics, every weight gradient, one optimizer step, evaluate, with uneven sample
+weights. No GPU needed, so CI
 checks the CUDA templates' index math, strides, scratch sizes and accumulate-or-overwrite
 decisions on every change. (Races and speed need the GPU: test_parity.py.)"""
 import numpy as np
@@ -30,8 +31,12 @@ def _session(lib, weights, hparams, threads):
 
 
 def _run(session, case, n_out):
-    xs, ys = case["x"], case["y"]
+    xs = case["x"]
     n = len(xs[0])
+    # the targets as fit passes them, the samples weighing 2 and 0.5 in turn (powers of two:
+    # the weighted sums stay as exact as the unweighted ones, so Adam's first step, which
+    # magnifies a near-zero gradient's rounding, sees no more of it than before)
+    ys = case["model"]._y(case["y"], sample_weight=np.where(np.arange(n) % 2, 0.5, 2.0).astype(np.float32))
     outs = [np.empty((n,) + tuple(o["shape"]), np.float32) for o in session.info["outputs"][:n_out]]
     session.predict(xs, outs, n, n)
     sums, grads = session.gradients(xs, ys, n, 11)
@@ -82,7 +87,7 @@ def test_embedding_gradient_is_the_cpus_bit_for_bit_every_call():
     hparams = [float(v) for v in model.optimizer.hparams()]
     rng = np.random.default_rng(0)
     x = [rng.integers(0, 3, (7, 6)).astype(np.int32)]      # 42 ids over 3 rows
-    y = [rng.standard_normal((7, 24)).astype(np.float32)]
+    y = model._y([rng.standard_normal((7, 24)).astype(np.float32)])   # as fit packs them
     w = [np.ascontiguousarray(wt.buffer, np.float32).copy() for wt in native.graph.weights]
     cpu = _session(native.library, [a.copy() for a in w], hparams, 1).gradients(x, y, 7, 0)[1][0]
     emu = _session(emulated_unit(native), w, hparams, 1)

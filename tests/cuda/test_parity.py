@@ -3,6 +3,8 @@ step and evaluates like the CPU unit (1e-4 relative), from the same weights and 
 seed (dropout masks included). On a GPU where there is one, else host-emulated
 (gpu.cuda_device) for the cases that cover the driver (DRIVER_CASES): then this checks the
 driver's data, gather and step logic on top of what test_emulated.py checks of the units."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -27,11 +29,13 @@ HERE = sorted(n for n in CASES if not gpu_reason() or n.startswith(DRIVER_CASES)
 def _run(case, device, initial):
     model = case["model"]
     model.set_weights(initial)
-    model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"], device=device)
+    # a fresh optimizer each time: compiling again with the same object keeps its state (Keras)
+    model.compile(optimizer=copy.deepcopy(case["optimizer"]), loss=case["loss"], metrics=case["metrics"],
+                  device=device)
     pred = model.predict(case["x"], batch_size=len(case["x"][0]))
     preds = pred if isinstance(pred, list) else [pred]
     kcc.utils.set_random_seed(7)
-    sums, grads = model._native.gradients(case["x"], case["y"], seed=11)
+    sums, grads = model._native.gradients(case["x"], model._y(case["y"]), seed=11)
     kcc.utils.set_random_seed(7)
     logs = model.train_on_batch(case["x"], case["y"])
     after = [w.copy() for w in model.get_weights()]

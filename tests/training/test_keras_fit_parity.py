@@ -1,6 +1,6 @@
 """fit()'s behaviour around the numbers, against Keras 3 (torch backend) where it is
 installed: which arguments fit takes, when it validates, what a stopped epoch logs, what
-recompiling keeps, what a checkpoint holds."""
+recompiling keeps, what a checkpoint holds, how sample and class weights weigh the loss."""
 import os
 
 import numpy as np
@@ -77,15 +77,8 @@ def test_fit_takes_keras_arguments_at_their_unused_values():
     assert list(h.history) == ["loss", "accuracy"]
     assert model.evaluate(x, y, verbose=0, sample_weight=None) == pytest.approx(
         model.evaluate(x, y, verbose=0))
-    with pytest.raises(ValueError, match=r"fit\(\): `sample_weight` \(sample weights\) is not "
-                                         r"supported.*shape \(10,\)"):
-        model.fit(x, y, verbose=0, sample_weight=np.ones(10))
-    with pytest.raises(ValueError, match=r"`class_weight` \(class weights\).*\{0: 1.0"):
-        model.fit(x, y, verbose=0, class_weight={0: 1.0, 1: 2.0, 2: 1.0})
     with pytest.raises(ValueError, match="`steps_per_epoch`.*steps_per_epoch=2"):
         model.fit(x, y, verbose=0, steps_per_epoch=2)
-    with pytest.raises(ValueError, match=r"evaluate\(\): `sample_weight`"):
-        model.evaluate(x, y, verbose=0, sample_weight=np.ones(10))
     with pytest.raises(ValueError, match="`validation_freq` must be"):
         model.fit(x, y, verbose=0, validation_split=0.2, validation_freq=0)
     with pytest.raises(TypeError, match="unexpected keyword argument.*'nonsense'"):
@@ -225,3 +218,140 @@ def test_a_learning_rate_set_in_a_batch_callback_trains_the_next_batch():
         m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[_after_batch(base, 0, _freeze)])
     for got, want in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-7)
+
+
+# -- sample_weight and class_weight ------------------------------------------------------------
+
+def _weights(n=10, seed=1):
+    return np.random.default_rng(seed).uniform(0.1, 3.0, n).astype(np.float32)
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy", "mse"])
+def test_sample_weight_weighs_the_loss_and_its_gradient_as_keras(loss):
+    """Keras 3 multiplies each sample's loss by its weight and divides by the batch size
+    (not the weights' sum); metrics stay unweighted. History, the weights after two epochs
+    of SGD over uneven batches, evaluate and the *_on_batch calls all agree."""
+    keras = _keras()
+    x, y = _data(21)
+    if loss.startswith("sparse"):
+        y = np.argmax(y, axis=1)
+    sw = _weights(21)
+    ours, theirs = _pair(keras)
+    ours.compile(optimizer="sgd", loss=loss, metrics=["accuracy"])
+    theirs.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss, metrics=["accuracy"])
+    h = [m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, sample_weight=sw).history
+         for m in (ours, theirs)]
+    _same(*h)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ours.evaluate(x, y, sample_weight=sw, verbose=0),
+                               theirs.evaluate(x, y, sample_weight=sw, verbose=0), rtol=1e-5)
+    assert ours.evaluate(x, y, sample_weight=sw, verbose=0)[0] != pytest.approx(ours.evaluate(x, y, verbose=0)[0])
+    np.testing.assert_allclose(ours.test_on_batch(x, y, sample_weight=sw),
+                               theirs.test_on_batch(x, y, sample_weight=sw), rtol=1e-5)
+    np.testing.assert_allclose(ours.train_on_batch(x, y, sample_weight=sw),
+                               theirs.train_on_batch(x, y, sample_weight=sw), rtol=1e-5)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_class_weight_as_keras(sparse):
+    """class_weight weighs each sample by its class: the argmax of a one-hot row, or the id."""
+    keras = _keras()
+    x, y = _data(21)
+    if sparse:
+        y = np.argmax(y, axis=1)
+    loss = "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy"
+    ours, theirs = _pair(keras)
+    ours.compile(optimizer="sgd", loss=loss)
+    theirs.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    cw = {0: 0.5, 1: 4.0}     # class 2 unlisted: weight 1
+    h = [m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, class_weight=cw,
+               validation_split=0.25).history for m in (ours, theirs)]
+    _same(*h)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_validation_data_with_weights_and_validation_split_of_weights_as_keras():
+    keras = _keras()
+    x, y = _data(20)
+    sw = _weights(20)
+    ours, theirs = _pair(keras)
+    for m, opt in ((ours, "sgd"), (theirs, keras.optimizers.SGD(0.01))):
+        m.compile(optimizer=opt, loss="categorical_crossentropy")
+    h = [m.fit(x[:12], y[:12], batch_size=4, epochs=2, shuffle=False, verbose=0,
+               validation_data=(x[12:], y[12:], sw[12:])).history for m in (ours, theirs)]
+    _same(*h)
+    h = [m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, sample_weight=sw,
+               validation_split=0.3).history for m in (ours, theirs)]
+    _same(*h)
+
+
+def test_sample_weights_per_output_of_a_sequence_output_as_keras():
+    """One weight per sample and output, a list in output order: it weighs every timestep of
+    a per-timestep loss (the targets' rows of a sample) and the loss_weights still apply."""
+    keras = _keras()
+
+    def build(L, M):
+        inp = L.Input(shape=(5, 3), name="seq")
+        h = L.LSTM(6, return_sequences=True, name="lstm")(inp)
+        tags = L.TimeDistributed(L.Dense(4, activation="softmax"), name="tags")(h)
+        flag = L.Dense(1, activation="sigmoid", name="flag")(L.LSTM(4, name="lstm2")(h))
+        return M(inp, [tags, flag])
+    ours, theirs = build(kcc.layers, Model), build(keras.layers, keras.Model)
+    theirs.set_weights(ours.get_weights())
+    losses = ["sparse_categorical_crossentropy", "binary_crossentropy"]
+    ours.compile(optimizer="sgd", loss=losses, loss_weights=[1.0, 0.5])
+    theirs.compile(optimizer=keras.optimizers.SGD(0.01), loss=losses, loss_weights=[1.0, 0.5])
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(20, 5, 3)).astype(np.float32)
+    y = [rng.integers(0, 4, (20, 5)), rng.integers(0, 2, (20, 1)).astype(np.float32)]
+    sw = [_weights(20, 3)[:, None], _weights(20, 4)[:, None]]
+    h = [m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, sample_weight=sw).history
+         for m in (ours, theirs)]
+    _same(*h)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_one_weight_array_weighs_every_output_and_dicts_name_them():
+    """Without Keras: one array for a multi-output model weighs each output; a dict names
+    outputs, a missing or None entry weighs 1; zero weights leave that sample out."""
+    from kcc.layers import Dense, Input
+    x, y = _data(12)
+    inp = Input(shape=(4,))
+    model = Model(inp, [Dense(3, activation="softmax", name="a")(inp), Dense(2, name="b")(inp)])
+    model.compile(optimizer="sgd", loss=["categorical_crossentropy", "mse"])
+    yb = x[:, :2]
+    sw = _weights(12)
+    both = model.evaluate(x, [y, yb], sample_weight=sw, verbose=0)
+    listed = model.evaluate(x, [y, yb], sample_weight=[sw, sw], verbose=0)
+    assert both == pytest.approx(listed)
+    only_a = model.evaluate(x, [y, yb], sample_weight={"a": sw}, verbose=0)
+    plain = model.evaluate(x, [y, yb], verbose=0)
+    assert only_a[1] == pytest.approx(listed[1]) and only_a[2] == pytest.approx(plain[2])
+    half = np.r_[np.ones(6), np.zeros(6)].astype(np.float32)
+    first = model.evaluate(x[:6], [y[:6], yb[:6]], verbose=0)
+    assert model.evaluate(x, [y, yb], sample_weight=half, verbose=0)[0] == pytest.approx(first[0] / 2)
+
+
+def test_bad_weights_are_clear_errors():
+    x, y = _data(10)
+    model = _compiled()
+    with pytest.raises(ValueError, match=r"`sample_weight` for output 'out' must hold one weight per "
+                                         r"sample, shape \(10,\); received shape \(9,\)"):
+        model.fit(x, y, verbose=0, sample_weight=np.ones(9))
+    with pytest.raises(ValueError, match="non-finite"):
+        model.evaluate(x, y, verbose=0, sample_weight=np.r_[np.ones(9), np.nan])
+    with pytest.raises(ValueError, match="either `sample_weight` or `class_weight`"):
+        model.fit(x, y, verbose=0, sample_weight=np.ones(10), class_weight={0: 2.0})
+    with pytest.raises(ValueError, match="`class_weight` must be a dict"):
+        model.fit(x, y, verbose=0, class_weight=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"validation_data\[2\]"):
+        model.fit(x, y, verbose=0, validation_data=(x, y, np.ones(3)))
+    from kcc.layers import Dense, Input
+    inp = Input(shape=(4,))
+    two = Model(inp, [Dense(3, activation="softmax")(inp), Dense(1)(inp)])
+    two.compile(optimizer="sgd", loss=["categorical_crossentropy", "mse"])
+    with pytest.raises(ValueError, match="`class_weight` is only supported for models with a single output"):
+        two.fit(x, [y, x[:, :1]], verbose=0, class_weight={0: 2.0})

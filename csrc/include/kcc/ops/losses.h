@@ -13,10 +13,22 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include "kcc/common.h"
 
 namespace kcc {
 namespace loss {
+
+// Every target row a loss reads ends with its sample's weight (1 unless fit, evaluate or
+// class_weight gave one): a float, stored in an int32 slot after sparse class ids. It
+// multiplies the sample's loss and its gradient; the metrics stay unweighted, as Keras
+// weights only `weighted_metrics`.
+KCC_HD float weight_of(const float* slot) { return *slot; }
+KCC_HD float weight_of(const int32_t* slot) {
+    float w;
+    memcpy(&w, slot, sizeof w);   // the float's bits, as numpy wrote them
+    return w;
+}
 
 constexpr float kEps = 1e-7f;
 // (a NaN prediction stays NaN, so its loss is NaN, as in Keras, not -log(1e-7))
