@@ -144,7 +144,7 @@ inline void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
                  float* c, int64_t ldc) {
     if (m == 0 || n == 0) return;
 #ifdef KCC_GEMM_DIRECT
-    if (gemm_direct::takes(trans_a, trans_b, m, n)) {   // a batch through a narrow Dense
+    if (gemm_direct::takes(trans_a, trans_b, m, n, k)) {   // a batch through a narrow Dense
         gemm_direct::gemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }

@@ -41,9 +41,10 @@ constexpr int64_t KC = 512;       // reduction steps per block: a block of B (KC
 // Whether gemm() should take this product here: row-major, untransposed, B one tile wide
 // at most and a whole number of vectors (a narrower or ragged B, 10 classes or 40 units,
 // leaves accumulators idle: measured no faster than the BLAS), and enough rows to fill a
-// tile (a batch-1 call stays on its matrix-vector path).
-inline bool takes(bool trans_a, bool trans_b, int64_t m, int64_t n) {
-    return !trans_a && !trans_b && m >= MR && n <= NR && n % W == 0 && n > 0;
+// tile (a batch-1 call stays on its matrix-vector path). An empty reduction (k == 0,
+// C = beta C) is left to the BLAS or the portable GEMM, which handle it.
+inline bool takes(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
+    return !trans_a && !trans_b && m >= MR && n <= NR && n % W == 0 && n > 0 && k > 0;
 }
 
 // C[:ROWS, :V*W] = keep * C + alpha * A[:ROWS, :kc] B[:kc, :V*W], B's rows ldb apart.
@@ -93,11 +94,6 @@ inline void rows(int64_t m, int64_t kc, float alpha, const float* a, int64_t lda
 // takes() accepts. C is read only when beta != 0.
 inline void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    if (k == 0) {
-        for (int64_t i = 0; i < m; ++i)
-            for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-        return;
-    }
     for (int64_t p0 = 0; p0 < k; p0 += KC) {
         const int64_t kc = k - p0 < KC ? k - p0 : KC;
         const float keep = p0 == 0 ? beta : 1.0f;   // later blocks add to C
