@@ -15,13 +15,16 @@ def _fmt_shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _as_list(data, names: Sequence[str], what: str, kind: str) -> list:
-    """x / y given as one array, a list in model order, or a dict keyed by layer name."""
+def _as_list(data, names: Sequence[str], what: str, kind: str, missing_ok: bool = False) -> list:
+    """x / y given as one array, a list in model order, or a dict keyed by layer name (with
+    `missing_ok`, a name the dict leaves out gives None)."""
     if isinstance(data, dict):
         unknown = [k for k in data if k not in names]
         if unknown:
             raise ValueError(f"Unknown {kind} name(s) {unknown} in the dict passed as `{what}`. "
                              f"Valid names: {list(names)}")
+        if missing_ok:
+            return [data.get(k) for k in names]
         missing = [k for k in names if k not in data]
         if missing:
             raise ValueError(f"The dict passed as `{what}` is missing {kind}(s) {missing}. "
@@ -168,14 +171,10 @@ def sample_weights(weight, class_weight, ys: Sequence[np.ndarray], names: Sequen
         return [w]
     if weight is None:
         return [None] * len(ys)
-    if isinstance(weight, dict):           # by output name; an output left out weighs 1
-        unknown = [k for k in weight if k not in names]
-        if unknown:
-            raise ValueError(f"Unknown output name(s) {unknown} in the dict passed as `{what}`. "
-                             f"Valid names: {list(names)}")
-        per_output = [weight.get(name) for name in names]
-    elif isinstance(weight, (list, tuple)) and not (len(names) == 1 and weight and np.isscalar(weight[0])):
-        per_output = _as_list(weight, names, what, "output")
+    if isinstance(weight, dict) or (isinstance(weight, (list, tuple)) and not (
+            len(names) == 1 and weight and np.isscalar(weight[0]))):
+        # per output, in order or by name; an output a dict leaves out weighs 1
+        per_output = _as_list(weight, names, what, "output", missing_ok=True)
     else:
         per_output = [weight] * len(ys)    # one array weighs every output, as in Keras
     out = []
