@@ -4,5 +4,5 @@
 """
 __version__ = "0.1.0"
 
-from kcc import (activations, backend, callbacks, initializers, layers, losses,  # noqa: F401,E402
-                 metrics, models, optimizers, utils)
+from kcc import (activations, backend, callbacks, constraints, initializers, layers,  # noqa: F401,E402
+                 losses, metrics, models, optimizers, regularizers, utils)

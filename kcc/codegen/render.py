@@ -38,18 +38,55 @@ def layout(g: Graph, n_slots: int) -> Layout:
 
 
 def stat_names(g: Graph) -> list[str]:
-    """Names of the accumulators, Keras's log keys: loss, <out>_loss..., metrics.
-    Also records in each Loss where its metrics accumulate."""
+    """Names of the accumulators: Keras's log keys (loss, <out>_loss..., the metrics, then
+    the weighted metrics, named as Keras 3 names them), then, per output with weighted
+    metrics, its weight sum, the hidden divisor WEIGHT_SUM + <output> (kept out of the
+    logs). Also records in each Loss where its stats accumulate."""
     names = ["loss"]
     multi = len(g.losses) > 1
     if multi:
         names += [f"{g.output_names[l.index]}_loss" for l in g.losses]
+    counters = {}    # Keras's CompileMetrics.result(): a repeated name gets _1, _2, ...
+
+    def key(out, display):
+        return f"{out}_{display}" if multi else display
+
     for l in g.losses:
         l.metric_stats = []
         for display, _ in l.metrics:
+            name = key(g.output_names[l.index], display)
+            if name in counters:
+                counters[name] += 1
+                name = f"{name}_{counters[name] - 1}"
+            else:
+                counters[name] = 1
             l.metric_stats.append(len(names))
-            names.append(f"{g.output_names[l.index]}_{display}" if multi else display)
+            names.append(name)
+    for l in g.losses:   # a weighted metric named as a metric is weighted_<name>
+        l.weighted_stats = []
+        for display, _ in l.weighted_metrics:
+            out = g.output_names[l.index]
+            name = key(out, display)
+            if name in counters:
+                name = key(out, f"weighted_{display}")
+                if name in counters:
+                    counters[name] += 1
+                    name = f"{name}_{counters[name] - 1}"
+                else:
+                    counters[name] = 1
+            else:
+                counters[name] = 1
+            l.weighted_stats.append(len(names))
+            names.append(name)
+    for l in g.losses:
+        l.weight_stat = -1
+        if l.weighted_metrics:
+            l.weight_stat = len(names)
+            names.append(WEIGHT_SUM + g.output_names[l.index])
     return names
+
+
+WEIGHT_SUM = "#weights:"
 
 
 def _macro_floats(fams: dict, op, macro: str, *args) -> int:
@@ -78,6 +115,13 @@ def fixed_scratch(g: Graph, fams: dict, predict: Plan, train: Plan | None) -> in
                                      train is not None) for op in g.ops], default=0))
 
 
+def _weight_rule_headers(g: Graph, training: bool) -> set[str]:
+    """kcc/ops headers of the regularizers and constraints a training unit applies."""
+    ws = [w for w in g.weights if w.trainable] if training else []
+    return ({"regularizers"} if any(w.regularizer for w in ws) else set()) | (
+        {"constraints"} if any(w.constraint for w in ws) else set())
+
+
 def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") -> str:
     """The source of one model unit: C++ (backend "cpu") or CUDA (backend "cuda")."""
     test = plan_predict(g, outputs_external=False) if train else None
@@ -92,7 +136,8 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
             # and a seeded run must not (nor should the generated code, for the cache).
             op.attrs["salt"] = zlib.crc32(f"dropout:{k}".encode())
     headers = sorted({h for f in fams.values() for h in f.headers} | {"activations"}
-                     | ({"losses", "optimizers"} if train else set()))
+                     | ({"losses", "optimizers"} if train else set())
+                     | _weight_rule_headers(g, train is not None))
     base_arena = max(p.arena_per_sample for p in (predict, train, test) if p is not None)
     scratch = batch_scratch(g, fams, train is not None) if backend == "cuda" else 0
     # the ops' workspace roles (Winograd tiles, im2col bands) serve the C++ templates only

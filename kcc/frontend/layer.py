@@ -6,6 +6,7 @@ graph. Subclasses implement `build`, `compute_output_shape`, `get_config` and `l
 """
 import functools
 
+from kcc import constraints, regularizers
 from kcc.frontend import naming
 from kcc.frontend.dtypes import standardize_dtype
 from kcc.frontend.errors import MultipleNodesError
@@ -197,16 +198,18 @@ class Layer:
                    dtype=None, regularizer=None, constraint=None):
         if self.built and not self._building:
             raise RuntimeError(f"Layer {self.name} is built; its weights are fixed.")
-        if regularizer is not None or constraint is not None:
-            raise NotImplementedError(f"Layer {self.name}: weight regularizers and constraints "
-                                      "are not supported by kcc yet.")
         if dtype is not None and standardize_dtype(dtype) != "float32":
             raise ValueError(f"Layer {self.name}: weights are float32; received dtype={dtype!r}.")
         name = name or f"weight_{len(self._weights)}"
         if any(w.name == name for w in self._weights):
             raise ValueError(f"Layer {self.name} already has a weight named '{name}'.")
         shape = () if shape is None else standardize_shape(shape, f"{name} shape")
+        regularizer = regularizers.for_layer(regularizer, self.name, f"{name} regularizer")
+        constraint = constraints.for_layer(constraint, self.name, f"{name} constraint")
+        if constraint is not None:      # its axes fit this shape, or an error now
+            constraint.lowered(shape, f"Layer {self.name} weight '{name}' constraint")
         var = Variable(self, name, shape, initializer, trainable=trainable)
+        var.regularizer, var.constraint = regularizer, constraint
         self._weights.append(var)
         return var
 

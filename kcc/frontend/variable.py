@@ -46,6 +46,8 @@ class Variable:
         self.shape = tuple(int(d) for d in shape)
         self._trainable = bool(trainable)
         self.initializer = initializers.get(initializer)
+        self.regularizer = None     # kcc.regularizers L1L2 family: a penalty in the training loss
+        self.constraint = None      # kcc.constraints: a projection after each optimizer update
         self.value = aligned_empty(self.shape)
         self.assign(self.initializer(self.shape, dtype="float32"))
 

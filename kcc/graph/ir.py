@@ -45,6 +45,10 @@ class WeightSlot:
     trainable: bool
     buffer: Any = field(repr=False, compare=False)  # the layer's own float32 array
     cname: str = ""            # C identifier, unique among values and weights ("dense_1_kernel")
+    regularizer: tuple[float, float] | None = None  # (l1, l2): l1 sum|w| + l2 sum w^2 joins the loss
+    constraint: tuple | None = None  # after each update: ("non_neg",), or ("norm", outer, reduce,
+                               # inner, min, max, rate): the norm over `reduce` of the weight
+                               # viewed as (outer, reduce, inner), rescaled as kcc/ops/constraints.h
 
     @property
     def size(self) -> int:
@@ -78,6 +82,9 @@ class Loss:
     fused: str | None = None   # "softmax" / "sigmoid" when the gradient skips that activation
     index: int = 0             # output position
     metric_stats: list[int] = field(default_factory=list)  # where each metric accumulates
+    weighted_metrics: list[tuple[str, str]] = field(default_factory=list)  # (display, canonical)
+    weighted_stats: list[int] = field(default_factory=list)  # where each accumulates sum(w m)
+    weight_stat: int = -1      # where sum(w) accumulates, the weighted metrics' divisor
 
 
 @dataclass
@@ -108,7 +115,9 @@ class Graph:
             ops=[replace(op, inputs=list(op.inputs), outputs=list(op.outputs),
                          weights=list(op.weights), attrs=copy.deepcopy(op.attrs),
                          saved=dict(op.saved), workspace=dict(op.workspace)) for op in self.ops],
-            losses=[replace(l, metrics=list(l.metrics), metric_stats=list(l.metric_stats))
+            losses=[replace(l, metrics=list(l.metrics), metric_stats=list(l.metric_stats),
+                            weighted_metrics=list(l.weighted_metrics),
+                            weighted_stats=list(l.weighted_stats))
                     for l in self.losses],
             id_bounds=dict(self.id_bounds))
 
@@ -125,7 +134,10 @@ class Graph:
     def dump(self) -> str:
         lines = [f"graph {self.name}: inputs {self.inputs} -> outputs {self.outputs}"]
         for w in self.weights:
-            lines.append(f"  weight[{w.index}] {w.name} {w.shape}{'' if w.trainable else ' frozen'}")
+            rules = (f" regularizer(l1, l2)={w.regularizer}" if w.regularizer else "") + (
+                f" constraint={w.constraint}" if w.constraint else "")
+            lines.append(f"  weight[{w.index}] {w.name} {w.shape}{'' if w.trainable else ' frozen'}"
+                         f"{rules}")
         for name in self.inputs:
             v = self.values[name]
             lines.append(f"  input {name}: {v.shape} {v.dtype}")
@@ -140,8 +152,9 @@ class Graph:
                 where += f" rows block {v.row_block}" if v.row_block is not None else ""
                 lines.append(f"  {v.name}{v.shape} = view({v.view_of}){where}{fold}")
         for loss in self.losses:
+            weighted = f" weighted_metrics={loss.weighted_metrics}" if loss.weighted_metrics else ""
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
-                         f"{' fused ' + loss.fused if loss.fused else ''}")
+                         f"{weighted}{' fused ' + loss.fused if loss.fused else ''}")
         return "\n".join(lines)
 
 

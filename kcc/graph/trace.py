@@ -13,6 +13,20 @@ from kcc.graph.ir import Graph, Op, Value, WeightSlot
 _IDENT = re.compile(r"[^0-9a-zA-Z_]")
 
 
+def _weight_rules(variable) -> dict:
+    """A weight's regularizer and constraint as the plain data of WeightSlot. Only trainable
+    weights are regularized and constrained (Keras: the optimizer's variables, and
+    `trainable_weights` for the penalties), so a frozen weight gets neither."""
+    reg, con = getattr(variable, "regularizer", None), getattr(variable, "constraint", None)
+    if not variable.trainable:
+        return {}
+    terms = reg.terms() if reg is not None else None
+    lowered = (con.lowered(variable.shape, f"Layer {variable.layer.name} weight "
+                                            f"'{variable.name}' constraint")
+               if con is not None else None)
+    return {"regularizer": terms if terms and any(terms) else None, "constraint": lowered}
+
+
 def c_ident(name: str) -> str:
     """A layer name as a C identifier (layer names may hold any character)."""
     s = _IDENT.sub("_", name)
@@ -92,7 +106,8 @@ class GraphBuilder:
                 cname, k = f"{c_ident(variable.path)}_{k}", k + 1
             self.graph.weights.append(WeightSlot(
                 index=len(self.graph.weights), name=variable.path, shape=tuple(variable.shape),
-                trainable=bool(variable.trainable), buffer=variable.value, cname=cname))
+                trainable=bool(variable.trainable), buffer=variable.value, cname=cname,
+                **_weight_rules(variable)))
         return self._slots[key][0]
 
     def _out_name(self) -> str:
@@ -108,10 +123,22 @@ class GraphBuilder:
         forward fills and the backward reads (an LSTM's gates), planned like activations.
         `workspace` maps a role to a float count: scratch of a fixed size, whatever the
         batch (each thread has its own; ops run one at a time, so they all share it)."""
-        out = Value(self._out_name(), tuple(int(d) for d in shape), dtype, producer=self._op_name,
-                    fold=self._fold)
-        self.graph.values[out.name] = out
-        name = self._op_name if out.name == self._op_name else out.name
+        return self.op_outputs(family, inputs, [shape], weights=weights, attrs=attrs,
+                               dtype=dtype, saved=saved, workspace=workspace)[0]
+
+    def op_outputs(self, family: str, inputs, shapes, *, weights=(), attrs=None,
+                   dtype="float32", saved=None, workspace=None) -> list[Value]:
+        """One op with an output per shape (a recurrent layer's output and final states),
+        all of `dtype`; the op is named after the first. Otherwise as `op`."""
+        outs = []
+        for shape in shapes:
+            out = Value(self._out_name(), tuple(int(d) for d in shape), dtype,
+                        producer=self._op_name, fold=self._fold)
+            self.graph.values[out.name] = out
+            outs.append(out)
+        name = self._op_name if outs[0].name == self._op_name else outs[0].name
+        for out in outs:
+            out.producer = name
         kept = {}
         for role, s in (saved or {}).items():
             v = Value(self._fresh(f"{name}_{role}"), tuple(int(d) for d in s), "float32", producer=name,
@@ -119,11 +146,12 @@ class GraphBuilder:
             self.graph.values[v.name] = v
             kept[role] = v.name
         self.graph.ops.append(Op(
-            name=name, family=family, inputs=[v.name for v in inputs], outputs=[out.name],
+            name=name, family=family, inputs=[v.name for v in inputs],
+            outputs=[out.name for out in outs],
             weights=[self.slot(w) for w in weights], attrs=dict(attrs or {}),
             layer=self._layer_name, saved=kept, fold=self._fold,
             workspace={k: int(v) for k, v in (workspace or {}).items()}))
-        return out
+        return outs
 
     def require_ids_below(self, x: Value, bound: int) -> None:
         """The op being lowered reads `x` as indices into a table of `bound` rows (Embedding).

@@ -24,3 +24,14 @@ def unsupported(layer_class, **args):
     if given:
         raise NotImplementedError(f"{layer_class}: argument(s) {', '.join(given)} are not "
                                   "supported by kcc yet; leave them out.")
+
+
+def weight_rules_config(layer, *weights):
+    """Keras's config entries for the regularizer and constraint of each named weight
+    ('kernel' -> kernel_regularizer, kernel_constraint), serialized as Keras 3 does."""
+    from kcc import constraints, regularizers
+    config = {f"{w}_regularizer": regularizers.serialize(getattr(layer, f"{w}_regularizer"))
+              for w in weights}
+    config.update({f"{w}_constraint": constraints.serialize(getattr(layer, f"{w}_constraint"))
+                   for w in weights})
+    return config

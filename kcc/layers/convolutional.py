@@ -5,12 +5,12 @@ stored as Keras 3 stores them: kernel (kh, kw, in, out), bias (out,), so weights
 Keras writes them and the kernel viewed as (kh*kw*in, out) is the GEMM's right-hand side.
 The layout is resolved at the first call (see kcc/layers/image_layout.py) and then fixed.
 """
-from kcc import activations, initializers
+from kcc import activations, constraints, initializers, regularizers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers import image_layout as layout
 from kcc.layers import winograd
-from kcc.layers.args import legacy, positive_int, unsupported
+from kcc.layers.args import legacy, positive_int, unsupported, weight_rules_config
 from kcc.utils.env import env_flag
 
 # im2col bands. A band of output rows is one GEMM: (F x K) weights times (K x P) cols, P
@@ -106,15 +106,19 @@ class Conv2D(Layer):
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
         self.bias_initializer = initializers.get(bias_initializer or "zeros")
-        unsupported(cls, kernel_regularizer=legacy(
-                        "kernel_regularizer", kernel_regularizer, "W_regularizer", W_regularizer),
-                    bias_regularizer=legacy(
-                        "bias_regularizer", bias_regularizer, "b_regularizer", b_regularizer),
-                    activity_regularizer=activity_regularizer,
-                    kernel_constraint=legacy(
-                        "kernel_constraint", kernel_constraint, "W_constraint", W_constraint),
-                    bias_constraint=legacy(
-                        "bias_constraint", bias_constraint, "b_constraint", b_constraint))
+        unsupported(cls, activity_regularizer=activity_regularizer)
+        self.kernel_regularizer = regularizers.for_layer(legacy(
+            "kernel_regularizer", kernel_regularizer, "W_regularizer", W_regularizer),
+            self.name, "kernel_regularizer")
+        self.bias_regularizer = regularizers.for_layer(legacy(
+            "bias_regularizer", bias_regularizer, "b_regularizer", b_regularizer),
+            self.name, "bias_regularizer")
+        self.kernel_constraint = constraints.for_layer(legacy(
+            "kernel_constraint", kernel_constraint, "W_constraint", W_constraint),
+            self.name, "kernel_constraint")
+        self.bias_constraint = constraints.for_layer(legacy(
+            "bias_constraint", bias_constraint, "b_constraint", b_constraint),
+            self.name, "bias_constraint")
         self.input_spec = InputSpec(ndim=4)
         self.kernel = None
         self.bias = None
@@ -160,9 +164,12 @@ class Conv2D(Layer):
                              f"shape {tuple(input_shape)}.")
         kh, kw = self.kernel_size
         self.kernel = self.add_weight("kernel", (kh, kw, channels, self.filters),
-                                      self.kernel_initializer)
+                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
         # Rows and cols may differ between calls (a shared conv on 32x32 and 64x64 images).
         self.input_spec = InputSpec(ndim=4, axes={c_axis: channels})
 
@@ -191,7 +198,8 @@ class Conv2D(Layer):
                 "dilation_rate": self.dilation_rate, "activation": self.activation,
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_rules_config(self, "kernel", "bias")}
 
     # -- lowering ------------------------------------------------------------------------------
     def lower(self, g, inputs):

@@ -1,8 +1,8 @@
 """Dense: output = activation(dot(input, kernel) + bias), on the last axis of the input."""
-from kcc import activations, initializers
+from kcc import activations, constraints, initializers, regularizers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
-from kcc.layers.args import legacy, positive_int, unsupported
+from kcc.layers.args import legacy, positive_int, unsupported, weight_rules_config
 
 
 class Dense(Layer):
@@ -22,30 +22,38 @@ class Dense(Layer):
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
         self.bias_initializer = initializers.get(bias_initializer or "zeros")
-        unsupported("Dense", kernel_regularizer=legacy(
-                        "kernel_regularizer", kernel_regularizer, "W_regularizer", W_regularizer),
-                    bias_regularizer=legacy(
-                        "bias_regularizer", bias_regularizer, "b_regularizer", b_regularizer),
-                    activity_regularizer=activity_regularizer,
-                    kernel_constraint=legacy(
-                        "kernel_constraint", kernel_constraint, "W_constraint", W_constraint),
-                    bias_constraint=legacy(
-                        "bias_constraint", bias_constraint, "b_constraint", b_constraint),
+        unsupported("Dense", activity_regularizer=activity_regularizer,
                     lora_rank=lora_rank, lora_alpha=lora_alpha,
                     quantization_config=quantization_config)
         if input_dim is not None and kwargs.get("input_shape") is None:
             kwargs["input_shape"] = (positive_int("input_dim", input_dim),)
         super().__init__(**kwargs)
         self.activation = activations.get(activation, f"Layer {self.name} (Dense): `activation`")
+        self.kernel_regularizer = regularizers.for_layer(legacy(
+            "kernel_regularizer", kernel_regularizer, "W_regularizer", W_regularizer),
+            self.name, "kernel_regularizer")
+        self.bias_regularizer = regularizers.for_layer(legacy(
+            "bias_regularizer", bias_regularizer, "b_regularizer", b_regularizer),
+            self.name, "bias_regularizer")
+        self.kernel_constraint = constraints.for_layer(legacy(
+            "kernel_constraint", kernel_constraint, "W_constraint", W_constraint),
+            self.name, "kernel_constraint")
+        self.bias_constraint = constraints.for_layer(legacy(
+            "bias_constraint", bias_constraint, "b_constraint", b_constraint),
+            self.name, "bias_constraint")
         self.input_spec = InputSpec(min_ndim=2)
         self.kernel = None
         self.bias = None
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
-        self.kernel = self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
         # Any rank >= 2 is fine afterwards, as long as the last axis matches the kernel.
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
@@ -56,7 +64,8 @@ class Dense(Layer):
         return {**super().get_config(), "units": self.units, "activation": self.activation,
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_rules_config(self, "kernel", "bias")}
 
     def lower(self, g, inputs):
         (x,) = inputs

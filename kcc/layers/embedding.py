@@ -5,11 +5,11 @@ the engine checks that input against `input_dim` in Python (GraphBuilder.require
 before native code indexes the table with them, so the generated gather never reads out of
 bounds.
 """
-from kcc import initializers
+from kcc import constraints, initializers, regularizers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.frontend.tensor import KerasTensor
-from kcc.layers.args import legacy, positive_int, unsupported
+from kcc.layers.args import legacy, positive_int, unsupported, weight_rules_config
 
 
 def _input_length(value):
@@ -39,18 +39,19 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(
             legacy("embeddings_initializer", embeddings_initializer, "init", init, "uniform"))
         self.input_length = _input_length(input_length)
-        unsupported("Embedding",
-                    embeddings_regularizer=legacy("embeddings_regularizer", embeddings_regularizer,
-                                                  "W_regularizer", W_regularizer),
-                    activity_regularizer=activity_regularizer,
-                    embeddings_constraint=legacy("embeddings_constraint", embeddings_constraint,
-                                                 "W_constraint", W_constraint),
+        unsupported("Embedding", activity_regularizer=activity_regularizer,
                     dropout=dropout or None, sparse=sparse or None, lora_rank=lora_rank,
                     lora_alpha=lora_alpha, quantization_config=quantization_config)
         if (self.input_length is not None and None not in self.input_length
                 and kwargs.get("input_shape") is None and kwargs.get("batch_input_shape") is None):
             kwargs["input_shape"] = self.input_length     # Keras: input_length sets the shape
         super().__init__(**kwargs)
+        self.embeddings_regularizer = regularizers.for_layer(legacy(
+            "embeddings_regularizer", embeddings_regularizer, "W_regularizer", W_regularizer),
+            self.name, "embeddings_regularizer")
+        self.embeddings_constraint = constraints.for_layer(legacy(
+            "embeddings_constraint", embeddings_constraint, "W_constraint", W_constraint),
+            self.name, "embeddings_constraint")
         if mask_zero:
             raise NotImplementedError(f"Layer {self.name} (Embedding): mask_zero=True is not "
                                       "supported by kcc yet (no layer consumes masks); pad with "
@@ -68,7 +69,9 @@ class Embedding(Layer):
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer)
+                                          self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
         # ids of any sequence length and rank: the table fixes no input shape
         self.input_spec = InputSpec(dtype="int32")
 
@@ -88,6 +91,7 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim,
                 "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+                **weight_rules_config(self, "embeddings"),
                 "mask_zero": self.mask_zero,
                 "input_length": (None if self.input_length is None else
                                  self.input_length[0] if len(self.input_length) == 1
