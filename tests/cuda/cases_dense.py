@@ -1,7 +1,7 @@
 """CUDA cases: Dense with every activation, Activation layers, Dropout, each optimizer."""
 import numpy as np
 
-from kcc import optimizers
+from kcc import constraints, optimizers, regularizers
 from kcc.layers import GRU, Activation, Dense, Dropout, Input, Reshape, concatenate
 from kcc.models import Model
 
@@ -11,10 +11,15 @@ def _onehot(rng, n, k):
 
 
 def mlp_softmax(rng):
+    """Also the weight regularizers and constraints (kcc/templates/weights): a penalty and
+    its gradient, then each constraint after the fused update."""
     x = Input(shape=(20,))
-    h = Dense(32, activation="relu")(x)
-    h = Dense(16, activation="tanh")(h)
-    y = Dense(5, activation="softmax")(h)
+    h = Dense(32, activation="relu", kernel_regularizer=regularizers.L1L2(0.01, 0.02),
+              kernel_constraint=constraints.MaxNorm(0.9), bias_constraint="non_neg")(x)
+    h = Dense(16, activation="tanh", bias_regularizer="l2",
+              kernel_constraint=constraints.UnitNorm(axis=1))(h)
+    y = Dense(5, activation="softmax", kernel_regularizer=regularizers.L1(0.05),
+              kernel_constraint=constraints.MinMaxNorm(0.5, 0.8, rate=0.5))(h)
     return dict(model=Model(x, y), x=[rng.standard_normal((7, 20)).astype(np.float32)],
                 y=[_onehot(rng, 7, 5)], loss="categorical_crossentropy",
                 optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])
