@@ -138,9 +138,9 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
 
 def sample_weights(weight, class_weight, ys: Sequence[np.ndarray], names: Sequence[str],
                    what: str = "sample_weight") -> list[np.ndarray | None]:
-    """One (n,) float32 array per output (None: every sample weighs 1), from Keras's
-    `sample_weight` (one array for every output, or a list / dict with one per output,
-    None entries allowed) and `class_weight` (a dict class id -> weight, single-output
+    """One float32 array per output, (n,) or per timestep (n, T) (None: every sample weighs
+    1), from Keras's `sample_weight` (one array of one weight per sample for every output,
+    or a list / dict with one per output, None entries allowed) and `class_weight` (a dict class id -> weight, single-output
     models, read off the targets as Keras does: the argmax of one-hot rows, else the
     rounded label)."""
     n = len(ys[0]) if ys else 0
@@ -177,45 +177,62 @@ def sample_weights(weight, class_weight, ys: Sequence[np.ndarray], names: Sequen
         per_output = _as_list(weight, names, what, "output", missing_ok=True)
     else:
         per_output = [weight] * len(ys)    # one array weighs every output, as in Keras
+        shape = np.shape(weight)
+        if len(ys) > 1 and not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+            raise ValueError(f"For a model with several outputs ({', '.join(names)}), a single "
+                             f"`{what}` array must hold one weight per sample, shape ({n},); "
+                             f"received shape {_fmt_shape(shape)}. For weights per timestep, "
+                             f"pass a list or dict with one array per output")
     out = []
-    for w, name in zip(per_output, names):
-        if w is None:
-            out.append(None)
-            continue
-        arr = _numeric(w, name, "output")
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if arr.shape != (n,):
-            raise ValueError(f"`{what}` for output '{name}' must hold one weight per sample, shape "
-                             f"({n},); received shape {_fmt_shape(arr.shape)}")
-        arr = arr.astype(np.float32)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"`{what}` for output '{name}' holds non-finite weights")
-        out.append(arr)
+    for w, name, y in zip(per_output, names, ys):
+        out.append(None if w is None else _weight_array(w, name, y, what))
     return out
+
+
+def _weight_array(w, name: str, y: np.ndarray, what: str) -> np.ndarray:
+    """One output's weights: (n,) (one per sample, (n, 1) too) or, for an output with
+    several rows per sample (a per-timestep loss: rows (T,) for targets (n, T, D) or
+    sparse (n, T, 1)), one per row, (n, T) (or (n, T, 1)), as Keras 3's temporal weights."""
+    n, rows = len(y), tuple(y.shape[1:-1])
+    arr = _numeric(w, name, "output")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    elif rows and arr.shape == (n,) + rows + (1,):
+        arr = arr[..., 0]
+    if arr.shape != (n,) and not (rows and arr.shape == (n,) + rows):
+        want = f"({n},)" + (f" or, one per timestep, {_fmt_shape((n,) + rows)}" if rows else "")
+        raise ValueError(f"`{what}` for output '{name}' must hold one weight per sample, shape "
+                         f"{want}; received shape {_fmt_shape(arr.shape)}")
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{what}` for output '{name}' holds non-finite weights")
+    return arr
 
 
 def with_weights(ys: Sequence[np.ndarray], weights: Sequence[np.ndarray | None]) -> list[np.ndarray]:
-    """Each output's targets as the compiled losses read them: a sample's values (or class
-    ids) flattened, then its weight (1 when None), a float in the last slot of the row
-    (an int32 slot's bits after class ids). Rows stay samples, so slicing by rows holds."""
+    """Each output's targets as the compiled losses read them (kcc/templates/losses/_rows.j2):
+    a sample is R rows (its rows shape y.shape[1:-1]; 1 for a per-sample loss), each row its
+    D target values (or one class id) and then its weight (1 when None), a float in the
+    row's last slot (an int32 slot's bits after a class id). A per-sample weight repeats on
+    every row. Array rows stay samples, so slicing by rows holds."""
     out = []
     for y, w in zip(ys, weights):
-        n = len(y)
-        flat = y.reshape(n, -1)
-        packed = np.empty((n, flat.shape[1] + 1), y.dtype)
-        packed[:, :-1] = flat
-        packed.view(np.float32)[:, -1] = 1.0 if w is None else w
-        out.append(packed)
+        n, width = len(y), y.shape[-1] if y.ndim > 1 else 1
+        rows = y.reshape(n, -1, width)
+        packed = np.empty((n, rows.shape[1], width + 1), y.dtype)
+        packed[..., :-1] = rows
+        packed.view(np.float32)[..., -1] = 1.0 if w is None else w.reshape(n, -1)
+        out.append(packed.reshape(n, -1))
     return out
 
 
-def unweighted(ys: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Copies of with_weights' targets with every sample weighing 1."""
+def unweighted(ys: Sequence[np.ndarray], widths: Sequence[int]) -> list[np.ndarray]:
+    """Copies of with_weights' targets with every sample weighing 1 (widths: each output's
+    target values per row, D, or 1 for class ids)."""
     out = []
-    for y in ys:
+    for y, width in zip(ys, widths):
         y = y.copy()
-        y.view(np.float32)[:, -1] = 1.0
+        y.view(np.float32).reshape(len(y), -1, width + 1)[..., -1] = 1.0
         out.append(y)
     return out
 

@@ -8,7 +8,7 @@
   dict keyed by output name (outputs left out weigh 1.0).
 - metrics: None; a list applied to every output; a list of lists, one per output; or
   a dict keyed by output name whose values are one metric or a list (outputs left out
-  have none).
+  have none). weighted_metrics: the same spellings; sample weights weigh them.
 """
 
 import math
@@ -27,17 +27,32 @@ class CompileConfig:
     loss_weights: list                      # float per output
     metrics: list                           # per output: [(display_name, canonical), ...]
     output_names: list = field(default_factory=list)
+    weighted_metrics: list = field(default_factory=list)   # as metrics (empty: none)
 
     @property
     def metrics_names(self):
-        """Log keys in Keras order: 'loss', '<output>_loss' for each output when there are
-        several, then each output's metrics ('<output>_<name>' when there are several)."""
+        """The stats in the order the native code keeps them (Keras 1/2's metrics_names):
+        'loss', '<output>_loss' for each output when there are several, then each output's
+        metrics ('<output>_<name>' when there are several), then the weighted metrics,
+        named as Keras 3 names them (kcc.codegen.render.stat_names)."""
         multi = len(self.losses) > 1
         names = ["loss"]
         if multi:
             names += [f"{o}_loss" for o in self.output_names]
-        for out, metrics in zip(self.output_names or [None] * len(self.metrics), self.metrics):
-            names += [f"{out}_{d}" if multi else d for d, _ in metrics]
+        counters = {}
+        outs = self.output_names or [None] * len(self.metrics)
+        for weighted, per_output in ((False, self.metrics), (True, self.weighted_metrics)):
+            for out, metrics in zip(outs, per_output):
+                for display, _ in metrics:
+                    name = f"{out}_{display}" if multi else display
+                    if weighted and name in counters:
+                        name = f"{out}_weighted_{display}" if multi else f"weighted_{display}"
+                    if name in counters:
+                        counters[name] += 1
+                        name = f"{name}_{counters[name] - 1}"
+                    else:
+                        counters[name] = 1
+                    names.append(name)
         return names
 
     def to_dict(self):
@@ -45,12 +60,14 @@ class CompileConfig:
         return {"optimizer": optimizers_module.serialize(self.optimizer),
                 "loss": list(self.losses), "loss_weights": [float(w) for w in self.loss_weights],
                 "metrics": [[[d, c] for d, c in m] for m in self.metrics],
+                "weighted_metrics": [[[d, c] for d, c in m] for m in self.weighted_metrics],
                 "output_names": list(self.output_names)}
 
     def structure_key(self):
         """What changes the generated code; loss weights and hparams are run-time values."""
         return (self.optimizer.structure_key(), tuple(self.losses),
-                tuple(tuple(c for _, c in m) for m in self.metrics))
+                tuple(tuple(c for _, c in m) for m in self.metrics),
+                tuple(tuple(c for _, c in m) for m in self.weighted_metrics))
 
 
 def _by_output(arg, value, output_names, required):
@@ -108,20 +125,20 @@ def _resolve_weights(loss_weights, output_names):
     return [_weight(loss_weights)] * len(output_names)
 
 
-def _resolve_metric_lists(metrics, output_names):
+def _resolve_metric_lists(metrics, output_names, arg="metrics"):
     """-> one list of metric identifiers per output."""
     if metrics is None:
         return [[] for _ in output_names]
     if isinstance(metrics, dict):
-        per_output = _by_output("metrics", metrics, output_names, required=False)
+        per_output = _by_output(arg, metrics, output_names, required=False)
         return [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m]
                 for m in per_output]
     if not isinstance(metrics, (list, tuple)):
-        raise ValueError(f"Expected `metrics` to be a list, tuple or dict. Received: "
-                         f"metrics={metrics!r} of type {type(metrics).__name__}")
+        raise ValueError(f"Expected `{arg}` to be a list, tuple or dict. Received: "
+                         f"{arg}={metrics!r} of type {type(metrics).__name__}")
     nested = metrics and all(isinstance(m, (list, tuple)) for m in metrics)
     if nested:
-        return [list(m) for m in _per_output_list("metrics", metrics, output_names)]
+        return [list(m) for m in _per_output_list(arg, metrics, output_names)]
     return [list(metrics) for _ in output_names]
 
 
@@ -136,14 +153,14 @@ def _resolve_metrics(metric_lists, losses, output_names, output_shapes):
                                  f"{metrics_module.target_kind(canonical)} targets but loss "
                                  f"{loss!r} takes {losses_module.target_kind(loss)} targets; "
                                  f"use metrics=['accuracy'] to pick the matching accuracy")
-            entry = (metrics_module.display_name(metric, canonical), canonical)
-            if entry not in entries:
-                entries.append(entry)
+            # a metric given twice is computed twice, logged as name and name_1 (as Keras)
+            entries.append((metrics_module.display_name(metric, canonical), canonical))
         resolved.append(entries)
     return resolved
 
 
-def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output_shapes):
+def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output_shapes,
+                    weighted_metrics=None):
     """compile()'s arguments -> CompileConfig (see the module docstring for the rules)."""
     output_names = list(output_names)
     if len(output_shapes) != len(output_names):
@@ -162,6 +179,9 @@ def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output
         metrics=_resolve_metrics(_resolve_metric_lists(metrics, output_names), losses,
                                  output_names, output_shapes),
         output_names=output_names,
+        weighted_metrics=_resolve_metrics(
+            _resolve_metric_lists(weighted_metrics, output_names, "weighted_metrics"), losses,
+            output_names, output_shapes),
     )
 
 
@@ -189,15 +209,23 @@ def compile_arguments(data):
         raise ValueError(f"the compile config's loss_weights must be null, a number, a list of "
                          f"one per output or a dict by output name, found {loss_weights!r} "
                          f"({type(loss_weights).__name__})")
-    if not isinstance(metrics, list) or not all(
-            isinstance(m, list) and all(isinstance(e, list) and len(e) == 2
-                                        and all(isinstance(s, str) for s in e) for e in m)
-            for m in metrics):
-        raise ValueError(f"the compile config's metrics must be one list of [name, metric] "
-                         f"pairs of strings per output, found {metrics!r}")
+    weighted = data.get("weighted_metrics") or []     # absent from older files: none
+    for arg, value in (("metrics", metrics), ("weighted_metrics", weighted)):
+        if not _metric_pairs(value):
+            raise ValueError(f"the compile config's {arg} must be one list of [name, metric] "
+                             f"pairs of strings per output, found {value!r}")
     return {"optimizer": optimizers_module.deserialize(optimizer),
             "loss": loss, "loss_weights": loss_weights,
-            "metrics": [[metrics_module.identifier(d, c) for d, c in m] for m in metrics]}
+            "metrics": [[metrics_module.identifier(d, c) for d, c in m] for m in metrics],
+            "weighted_metrics": [[metrics_module.identifier(d, c) for d, c in m]
+                                 for m in weighted] or None}
+
+
+def _metric_pairs(value):
+    return isinstance(value, list) and all(
+        isinstance(m, list) and all(isinstance(e, list) and len(e) == 2
+                                    and all(isinstance(s, str) for s in e) for e in m)
+        for m in value)
 
 
 def _is_number(value):

@@ -13,6 +13,7 @@ import numpy as np
 from kcc import backend
 from kcc import losses as losses_module
 from kcc.graph.ir import Loss, OptimizerSpec
+from kcc.codegen.render import WEIGHT_SUM
 from kcc.graph.trace import loss_inputs, lower
 from kcc.runtime import data
 from kcc.runtime.native import NativeModel
@@ -39,6 +40,18 @@ _FIT_DATASET_OPTIONS = ("max_queue_size", "workers", "use_multiprocessing")
 _COMPILE_IGNORED = ("jit_compile", "steps_per_execution", "auto_scale_loss", "sample_weight_mode")
 
 
+def _native_metrics(entries) -> list:
+    """(display, canonical) pairs -> the same with the names kcc/ops/losses.h defines."""
+    out = []
+    for display, canonical in entries:
+        canonical = _METRIC_ALIASES.get(canonical, canonical)
+        if canonical not in _NATIVE_METRICS:
+            raise ValueError(f"Metric '{display}' is not supported by kcc yet. Supported: "
+                             f"{sorted(_NATIVE_METRICS)}")
+        out.append((display, canonical))
+    return out
+
+
 def _compile_keras_options(kwargs: dict):
     """Take Keras's compile() options kcc accepts out of `kwargs`; refuse the ones it
     cannot honour with the reason."""
@@ -47,11 +60,9 @@ def _compile_keras_options(kwargs: dict):
     if kwargs.pop("run_eagerly", False):
         raise ValueError("compile(run_eagerly=True): kcc has no eager mode; every model runs "
                          "as generated native code. Leave run_eagerly at False")
-    for name in ("weighted_metrics", "loss_weights_mode"):
-        if kwargs.pop(name, None):
-            raise ValueError(f"compile({name}=...) is not supported by kcc yet: sample weights "
-                             f"(fit's sample_weight, class_weight) weigh the loss, and the "
-                             f"metrics stay unweighted")
+    if kwargs.pop("loss_weights_mode", None):
+        raise ValueError("compile(loss_weights_mode=...) is not supported by kcc (nor by "
+                         "Keras 3); leave it out")
 
 
 def _check_call_options(call: str, kwargs: dict, ignored=()):
@@ -126,31 +137,29 @@ class Trainer:
 
     # -- compile -----------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, device=None,
-                **kwargs):
+                weighted_metrics=None, **kwargs):
         """Resolve the training configuration, generate the model's C++ (or, with
-        device='cuda', CUDA) and build it. device=None uses kcc.backend.device()."""
+        device='cuda', CUDA) and build it. device=None uses kcc.backend.device().
+        weighted_metrics, as Keras's: metrics that fit's and evaluate's sample weights
+        (and class_weight) weigh, sum(w m) / sum(w)."""
         self._not_while_fitting("compile()")
         _compile_keras_options(kwargs)
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}. "
-                            f"Accepted: optimizer, loss, metrics, loss_weights, device "
+                            f"Accepted: optimizer, loss, metrics, loss_weights, weighted_metrics, "
+                            f"device "
                             f"(and Keras's {', '.join(_COMPILE_IGNORED)}, which kcc ignores)")
         device = backend.device() if device is None else backend.canonical_device(device)
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
-        cfg = resolve_compile(optimizer, loss, metrics, loss_weights, self.output_names, out_shapes)
+        cfg = resolve_compile(optimizer, loss, metrics, loss_weights, self.output_names, out_shapes,
+                              weighted_metrics)
         graph = lower(self)
         for i, name in enumerate(loss_inputs(graph)):
             kind = cfg.losses[i]
             shape, dtype = losses_module.target_spec(kind, out_shapes[i])
-            metric_list = []
-            for display, canonical in cfg.metrics[i]:
-                canonical = _METRIC_ALIASES.get(canonical, canonical)
-                if canonical not in _NATIVE_METRICS:
-                    raise ValueError(f"Metric '{display}' is not supported by kcc yet. Supported: "
-                                     f"{sorted(_NATIVE_METRICS)}")
-                metric_list.append((display, canonical))
             graph.losses.append(Loss(name, kind, float(cfg.loss_weights[i]), tuple(shape), dtype,
-                                     metric_list, index=i))
+                                     _native_metrics(cfg.metrics[i]), index=i,
+                                     weighted_metrics=_native_metrics(cfg.weighted_metrics[i])))
         graph.optimizer = _optimizer_spec(cfg.optimizer)
         previous = self._native if self.__dict__.get("optimizer") is cfg.optimizer else None
         self._native = NativeModel(graph, what=f"model '{self.name}'", device=device)
@@ -163,7 +172,21 @@ class Trainer:
 
     @property
     def metrics_names(self) -> list[str]:
-        return self._native.stat_names if self._native else []
+        """The log keys in the order the native code keeps them: loss, the outputs' losses,
+        the metrics, the weighted metrics."""
+        return [key for key, _, _ in self._native_log_plan()[1]] if self._native else []
+
+    def _native_log_plan(self):
+        """(native, [(log key, stat, divisor stat or None: divide by the samples seen), ...]
+        in stat order), worked out once per compiled unit."""
+        native = self._native
+        cached = self.__dict__.get("_log_plan")
+        if cached is None or cached[0] is not native:
+            divisor = {i: l.weight_stat for l in native.graph.losses for i in l.weighted_stats}
+            plan = [(key, i, divisor.get(i)) for i, key in enumerate(native.stat_names)
+                    if not key.startswith(WEIGHT_SUM)]
+            cached = self._log_plan = (native, plan, sorted(plan))
+        return cached
 
     def _not_while_fitting(self, call: str):
         """A callback inside fit() may predict and evaluate (between two steps); training or
@@ -217,6 +240,12 @@ class Trainer:
         weights = data.sample_weights(sample_weight, class_weight, ys, self.output_names, weight_what)
         return data.with_weights(ys, weights)
 
+    def _target_widths(self) -> list[int]:
+        """Each output's target values per row: D, or 1 for class ids."""
+        cfg = self._compile_config
+        return [losses_module.target_spec(l, tuple(t.shape[1:]))[0][-1]
+                for l, t in zip(cfg.losses, self.outputs)]
+
     def _xy(self, x, y, what=("x", "y", "sample_weight"), sample_weight=None, class_weight=None):
         if y is None:
             raise ValueError(f"Model '{self.name}' needs targets: pass `{what[1]}` (one array per "
@@ -230,8 +259,15 @@ class Trainer:
         return xs, ys, nx
 
     def _logs(self, sums, seen, prefix="") -> dict:
-        names = self._native.stat_names
-        return {prefix + k: (float(s) / seen if seen else float("nan")) for k, s in zip(names, sums)}
+        """The logs of `seen` samples' stat sums, keys sorted as Keras 3 sorts them. A
+        weighted metric divides by its weights' sum (0 when they sum to 0, as Keras)."""
+        logs = {}
+        for key, i, d in self._native_log_plan()[2]:
+            if d is None:
+                logs[prefix + key] = float(sums[i]) / seen if seen else float("nan")
+            else:
+                logs[prefix + key] = float(sums[i]) / float(sums[d]) if sums[d] else 0.0
+        return logs
 
     def _sync_hparams(self) -> list:
         """Hand the optimizer's hyperparameters and step to the native loop; returns them."""
@@ -281,7 +317,7 @@ class Trainer:
                                  f"need at least one")
             val = ([a[split:] for a in xs], [a[split:] for a in ys], n - split)
             if class_weight is not None:   # Keras weighs only the training samples by class
-                val = (val[0], data.unweighted(val[1]), val[2])
+                val = (val[0], data.unweighted(val[1], self._target_widths()), val[2])
             xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
         if n == 0:
             raise ValueError("fit() received no training samples (x has 0 rows)")
@@ -369,12 +405,13 @@ class Trainer:
         return logs
 
     # -- evaluate / predict ------------------------------------------------------------------
-    @staticmethod
-    def _result(logs: dict, return_dict: bool):
-        """Keras's return value: the logs as a dict, else the loss alone or [loss, stats...]."""
+    def _result(self, logs: dict, return_dict: bool):
+        """Keras's return value: the logs as a dict (keys sorted, as Keras 3), else the loss
+        alone or a list in metrics_names order (Keras 1/2's contract, which Keras 3 keeps for
+        a single output: loss, the metrics, the weighted metrics)."""
         if return_dict:
             return logs
-        vals = list(logs.values())
+        vals = [logs[k] for k in self.metrics_names]
         return vals[0] if len(vals) == 1 else vals
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None, steps=None,

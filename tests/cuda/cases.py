@@ -4,6 +4,8 @@ Each case is a function of a numpy Generator returning a dict:
     model      an uncompiled kcc Model
     x, y       lists of input and target arrays (a few samples)
     loss, optimizer, metrics    compile() arguments (optimizer: a name or instance)
+    weighted_metrics, sample_weight    optional: compile()'s weighted_metrics, and the
+               weights test_emulated.py runs with (else each sample weighs 2 or 0.5)
 Cases live next to this file in cases_<area>.py modules, each with a CASES dict
 {name: function}; `all_cases()` gathers them. tests/cuda/test_compile.py builds every
 case's CUDA unit with nvcc (no GPU needed); tests/cuda/test_parity.py runs them on a GPU
@@ -62,7 +64,8 @@ def compile_cases() -> dict:
 
     def compile_one(case):
         model = case["model"]
-        model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"])
+        model.compile(optimizer=case["optimizer"], loss=case["loss"], metrics=case["metrics"],
+                      weighted_metrics=case.get("weighted_metrics"))
         return model._native
 
     natives = build_each(compile_one, cases)

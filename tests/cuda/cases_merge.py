@@ -40,12 +40,17 @@ def embedding_flatten_dense(rng):
 
 
 def embedding_time_dense(rng):
-    # Dense on (L, D): per-timestep rows, then Flatten
+    # Dense on (L, D): per-timestep rows, then Flatten; the rows are an output too, its loss
+    # weighed per timestep (weights (n, L)), and weighted metrics on both outputs
     ids = Input(shape=(5,), dtype="int32")
     h = Dense(3, activation="tanh")(Embedding(11, 4)(ids))
     y = Dense(2)(Flatten()(h))
-    return _regression(Model(ids, y), [_ids(rng, 6, 5, 11)], rng, [(2,)],
+    case = _regression(Model(ids, [y, h]), [_ids(rng, 6, 5, 11)], rng, [(2,), (5, 3)],
                        optimizer=optimizers.RMSprop(learning_rate=0.01))
+    steps = np.array([2.0, 0.5, 0.0, 1.0, 4.0], np.float32)
+    return dict(case, weighted_metrics=["mae", "mse"],
+                sample_weight=[np.where(np.arange(6) % 2, 0.5, 2.0).astype(np.float32),
+                               np.stack([np.roll(steps, k) for k in range(6)])])
 
 
 def embedding_shared_two_inputs(rng):

@@ -36,7 +36,8 @@ def _run(session, case, n_out):
     # the targets as fit passes them, the samples weighing 2 and 0.5 in turn (powers of two:
     # the weighted sums stay as exact as the unweighted ones, so Adam's first step, which
     # magnifies a near-zero gradient's rounding, sees no more of it than before)
-    ys = case["model"]._y(case["y"], sample_weight=np.where(np.arange(n) % 2, 0.5, 2.0).astype(np.float32))
+    weights = case.get("sample_weight", np.where(np.arange(n) % 2, 0.5, 2.0).astype(np.float32))
+    ys = case["model"]._y(case["y"], sample_weight=weights)
     outs = [np.empty((n,) + tuple(o["shape"]), np.float32) for o in session.info["outputs"][:n_out]]
     session.predict(xs, outs, n, n)
     sums, grads = session.gradients(xs, ys, n, 11)

@@ -39,7 +39,7 @@ def test_history_validation_split_and_evaluate_agree():
     model.compile("adam", "categorical_crossentropy", metrics=["acc"])
     x, y = blobs(n=120)
     h = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
-    assert list(h.history) == ["loss", "acc", "val_loss", "val_acc"]
+    assert list(h.history) == ["acc", "loss", "val_acc", "val_loss"]   # Keras 3: sorted
     assert h.epoch == [0, 1, 2]
     # validation was the last 30 rows, unshuffled: evaluate on them gives the same numbers
     val_loss, val_acc = model.evaluate(x[90:], y[90:], verbose=0)

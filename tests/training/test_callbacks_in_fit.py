@@ -191,5 +191,5 @@ def test_keras_compile_options():
     assert model.optimizer.kind == "sgd"
     with pytest.raises(ValueError, match="run_eagerly=True.*no eager mode"):
         model.compile(optimizer="sgd", loss="categorical_crossentropy", run_eagerly=True)
-    with pytest.raises(ValueError, match=r"weighted_metrics=\.\.\.\) is not supported.*metrics stay unweighted"):
-        model.compile(optimizer="sgd", loss="categorical_crossentropy", weighted_metrics=["accuracy"])
+    with pytest.raises(ValueError, match=r"loss_weights_mode=\.\.\.\) is not supported"):
+        model.compile(optimizer="sgd", loss="categorical_crossentropy", loss_weights_mode="x")

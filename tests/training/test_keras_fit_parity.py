@@ -74,7 +74,7 @@ def test_fit_takes_keras_arguments_at_their_unused_values():
     h = model.fit(x, y, epochs=1, verbose=0, sample_weight=None, class_weight=None,
                   steps_per_epoch=None, validation_steps=None, validation_freq=1,
                   max_queue_size=10, workers=1, use_multiprocessing=False)
-    assert list(h.history) == ["loss", "accuracy"]
+    assert list(h.history) == ["accuracy", "loss"]
     assert model.evaluate(x, y, verbose=0, sample_weight=None) == pytest.approx(
         model.evaluate(x, y, verbose=0))
     with pytest.raises(ValueError, match="`steps_per_epoch`.*steps_per_epoch=2"):

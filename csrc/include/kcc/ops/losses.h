@@ -19,10 +19,10 @@
 namespace kcc {
 namespace loss {
 
-// Every target row a loss reads ends with its sample's weight (1 unless fit, evaluate or
-// class_weight gave one): a float, stored in an int32 slot after sparse class ids. It
-// multiplies the sample's loss and its gradient; the metrics stay unweighted, as Keras
-// weights only `weighted_metrics`.
+// Every target row a loss reads ends with its weight (1 unless fit, evaluate or
+// class_weight gave one; per sample, or per timestep): a float, stored in an int32 slot
+// after a sparse class id. It multiplies the row's loss and its gradient, and the
+// `weighted_metrics` (the other metrics stay unweighted, as in Keras).
 KCC_HD float weight_of(const float* slot) { return *slot; }
 KCC_HD float weight_of(const int32_t* slot) {
     float w;
