@@ -7,6 +7,7 @@ validation. `Model` inherits these methods from `Trainer`.
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 
@@ -27,10 +28,6 @@ _NATIVE_METRICS = {"categorical_accuracy", "sparse_categorical_accuracy", "binar
                    "mean_squared_error", "mean_absolute_error"}
 _METRIC_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
-# Keras's fit/evaluate/train_on_batch options kcc cannot honour yet, each with the value that
-# means "not used": passing that value (as code forwarding every argument does) is fine,
-# any other is refused by name.
-_UNSUPPORTED_UNLESS_DEFAULT = {"steps_per_epoch": None}
 # Options for generators and Python datasets; kcc takes arrays, which they leave unchanged.
 _FIT_DATASET_OPTIONS = ("max_queue_size", "workers", "use_multiprocessing")
 
@@ -66,18 +63,57 @@ def _compile_keras_options(kwargs: dict):
 
 
 def _check_call_options(call: str, kwargs: dict, ignored=()):
-    """Refuse what `call` cannot honour: a Keras option away from its unused value (by
-    name, with the value), or an argument Keras does not have."""
+    """Refuse an argument Keras does not have (`ignored`: Keras's, meaning nothing here)."""
     for name in ignored:
         kwargs.pop(name, None)
-    for name, default in _UNSUPPORTED_UNLESS_DEFAULT.items():
-        value = kwargs.pop(name, default)
-        if value is not default:
-            what = {"steps_per_epoch": "epochs shorter than the data"}[name]
-            raise ValueError(f"{call}: `{name}` ({what}) is not supported by kcc yet; leave it at "
-                             f"{default!r}. Received: {name}={_short(value)}")
     if kwargs:
         raise TypeError(f"{call} got unexpected keyword argument(s) {sorted(kwargs)}")
+
+
+def _steps(value, name: str, call: str):
+    """A positive number of batches, or None (all of them)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{call}: `{name}` must be a positive integer or None; received "
+                         f"{name}={value!r}")
+    return int(value)
+
+
+def _batch_for(batch_size, n: int, steps, default=32) -> int:
+    """Keras's batch size for `n` rows: the one given, else one that covers the rows in
+    `steps` batches (ceil(n / steps)), else `default`."""
+    if batch_size is not None or steps is None:
+        return data.batch_size(batch_size, default=default)
+    return max(1, -(-n // steps))
+
+
+class _EpochRows:
+    """Keras's epoch iterator for arrays with steps_per_epoch: each epoch takes the next
+    `steps` batches of one pass over the data, so the next epoch goes on where this one
+    stopped; a pass that runs out first ends the epoch early (fewer batches, with Keras's
+    warning), and the next epoch starts a new pass (newly shuffled with shuffle=True)."""
+
+    def __init__(self, xs, ys, n, bs, steps, shuffle):
+        self.xs, self.ys, self.n, self.bs, self.steps, self.shuffle = xs, ys, n, bs, steps, shuffle
+        self.pos, self.pass_xs, self.pass_ys = 0, xs, ys
+
+    def next(self):
+        """-> (xs, ys, rows) of the next epoch, in order (already shuffled)."""
+        if self.pos == 0 and self.shuffle:
+            order = np.random.default_rng(kcc_random.native_seed()).permutation(self.n)
+            self.pass_xs = [np.ascontiguousarray(a[order]) for a in self.xs]
+            self.pass_ys = [np.ascontiguousarray(a[order]) for a in self.ys]
+        begin, rows = self.pos, min(self.steps * self.bs, self.n - self.pos)
+        self.pos += rows
+        if -(-rows // self.bs) < self.steps:    # fewer batches than asked for
+            warnings.warn("Your input ran out of data; interrupting training. Make sure that "
+                          "your dataset or generator can generate at least `steps_per_epoch * "
+                          "epochs` batches.", stacklevel=4)
+        if self.pos >= self.n:
+            self.pos = 0
+        return ([a[begin:begin + rows] for a in self.pass_xs],
+                [a[begin:begin + rows] for a in self.pass_ys], rows)
 
 
 def _short(value) -> str:
@@ -99,11 +135,8 @@ def _validates(epoch: int, freq) -> bool:
 
 def _rows_for(steps, n: int, bs: int, call: str) -> int:
     """The rows evaluate()/predict() read: all of them, or the first `steps` batches."""
-    if steps is None:
-        return n
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
-        raise ValueError(f"{call}: `steps` must be a positive integer or None; received steps={steps!r}")
-    return min(n, int(steps) * bs)
+    steps = _steps(steps, "steps", call)
+    return n if steps is None else min(n, steps * bs)
 
 
 def _optimizer_spec(opt) -> OptimizerSpec:
@@ -281,7 +314,10 @@ class Trainer:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, nb_epoch=None, validation_batch_size=None,
-            validation_steps=None, validation_freq=1, **kwargs):
+            validation_steps=None, validation_freq=1, steps_per_epoch=None, **kwargs):
+        """As Keras's fit. steps_per_epoch: an epoch is that many batches, the next epoch
+        going on where it stopped (kcc's _EpochRows, Keras's epoch iterator); without a
+        batch_size, the batches cover the data in steps_per_epoch of them."""
         self._not_while_fitting("fit()")
         native = self._require_compiled("training it")
         _check_call_options("fit()", kwargs, _FIT_DATASET_OPTIONS)
@@ -294,8 +330,10 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"Received an invalid value for `epochs`, expected a non-negative "
                              f"integer. Received: epochs={epochs!r}")
-        bs = data.batch_size(batch_size)
-        val_bs = data.batch_size(validation_batch_size, default=bs)
+        steps = _steps(steps_per_epoch, "steps_per_epoch", "fit()")
+        validation_steps = _steps(validation_steps, "validation_steps", "fit()")
+        data.batch_size(batch_size)
+        data.batch_size(validation_batch_size)
         # the weights travel with the targets, so validation_split splits them too
         xs, ys, n = self._xy(x, y, sample_weight=sample_weight, class_weight=class_weight)
         native.begin_call()
@@ -321,30 +359,36 @@ class Trainer:
             xs, ys, n = [a[:split] for a in xs], [a[:split] for a in ys], split
         if n == 0:
             raise ValueError("fit() received no training samples (x has 0 rows)")
-        if val is not None and validation_steps is not None:
+        bs = _batch_for(batch_size, n, steps)
+        val_bs = None
+        if val is not None:   # as Keras: validation_batch_size, batch_size, or from the steps
+            val_bs = _batch_for(validation_batch_size or batch_size, val[2], validation_steps)
             rows = _rows_for(validation_steps, val[2], val_bs, "fit(): validation")
             val = ([a[:rows] for a in val[0]], [a[:rows] for a in val[1]], rows)
+        epoch_rows = None if steps is None else _EpochRows(xs, ys, n, bs, steps, bool(shuffle))
 
         cbs = CallbackList(callbacks, add_history=True, model=self, batch_size=bs, epochs=epochs,
-                           steps=-(-n // bs), samples=n, verbose=verbose,
+                           steps=steps or -(-n // bs), samples=n, verbose=verbose,
                            do_validation=val is not None, metrics=self.metrics_names)
         self.stop_training = False
         self._fitting = threading.get_ident()
         try:
             logs = self._fit_epochs(native, cbs, xs, ys, n, bs, val, val_bs, epochs, initial_epoch,
-                                    shuffle, verbose, validation_freq)
+                                    shuffle, verbose, validation_freq, epoch_rows)
         finally:
             self._fitting = None
         cbs.on_train_end(logs)
         return cbs.history
 
-    def _fit_epochs(self, native, cbs, xs, ys, n, bs, val, val_bs, epochs, initial_epoch, shuffle,
-                    verbose, validation_freq=1) -> dict:
-        """fit()'s epochs; returns the last epoch's logs."""
+    def _fit_epochs(self, native, cbs, all_xs, all_ys, all_n, bs, val, val_bs, epochs, initial_epoch,
+                    shuffle, verbose, validation_freq=1, epoch_rows=None) -> dict:
+        """fit()'s epochs, each over all rows or over epoch_rows' next ones (steps_per_epoch);
+        returns the last epoch's logs."""
         every_batch = cbs.needs_batch_hooks
         logs = {}
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
+            xs, ys, n = (all_xs, all_ys, all_n) if epoch_rows is None else epoch_rows.next()
             cbs.on_epoch_begin(epoch)
             bar = None
             if verbose:   # Keras prints the epoch line for verbose=1 and 2 alike
@@ -369,7 +413,8 @@ class Trainer:
 
             hparams = self._sync_hparams()
             sums, seen, _ = native.session.train_epoch(
-                xs, ys, n, bs, bool(shuffle), kcc_random.native_seed(), hook, every_batch, 0.05)
+                xs, ys, n, bs, bool(shuffle) and epoch_rows is None, kcc_random.native_seed(), hook,
+                every_batch, 0.05)
             self.optimizer.iterations = native.session.step
             logs = self._logs(sums, seen)
             # as Keras, an epoch a callback stopped early is still validated
@@ -418,8 +463,10 @@ class Trainer:
                  callbacks=None, return_dict=False, **kwargs):
         native = self._require_compiled("evaluating it")
         _check_call_options("evaluate()", kwargs)
-        bs = data.batch_size(batch_size)
+        steps = _steps(steps, "steps", "evaluate()")
+        data.batch_size(batch_size)
         xs, ys, n = self._xy(x, y, sample_weight=sample_weight)
+        bs = _batch_for(batch_size, n, steps)   # Keras: without a batch_size, `steps` cover the data
         n = _rows_for(steps, n, bs, "evaluate()")
         if n == 0:
             raise ValueError("evaluate() received no samples")
@@ -436,8 +483,10 @@ class Trainer:
         if kwargs:
             raise TypeError(f"predict() got unsupported keyword argument(s) {sorted(kwargs)}")
         native = self._native_for_predict()
-        bs = data.batch_size(batch_size)
+        steps = _steps(steps, "steps", "predict()")
+        data.batch_size(batch_size)
         xs = self._x(x, native=native)
+        bs = _batch_for(batch_size, len(xs[0]), steps)
         n = _rows_for(steps, len(xs[0]), bs, "predict()")
         if n < len(xs[0]):
             xs = [a[:n] for a in xs]

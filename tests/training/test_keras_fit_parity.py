@@ -77,8 +77,8 @@ def test_fit_takes_keras_arguments_at_their_unused_values():
     assert list(h.history) == ["accuracy", "loss"]
     assert model.evaluate(x, y, verbose=0, sample_weight=None) == pytest.approx(
         model.evaluate(x, y, verbose=0))
-    with pytest.raises(ValueError, match="`steps_per_epoch`.*steps_per_epoch=2"):
-        model.fit(x, y, verbose=0, steps_per_epoch=2)
+    with pytest.raises(ValueError, match="`steps_per_epoch` must be a positive integer.*steps_per_epoch=0"):
+        model.fit(x, y, verbose=0, steps_per_epoch=0)
     with pytest.raises(ValueError, match="`validation_freq` must be"):
         model.fit(x, y, verbose=0, validation_split=0.2, validation_freq=0)
     with pytest.raises(TypeError, match="unexpected keyword argument.*'nonsense'"):
