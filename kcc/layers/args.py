@@ -11,6 +11,20 @@ def legacy(new_name, new_value, old_name, old_value, default=None):
     return old_value if old_value is not None else default
 
 
+KERAS_DEFAULT = type("KerasDefault", (), {"__repr__": lambda self: "<Keras default>"})()
+
+
+def legacy_flag(new_name, new_value, old_name, old_value, default):
+    """A boolean argument that Keras 1 spelled differently (use_bias / bias), read for its
+    truth as Keras reads it (use_bias=None or 0: no bias). `new_value` is KERAS_DEFAULT
+    when not given."""
+    if new_value is not KERAS_DEFAULT and old_value is not None:
+        raise TypeError(f"Pass either `{new_name}` or its Keras 1 name `{old_name}`, not both.")
+    if new_value is not KERAS_DEFAULT:
+        return bool(new_value)
+    return bool(old_value) if old_value is not None else default
+
+
 def positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"Received an invalid value for `{name}`, expected a positive "
