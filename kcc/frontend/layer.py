@@ -273,6 +273,8 @@ class Layer:
     # -- config -------------------------------------------------------------------------
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
+        if getattr(self, "activity_regularizer", None) is not None:   # as Keras's base Layer
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = self._batch_input_shape
         return config

@@ -70,7 +70,16 @@ class GraphBuilder:
         inputs = [self.as_float(v, layer.name) if v.dtype == "int32" and layer._int_input_as_float(i)
                   else v for i, v in enumerate(inputs)]
         self.begin_node(layer.name, call_index)
-        return layer.lower(self, inputs)
+        outputs = layer.lower(self, inputs)
+        reg = getattr(layer, "activity_regularizer", None)
+        return outputs if reg is None else [self.activity(y, reg) for y in outputs]
+
+    def activity(self, y: Value, regularizer) -> Value:
+        """`y` passed on through an activity_regularizer op: Keras's penalty on a layer's
+        output joins the loss (train and test steps) and its gradient flows into `y`."""
+        l1, l2 = regularizer.terms()
+        self._op_name, self._outputs_of_node = self._fresh(f"{self._op_name}_activity"), 0
+        return self.op("activity_regularizer", [y], y.shape, attrs={"l1": l1, "l2": l2})
 
     def as_float(self, x: Value, layer_name: str) -> Value:
         """The float32 values of int32 `x` (ids, or a view of them) for a layer that

@@ -10,7 +10,7 @@ from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers import image_layout as layout
 from kcc.layers import winograd
-from kcc.layers.args import legacy, positive_int, unsupported, weight_rules_config
+from kcc.layers.args import legacy, positive_int, weight_rules_config
 from kcc.utils.env import env_flag
 
 # im2col bands. A band of output rows is one GEMM: (F x K) weights times (K x P) cols, P
@@ -106,7 +106,8 @@ class Conv2D(Layer):
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
         self.bias_initializer = initializers.get(bias_initializer or "zeros")
-        unsupported(cls, activity_regularizer=activity_regularizer)
+        self.activity_regularizer = regularizers.for_layer(activity_regularizer, self.name,
+                                                           "activity_regularizer")
         self.kernel_regularizer = regularizers.for_layer(legacy(
             "kernel_regularizer", kernel_regularizer, "W_regularizer", W_regularizer),
             self.name, "kernel_regularizer")

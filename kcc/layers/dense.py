@@ -22,13 +22,14 @@ class Dense(Layer):
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
         self.bias_initializer = initializers.get(bias_initializer or "zeros")
-        unsupported("Dense", activity_regularizer=activity_regularizer,
-                    lora_rank=lora_rank, lora_alpha=lora_alpha,
+        unsupported("Dense", lora_rank=lora_rank, lora_alpha=lora_alpha,
                     quantization_config=quantization_config)
         if input_dim is not None and kwargs.get("input_shape") is None:
             kwargs["input_shape"] = (positive_int("input_dim", input_dim),)
         super().__init__(**kwargs)
         self.activation = activations.get(activation, f"Layer {self.name} (Dense): `activation`")
+        self.activity_regularizer = regularizers.for_layer(activity_regularizer, self.name,
+                                                           "activity_regularizer")
         self.kernel_regularizer = regularizers.for_layer(legacy(
             "kernel_regularizer", kernel_regularizer, "W_regularizer", W_regularizer),
             self.name, "kernel_regularizer")

@@ -39,13 +39,14 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(
             legacy("embeddings_initializer", embeddings_initializer, "init", init, "uniform"))
         self.input_length = _input_length(input_length)
-        unsupported("Embedding", activity_regularizer=activity_regularizer,
-                    dropout=dropout or None, sparse=sparse or None, lora_rank=lora_rank,
+        unsupported("Embedding", dropout=dropout or None, sparse=sparse or None, lora_rank=lora_rank,
                     lora_alpha=lora_alpha, quantization_config=quantization_config)
         if (self.input_length is not None and None not in self.input_length
                 and kwargs.get("input_shape") is None and kwargs.get("batch_input_shape") is None):
             kwargs["input_shape"] = self.input_length     # Keras: input_length sets the shape
         super().__init__(**kwargs)
+        self.activity_regularizer = regularizers.for_layer(activity_regularizer, self.name,
+                                                           "activity_regularizer")
         self.embeddings_regularizer = regularizers.for_layer(legacy(
             "embeddings_regularizer", embeddings_regularizer, "W_regularizer", W_regularizer),
             self.name, "embeddings_regularizer")

@@ -93,6 +93,11 @@ class TimeDistributed(Layer):
 
     def lower(self, g, inputs):
         (x,) = inputs
+        if getattr(self.layer, "activity_regularizer", None) is not None:
+            raise NotImplementedError(
+                f"Layer {self.layer.name}: an activity_regularizer inside TimeDistributed is not "
+                "supported by kcc yet; regularize the layer's weights, or the output of the "
+                "TimeDistributed wrapper.")
         if isinstance(self.layer, Embedding):
             # a lookup per id whatever the shape: no fold needed, and the ids stay the model
             # input the engine range-checks (a folded view of them would not be)

@@ -12,14 +12,17 @@ def _onehot(rng, n, k):
 
 def mlp_softmax(rng):
     """Also the weight regularizers and constraints (kcc/templates/weights): a penalty and
-    its gradient, then each constraint after the fused update."""
+    its gradient, then each constraint after the fused update; and activity regularizers
+    (layers/activity_regularizer), the output's keeping the softmax apart from the loss."""
     x = Input(shape=(20,))
     h = Dense(32, activation="relu", kernel_regularizer=regularizers.L1L2(0.01, 0.02),
               kernel_constraint=constraints.MaxNorm(0.9), bias_constraint="non_neg")(x)
     h = Dense(16, activation="tanh", bias_regularizer="l2",
-              kernel_constraint=constraints.UnitNorm(axis=1))(h)
+              kernel_constraint=constraints.UnitNorm(axis=1),
+              activity_regularizer=regularizers.L1L2(0.01, 0.02))(h)
     y = Dense(5, activation="softmax", kernel_regularizer=regularizers.L1(0.05),
-              kernel_constraint=constraints.MinMaxNorm(0.5, 0.8, rate=0.5))(h)
+              kernel_constraint=constraints.MinMaxNorm(0.5, 0.8, rate=0.5),
+              activity_regularizer="l2")(h)
     return dict(model=Model(x, y), x=[rng.standard_normal((7, 20)).astype(np.float32)],
                 y=[_onehot(rng, 7, 5)], loss="categorical_crossentropy",
                 optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])

@@ -63,8 +63,8 @@ def test_pretrained_table_from_weights():
     ({"input_dim": 5, "output_dim": -1}, ValueError, r"output_dim=-1"),
     ({"input_dim": 5}, TypeError, r"needs `input_dim`.*and `output_dim`"),
     ({"input_dim": 5, "output_dim": 2, "input_length": 0}, ValueError, r"input_length=0"),
-    ({"input_dim": 5, "output_dim": 2, "W_regularizer": "l2"}, NotImplementedError,
-     r"embeddings_regularizer"),
+    ({"input_dim": 5, "output_dim": 2, "W_regularizer": "l2", "embeddings_regularizer": "l1"},
+     TypeError, r"`embeddings_regularizer` or its Keras 1 name `W_regularizer`"),
     ({"input_dim": 5, "output_dim": 2, "init": "ones", "embeddings_initializer": "ones"},
      TypeError, r"`embeddings_initializer` or its Keras 1 name `init`"),
 ])

@@ -1,6 +1,7 @@
-"""Weight regularizers and constraints (kcc.regularizers, kcc.constraints), against Keras 3
-(torch backend) where it is installed: the penalty joins the loss fit reports and evaluate
-returns, its gradient the weights', and each constraint projects its weight after the update."""
+"""Weight regularizers, activity regularizers and constraints (kcc.regularizers,
+kcc.constraints), against Keras 3 (torch backend) where it is installed: the penalties join
+the loss fit reports and evaluate returns, their gradients the weights' (and the layers'
+outputs'), and each constraint projects its weight after the update."""
 import os
 
 import numpy as np
@@ -18,22 +19,26 @@ def _keras():
 
 
 def _build(keras_like):
-    """Conv2D, Embedding and Dense with regularizers and constraints of every kind, and a
-    frozen regularized Dense (Keras counts trainable weights only)."""
+    """Conv2D, Embedding and Dense with regularizers and constraints of every kind, a frozen
+    regularized Dense (Keras counts trainable weights only), and activity regularizers (the
+    softmax output's keeps its loss from fusing with the softmax)."""
     L, reg, con = keras_like.layers, keras_like.regularizers, keras_like.constraints
     image = L.Input(shape=(5, 5, 2), name="image")
     ids = L.Input(shape=(3,), dtype="int32", name="ids")
     a = L.Conv2D(3, (3, 3), activation="tanh", name="conv", kernel_regularizer=reg.L2(0.02),
-                 bias_regularizer="l1", kernel_constraint=con.UnitNorm(axis=[0, 1, 2]))(image)
+                 bias_regularizer="l1", kernel_constraint=con.UnitNorm(axis=[0, 1, 2]),
+                 activity_regularizer=reg.L2(0.02))(image)
     b = L.Embedding(10, 4, name="emb", embeddings_regularizer=reg.L1(0.01),
-                    embeddings_constraint=con.MaxNorm(0.08, axis=1))(ids)
+                    embeddings_constraint=con.MaxNorm(0.08, axis=1),
+                    activity_regularizer="l1")(ids)
     h = L.Concatenate()([L.Flatten()(a), L.Flatten()(b)])
     h = L.Dense(6, activation="tanh", name="hidden", kernel_regularizer=reg.L1L2(0.01, 0.02),
                 bias_regularizer=reg.L2(0.05), kernel_constraint=con.MaxNorm(0.7),
-                bias_constraint=con.NonNeg())(h)
+                bias_constraint=con.NonNeg(), activity_regularizer=reg.L1L2(0.01, 0.02))(h)
     h = L.Dense(6, name="frozen", kernel_regularizer=reg.L2(0.5), trainable=False)(h)
     y = L.Dense(3, activation="softmax", name="out", kernel_regularizer=reg.L1(0.03),
-                kernel_constraint=con.MinMaxNorm(0.3, 0.6, rate=0.7, axis=1))(h)
+                kernel_constraint=con.MinMaxNorm(0.3, 0.6, rate=0.7, axis=1),
+                activity_regularizer=reg.L2(0.1))(h)
     return [image, ids], y
 
 
@@ -90,25 +95,41 @@ def test_fit_history_and_weights_match_keras(trained):
 
 
 def test_penalty_is_in_the_loss_and_its_gradient_in_the_weights(trained):
-    """evaluate = data loss + penalties of the trainable weights (numpy); the native
-    gradient of a regularized weight matches finite differences of that loss."""
-    ours, _, _, _, (x, y) = trained
+    """evaluate = data loss + penalties of the trainable weights + activity penalties over
+    the batch size (numpy). The native gradients are torch's autograd of Keras's loss with
+    its `model.losses`, and those of a regularized weight downstream of no L1 kink match
+    finite differences of evaluate."""
+    import torch
+    keras = _keras()
+    ours, theirs, _, _, (x, y) = trained
     x, y = [v[:8] for v in x], y[:8]
     penalty = sum(w.regularizer(w.numpy()) for w in ours.trainable_weights if w.regularizer)
-    logits = ours.predict(x, verbose=0)
-    data = -np.mean(np.sum(y * np.log(logits), axis=1))
-    assert ours.evaluate(x, y, verbose=0) == pytest.approx(data + penalty, rel=1e-5)
+    layers = [ours.get_layer(name) for name in ("conv", "emb", "hidden", "out")]
+    outputs = Model(ours.inputs, [layer.output for layer in layers]).predict(x, verbose=0)
+    activity = sum(layer.activity_regularizer(o) for layer, o in zip(layers, outputs)) / 8
+    data = -np.mean(np.sum(y * np.log(outputs[-1]), axis=1))
+    assert ours.evaluate(x, y, verbose=0) == pytest.approx(data + penalty + activity, rel=1e-5)
     _, grads = ours._native.gradients(ours._x(x), ours._y(y))
-    w = ours.get_layer("hidden").kernel
-    rng = np.random.default_rng(1)
-    for i, j in zip(rng.integers(0, w.shape[0], 4), rng.integers(0, w.shape[1], 4)):
+    theirs.set_weights(ours.get_weights())
+    for v in theirs.trainable_weights:
+        v.value.grad = None               # fit's last batch left its gradients there
+    pred = theirs([torch.as_tensor(v) for v in x], training=True)
+    loss = (keras.losses.categorical_crossentropy(torch.as_tensor(y), pred).mean()
+            + sum(theirs.losses))
+    loss.backward()
+    for v in theirs.trainable_weights:
+        np.testing.assert_allclose(grads[v.path], v.value.grad.cpu().numpy(), rtol=1e-4,
+                                   atol=1e-6, err_msg=v.path)
+    w = ours.get_layer("out").kernel      # L1 weight penalty; only the L2 activity after it
+    for i, j in ((0, 0), (3, 1), (5, 2)):
         keep = w.numpy().copy()
         loss = []
-        for step in (1e-2, -1e-2):
+        for step in (1e-3, -1e-3):
             w.assign(keep + step * (np.arange(w.size) == i * w.shape[1] + j).reshape(w.shape))
             loss.append(ours.evaluate(x, y, verbose=0, batch_size=8))
         w.assign(keep)
-        assert grads["hidden/kernel"][i, j] == pytest.approx((loss[0] - loss[1]) / 2e-2, rel=2e-2, abs=1e-4)
+        assert grads["out/kernel"][i, j] == pytest.approx((loss[0] - loss[1]) / 2e-3, rel=1e-2,
+                                                          abs=2e-4)
 
 
 def test_config_round_trips_and_reads_keras_configs(trained):
@@ -117,6 +138,7 @@ def test_config_round_trips_and_reads_keras_configs(trained):
     rebuilt = kcc.models.model_from_json(ours.to_json())
     for name in ("conv", "emb", "hidden", "out"):
         a, b = ours.get_layer(name).get_config(), rebuilt.get_layer(name).get_config()
+        assert a["activity_regularizer"]["module"] == "keras.regularizers"
         assert {k: v for k, v in a.items() if k != "name"} == {k: v for k, v in b.items()
                                                                 if k != "name"}
     assert rebuilt.get_layer("hidden").kernel_regularizer == R.L1L2(0.01, 0.02)
@@ -159,8 +181,13 @@ def test_what_kcc_cannot_compile_is_refused_by_name():
         Dense(2, name="d2", bias_regularizer=lambda w: 0.0)
     with pytest.raises(NotImplementedError, match="d3.*kernel_constraint.*Python function"):
         Dense(2, name="d3", kernel_constraint=lambda w: w)
-    with pytest.raises(NotImplementedError, match="activity_regularizer"):
-        Dense(2, activity_regularizer="l2")
+    with pytest.raises(NotImplementedError, match="d4.*activity_regularizer.*OrthogonalReg"):
+        Dense(2, name="d4", activity_regularizer="orthogonal_regularizer")
+    t = kcc.layers.Input((3, 4))
+    wrapped = Model(t, kcc.layers.TimeDistributed(Dense(2, name="d5", activity_regularizer="l2"))(t))
+    with pytest.raises(NotImplementedError, match="d5: an activity_regularizer inside "
+                                                  "TimeDistributed"):
+        wrapped.compile("sgd", "mse")
     with pytest.raises(ValueError, match="l2.*non-negative.*-1"):
         R.L2(-1)
     with pytest.raises(ValueError, match="regularizer identifier.*'l3'"):
@@ -173,10 +200,14 @@ def test_what_kcc_cannot_compile_is_refused_by_name():
 
 
 def test_export_of_a_regularized_model_is_inference_only(tmp_path):
+    """No weight penalty nor constraint in the exported predict; an activity regularizer's
+    op only copies there (its penalty is counted in train and test steps only)."""
     from kcc.export import export_model
     inputs, y = _build(kcc)
     model = Model(inputs, y)
     folder = export_model(model, tmp_path / "out", name="reg")
     source = (folder / "src/model.cpp").read_text()
-    assert "kcc::reg::" not in source and "kcc::constraint::" not in source
-    assert not (folder / "src/kcc/ops/regularizers.h").exists()
+    assert "kcc::reg::apply" not in source and "kcc::constraint::" not in source
+    calls = [line for line in source.splitlines() if "_activity_forward(" in line
+             and "static" not in line]
+    assert len(calls) == 4 and all(line.rstrip().endswith("false);") for line in calls)
