@@ -16,20 +16,51 @@ def _check_mode(owner, mode):
     return mode
 
 
-def _direction(monitor):
-    """'min' or 'max' for a log key in auto mode (None when the name does not say)."""
-    name = monitor[4:] if monitor.startswith("val_") else monitor
-    if name == "loss" or name.endswith(("_loss", "mean_squared_error", "mean_absolute_error",
-                                        "mse", "mae")):
+def _by_name(name):
+    """kcc's rule when there is no compiled model to ask (callbacks driven by hand): the
+    direction the name says, None when it does not."""
+    if name.endswith(("_loss", "mean_squared_error", "mean_absolute_error", "mse", "mae")):
         return "min"
     if name.endswith(("acc", "accuracy", "auc")):
         return "max"
     return None
 
 
+def _metric_direction(canonical):
+    return "max" if canonical.endswith("accuracy") else "min"
+
+
+def _direction(model, monitor):
+    """'min' or 'max' for `monitor` in auto mode, as Keras 3 (MonitorCallback): 'loss' (or
+    'val_loss') is minimized; a compiled metric whose own name (as given to compile, or
+    a metric object's name) is the monitor without 'val_' goes its way (accuracies up,
+    mse / mae down). Where Keras 3 cannot tell, kcc also reads the model's other log keys
+    ('<output>_loss', '<output>_<metric>', 'weighted_<metric>'). None: unknown."""
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    if name == "loss":
+        return "min"
+    cfg = getattr(model, "_compile_config", None)
+    native = getattr(model, "_native", None)
+    if cfg is None or native is None:
+        return _by_name(name)
+    found = {}
+    keys = native.stat_names
+    for k, loss in enumerate(native.graph.losses):
+        if len(native.graph.losses) > 1:
+            found[keys[1 + k]] = "min"
+        for (_, canonical), i in zip(loss.metrics + loss.weighted_metrics,
+                                     loss.metric_stats + loss.weighted_stats):
+            found[keys[i]] = _metric_direction(canonical)
+    for per_output in (*cfg.metrics, *cfg.weighted_metrics):   # Keras's own rule wins
+        for display, canonical in per_output:
+            found[display] = _metric_direction(canonical)
+    return found.get(name)
+
+
 class _Monitor(Callback):
-    """What EarlyStopping and ReduceLROnPlateau share (Keras's MonitorCallback): the
-    direction of ``monitor`` (from ``mode``, or its name), and improvement by ``min_delta``."""
+    """What EarlyStopping, ReduceLROnPlateau and ModelCheckpoint share (Keras 3's
+    MonitorCallback): the direction of ``monitor`` (from ``mode``, or in auto mode from the
+    compiled metrics, _direction), and improvement by ``min_delta``."""
 
     def __init__(self, monitor, mode, min_delta):
         super().__init__()
@@ -39,9 +70,9 @@ class _Monitor(Callback):
         self.monitor_op = None
 
     def _set_monitor_op(self):
-        mode = self.mode if self.mode != "auto" else _direction(self.monitor)
+        mode = self.mode if self.mode != "auto" else _direction(self.model, self.monitor)
         if mode is None:
-            raise ValueError(f"{type(self).__name__} callback received monitor={self.monitor} but "
+            raise ValueError(f"{type(self).__name__} callback received monitor={self.monitor}, but "
                              f"kcc isn't able to automatically determine whether that metric "
                              f"should be maximized or minimized. Pass `mode='max'` in order to "
                              f"monitor based on the highest metric value, or pass `mode='min'` "
@@ -83,14 +114,14 @@ class EarlyStopping(_Monitor):
         self.monitor_op = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:   # as Keras: an unknown direction fails first
+            self._set_monitor_op()
         logs = logs or {}
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not "
                           f"available. Available metrics are: {','.join(logs)}", stacklevel=2)
             return
-        if self.monitor_op is None:
-            self._set_monitor_op()
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
@@ -181,7 +212,7 @@ class ReduceLROnPlateau(_Monitor):
                 self.wait = 0
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_Monitor):
     """Saves weights to ``filepath`` (formatted with ``epoch`` (1-based), ``batch`` and the
     logs, e.g. 'w.{epoch:02d}-{val_loss:.2f}.h5') every epoch, every ``save_freq`` batches,
     or only when ``monitor`` improves (``save_best_only``): the whole model (``model.save``,
@@ -191,9 +222,8 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
                  initial_value_threshold=None, period=1):
-        super().__init__()
+        super().__init__(monitor, mode, 0)
         self.filepath = os.fspath(filepath)
-        self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
@@ -203,14 +233,7 @@ class ModelCheckpoint(Callback):
                                      or save_freq <= 0):
             raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are "
                              f"'epoch' or positive integer values")
-        mode = _check_mode("ModelCheckpoint", mode)
-        if mode == "auto":  # Keras's rule for checkpoints: 'acc' anywhere means higher is better
-            mode = "max" if ("acc" in monitor or monitor.startswith("fmeasure")) else "min"
-        self.monitor_op = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
-        if initial_value_threshold is not None:
-            self.best = initial_value_threshold
-        else:
-            self.best = -math.inf if mode == "max" else math.inf
+        self.best = initial_value_threshold   # None: the first value is an improvement
         self._current_epoch = 0
         self._epochs_since_last_save = 0
         self._batches_seen_since_last_saving = 0
@@ -230,6 +253,8 @@ class ModelCheckpoint(Callback):
             self._save_model(self._current_epoch, batch, logs or {})
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:   # as Keras 3: set up (or fail) after the first epoch
+            self._set_monitor_op()
         if self.save_freq != "epoch":
             return
         self._epochs_since_last_save += 1
@@ -264,19 +289,20 @@ class ModelCheckpoint(Callback):
 
     def _save_model(self, epoch, batch, logs):
         filepath = self._get_file_path(epoch, batch, logs)
-        if self.save_best_only:
-            current = logs.get(self.monitor)
-            if current is None:
-                warnings.warn(f"Can save best model only with {self.monitor} available, "
-                              f"skipping.", stacklevel=2)
-                return
-            if not self.monitor_op(current, self.best):
+        current = logs.get(self.monitor) if self.save_best_only else None
+        if self.save_best_only and current is None:   # Keras 3 saves, warning
+            warnings.warn(f"Can save best model only with {self.monitor} available.",
+                          stacklevel=2)
+        elif self.save_best_only:
+            if self.monitor_op is None:
+                self._set_monitor_op()
+            best = "None" if self.best is None else f"{self.best:.5f}"
+            if not self._is_improvement(current, self.best):
                 if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
-                          f"{self.best:.5f}")
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to "
                       f"{current:.5f}, saving model to {filepath}")
             self.best = current
         elif self.verbose > 0:
