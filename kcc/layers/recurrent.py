@@ -6,8 +6,12 @@ Keras 3 defaults, Keras 1 and 2 argument spellings. Weights have Keras's layout,
   GRU        kernel (D, 3U), recurrent_kernel (U, 3U), bias (2, 3U)      gates z, r, h
              (reset_after=True: input bias row 0, recurrent bias row 1; False: bias (3U,))
   SimpleRNN  kernel (D, U),  recurrent_kernel (U, U),  bias (U,)
-The state starts at zero. All three lower to one op family, "recurrent"
-(templates/layers/recurrent.cpp.j2); the cell math is in csrc/include/kcc/ops/recurrent.h.
+The state starts at zero, or at `initial_state` (tensors of shape (batch, units): [h] for
+GRU and SimpleRNN, [h, c] for LSTM, as Keras 3). With return_state=True a call returns
+[output, h] ([output, h, c] for LSTM): the final state, whose gradient flows back into the
+recurrence. All three lower to one op family, "recurrent" (templates/layers/recurrent.cpp.j2),
+one op with inputs [x, *initial states] and outputs [y, *final states]; the cell math is in
+csrc/include/kcc/ops/recurrent.h.
 """
 import numbers
 
@@ -16,6 +20,7 @@ import numpy as np
 from kcc import activations, initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
+from kcc.frontend.tensor import KerasTensor
 from kcc.layers.args import legacy, positive_int, unsupported
 
 # Keras's default activations, told apart from an explicit None (which Keras reads as linear).
@@ -42,6 +47,7 @@ class _Recurrent(Layer):
     """What LSTM, GRU and SimpleRNN share: arguments, shapes, weights, lowering."""
     _cell = ""          # op attribute: "lstm", "gru", "simple_rnn"
     _gates = 1
+    _states = ("h",)    # the state tensors, in Keras's order (initial_state, return_state)
     recurrent_activation = "linear"     # gated cells set their own
     _call_arguments = ("training", "mask", "initial_state")
 
@@ -70,8 +76,8 @@ class _Recurrent(Layer):
         _rate(cls, "recurrent_dropout",
               legacy("recurrent_dropout", recurrent_dropout, "dropout_U", dropout_U))
         unsupported(cls, **(regularizers or {}))
-        for name, value in (("stateful", stateful), ("return_state", return_state),
-                            ("time_major", time_major)):
+        self.return_state = bool(return_state)
+        for name, value in (("stateful", stateful), ("time_major", time_major)):
             if value:
                 raise NotImplementedError(f"{cls}: `{name}=True` is not supported by kcc yet.")
         # Keras 1/2: input_dim and input_length; with both, they declare the input shape
@@ -92,8 +98,12 @@ class _Recurrent(Layer):
             if rec is None:
                 rec = "sigmoid" if recurrent_activation is _DEFAULT else "linear"
             self.recurrent_activation = self._cell_activation("recurrent_activation", rec)
-        self.input_spec = InputSpec(ndim=3)
+        self.input_spec = self._specs(InputSpec(ndim=3))
         self.kernel = self.recurrent_kernel = self.bias = None
+
+    def _specs(self, sequence):
+        """The sequence's spec; the initial states are checked by _initial_states."""
+        return [sequence] + [None] * len(self._states)
 
     def _cell_activation(self, name, identifier):
         where = f"Layer {self.name} ({type(self).__name__}): `{name}`"
@@ -107,11 +117,42 @@ class _Recurrent(Layer):
         if mask is not None:
             raise NotImplementedError(f"Layer {self.name}: masks are not supported by kcc's "
                                       "recurrent layers yet (received mask=...).")
-        if initial_state is not None:
-            raise NotImplementedError(f"Layer {self.name}: `initial_state` is not supported by "
-                                      "kcc yet; the state starts at zero.")
+        if isinstance(inputs, (list, tuple)) and initial_state is None and len(inputs) > 1:
+            # Keras 2's form, and how a saved config calls it: [sequence, *initial states]
+            inputs, initial_state = inputs[0], list(inputs[1:])
+        states = self._initial_states(initial_state)
         kwargs = {} if training is None else {"training": training}
-        return super().__call__(inputs, **kwargs)
+        return super().__call__([inputs] + states if states else inputs, **kwargs)
+
+    def _initial_states(self, initial_state):
+        """initial_state as a list of tensors of shape (batch, units), or a clear error."""
+        if initial_state is None:
+            return []
+        states = (list(initial_state) if isinstance(initial_state, (list, tuple))
+                  else [initial_state])
+        want = len(self._states)
+        expected = (f"{want} tensor{'s' if want > 1 else ''} of shape (batch, {self.units}) "
+                    f"([{', '.join(self._states)}])")
+        if len(states) != want:
+            raise ValueError(f"Layer {self.name} ({type(self).__name__}): `initial_state` "
+                             f"expects {expected}; received {len(states)} tensor(s).")
+        for name, t in zip(self._states, states):
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Layer {self.name} ({type(self).__name__}): `initial_state` "
+                                f"expects {expected}; its state {name} is of type "
+                                f"{type(t).__name__}, not a symbolic tensor (from Input() or "
+                                "another layer).")
+            shape = tuple(t.shape)
+            if len(shape) != 2 or shape[1] != self.units:
+                raise ValueError(f"Layer {self.name} ({type(self).__name__}): `initial_state` "
+                                 f"expects {expected}; its state {name} has shape {shape}.")
+        return states
+
+    def _check_num_inputs(self, tensors):
+        if len(tensors) not in (1, 1 + len(self._states)):
+            raise ValueError(f"Layer {self.name} expects a sequence, optionally followed by its "
+                             f"{len(self._states)} initial state(s); received {len(tensors)} "
+                             "input tensors.")
 
     # -- shapes and weights --------------------------------------------------------------
     def _check_sequence(self, input_shape):
@@ -140,13 +181,15 @@ class _Recurrent(Layer):
                                                 self.recurrent_initializer)
         if self.use_bias:
             self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer())
-        self.input_spec = InputSpec(ndim=3, axes={-1: features})
+        self.input_spec = self._specs(InputSpec(ndim=3, axes={-1: features}))
 
     def compute_output_shape(self, input_shape):
         steps, _ = self._check_sequence(input_shape)
-        if self.return_sequences:
-            return (input_shape[0], steps, self.units)
-        return (input_shape[0], self.units)
+        batch = input_shape[0]
+        out = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [out] + [(batch, self.units)] * len(self._states)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": self.activation,
@@ -154,7 +197,8 @@ class _Recurrent(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
-                "return_sequences": self.return_sequences, "go_backwards": self.go_backwards,
+                "return_sequences": self.return_sequences, "return_state": self.return_state,
+                "go_backwards": self.go_backwards,
                 "unroll": self.unroll, "dropout": 0.0, "recurrent_dropout": 0.0,
                 # input_length or input_dim alone (both together are the input shape above)
                 **{k: v for k, v in zip(("input_length", "input_dim"), self._declared)
@@ -165,7 +209,7 @@ class _Recurrent(Layer):
         return self._cell
 
     def lower(self, g, inputs):
-        (x,) = inputs
+        x, states = inputs[0], inputs[1:]
         steps, _ = self._check_sequence((None,) + tuple(x.shape))
         u, cell = self.units, self._op_cell()
         # kept from forward to backward (planned like activations), per sample
@@ -179,12 +223,15 @@ class _Recurrent(Layer):
         if cell == "gru_before":
             saved["drh"] = (u,)
         out_shape = (steps, u) if self.return_sequences else (u,)
+        # inputs [x, *initial states], outputs [y, *final states] (in self._states' order)
         attrs = {"cell": cell, "units": u, "gates": self._gates, "activation": self.activation,
                  "recurrent_activation": self.recurrent_activation,
-                 "return_sequences": self.return_sequences, "go_backwards": self.go_backwards}
-        return [g.op("recurrent", [x], out_shape,
-                     weights=[self.kernel, self.recurrent_kernel, self.bias],
-                     attrs=attrs, saved=saved)]
+                 "return_sequences": self.return_sequences, "go_backwards": self.go_backwards,
+                 "initial_state": bool(states), "return_state": self.return_state}
+        shapes = [out_shape] + [(u,)] * (len(self._states) if self.return_state else 0)
+        return g.op_outputs("recurrent", [x, *states], shapes,
+                            weights=[self.kernel, self.recurrent_kernel, self.bias],
+                            attrs=attrs, saved=saved)
 
 
 def _regularizers(kernel_regularizer, recurrent_regularizer, bias_regularizer,
@@ -203,7 +250,7 @@ def _regularizers(kernel_regularizer, recurrent_regularizer, bias_regularizer,
 
 class LSTM(_Recurrent):
     """Long short-term memory (Hochreiter 1997), Keras's formulation."""
-    _cell, _gates = "lstm", 4
+    _cell, _gates, _states = "lstm", 4, ("h", "c")
 
     def __init__(self, units=None, activation=_DEFAULT, recurrent_activation=_DEFAULT,
                  use_bias=None, kernel_initializer=None, recurrent_initializer=None,

@@ -1,6 +1,7 @@
 """CUDA cases: LSTM, GRU (reset_after and not), SimpleRNN; last state or whole sequence,
 go_backwards, stacks, frozen and bias-free layers, sequences one step long, TimeDistributed
-Dense after a sequence, and two RNNs written side by side into one concatenation."""
+Dense after a sequence, two RNNs written side by side into one concatenation, and
+return_state / initial_state (encoder-decoder)."""
 import numpy as np
 
 from kcc import optimizers
@@ -136,9 +137,26 @@ def gru_and_simple_rnn_split_registers(rng):
                 optimizer=optimizers.Adam(learning_rate=0.01), metrics=[])
 
 
+def encoder_decoder_states(rng):
+    # return_state and initial_state, every cell: an LSTM encoder's h and c start an LSTM
+    # decoder; a GRU's final state (backwards, sequences) starts a reset-before GRU; a
+    # SimpleRNN starts from an Input, and its final state is a model output
+    x, d, s0 = Input(shape=(5, 3)), Input(shape=(4, 2)), Input(shape=(4,))
+    o, h, c = LSTM(6, return_state=True)(x)
+    dec = LSTM(6, return_sequences=True, recurrent_activation="hard_sigmoid")(d, initial_state=[h, c])
+    g, gh = GRU(4, return_sequences=True, return_state=True, go_backwards=True)(dec)
+    g2 = GRU(4, reset_after=False, go_backwards=True)(g, initial_state=gh)
+    r, rh = SimpleRNN(4, return_state=True, return_sequences=True)(g, initial_state=s0)
+    y = Dense(3, activation="softmax")(Concatenate()([o, g2, rh]))
+    return dict(model=Model([x, d, s0], [y, r]),
+                x=[_seq(rng, 5, 5, 3), _seq(rng, 5, 4, 2), rng.standard_normal((5, 4)).astype(np.float32)],
+                y=[_onehot(rng, 5, 3), _seq(rng, 5, 4, 4)], loss=["categorical_crossentropy", "mse"],
+                optimizer=optimizers.Adam(learning_rate=0.01), metrics=[])
+
+
 # "recurrent_" prefix: `pytest tests/cuda -k recurrent` selects these
 CASES = {"recurrent_" + f.__name__: f for f in (lstm_last_softmax, lstm_seq_backwards_time_distributed,
                                   lstm_block_kernel_and_fallback, gru_and_simple_rnn_split_registers,
                                   gru_stacked_reset_after, gru_reset_before_seq_backwards,
                                   gru_no_bias_frozen, simple_rnn_stacked, one_step_sequences,
-                                  rnns_into_concat)}
+                                  rnns_into_concat, encoder_decoder_states)}

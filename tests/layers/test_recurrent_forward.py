@@ -25,8 +25,9 @@ def _act(name, z):
 
 def rnn_reference(cell, x, kernel, recurrent_kernel, bias=None, activation="tanh",
                   recurrent_activation="sigmoid", return_sequences=False, go_backwards=False,
-                  reset_after=True):
-    """Keras's recurrence in float64. cell: 'lstm', 'gru' or 'simple_rnn'."""
+                  reset_after=True, initial_state=None, return_state=False):
+    """Keras's recurrence in float64. cell: 'lstm', 'gru' or 'simple_rnn'. initial_state:
+    [h0] ([h0, c0] for LSTM), zeros when None; return_state: [output, h] ([output, h, c])."""
     x = np.asarray(x, np.float64)
     n, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
@@ -35,6 +36,10 @@ def rnn_reference(cell, x, kernel, recurrent_kernel, bias=None, activation="tanh
     if cell == "gru" and reset_after:
         b_in, b_rec = (b[0], b[1]) if b.ndim == 2 else (b, np.zeros_like(b))
     h, c, outs = np.zeros((n, units)), np.zeros((n, units)), []
+    if initial_state is not None:
+        h = np.asarray(initial_state[0], np.float64)
+        if cell == "lstm":
+            c = np.asarray(initial_state[1], np.float64)
     for t in (range(steps - 1, -1, -1) if go_backwards else range(steps)):
         xt = x[:, t]
         if cell == "lstm":
@@ -55,7 +60,10 @@ def rnn_reference(cell, x, kernel, recurrent_kernel, bias=None, activation="tanh
         else:
             h = _act(activation, xt @ W + b + h @ R)
         outs.append(h)
-    return np.stack(outs, axis=1) if return_sequences else h
+    out = np.stack(outs, axis=1) if return_sequences else h
+    if return_state:
+        return [out, h, c] if cell == "lstm" else [out, h]
+    return out
 
 
 def random_weights(layer, rng, scale=1.0):

@@ -16,7 +16,8 @@
 // Forward functions turn pre-activations into activations in place (the backward reads
 // gates after activation, as derivatives are written in terms of outputs: act.h); backward
 // functions turn those activations into pre-activation gradients in place. A null h_prev /
-// c_prev means the zero initial state (step 0). `b` may be null (use_bias=False).
+// c_prev means the zero initial state (step 0; given initial states, step 0 reads them like
+// any other previous state). `b` may be null (use_bias=False).
 #ifndef KCC_OPS_RECURRENT_H
 #define KCC_OPS_RECURRENT_H
 
@@ -59,6 +60,17 @@ KCC_HD float unit_product_t(const float* d, const float* RT, int64_t G, int64_t 
     }
     if (m < G) a0 += d[m] * RT[m * U + k];
     return a0 + a1;
+}
+
+// The initial states' gradients, dst (+)= src over m floats (null dst: not needed). The
+// backward leaves them in its dh_prev (dc_prev) after the first step.
+inline void add_or_copy(float* KCC_RESTRICT dst, const float* KCC_RESTRICT src, int64_t m,
+                        bool accumulate) {
+    if (!dst) return;
+    if (accumulate)
+        for (int64_t k = 0; k < m; ++k) dst[k] += src[k];
+    else
+        memcpy(dst, src, sizeof(float) * m);
 }
 
 // ---- LSTM ----------------------------------------------------------------------------------
