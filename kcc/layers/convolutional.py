@@ -10,7 +10,7 @@ from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers import image_layout as layout
 from kcc.layers import winograd
-from kcc.layers.args import legacy, positive_int, weight_rules_config
+from kcc.layers.args import KERAS_DEFAULT, legacy, legacy_flag, positive_int, weight_rules_config
 from kcc.utils.env import env_flag
 
 # im2col bands. A band of output rows is one GEMM: (F x K) weights times (K x P) cols, P
@@ -66,11 +66,11 @@ def band_rows(k, out_rows, out_cols, filters):
 
 class Conv2D(Layer):
     def __init__(self, filters=None, kernel_size=None, strides=None, padding=None,
-                 data_format=None, dilation_rate=None, groups=1, activation=None, use_bias=None,
-                 kernel_initializer=None, bias_initializer=None, kernel_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, *, nb_filter=None, init=None, border_mode=None,
-                 subsample=None, dim_ordering=None, bias=None, W_regularizer=None,
+                 data_format=None, dilation_rate=None, groups=1, activation=None,
+                 use_bias=KERAS_DEFAULT, kernel_initializer=None, bias_initializer=None,
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, *, nb_filter=None, init=None,
+                 border_mode=None, subsample=None, dim_ordering=None, bias=None, W_regularizer=None,
                  b_regularizer=None, W_constraint=None, b_constraint=None, **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
@@ -102,7 +102,7 @@ class Conv2D(Layer):
                         or dim_ordering is not None)
         self.data_format = None                          # resolved at the first call
         self.activation = activations.get(activation, f"Layer {self.name} ({cls}): `activation`")
-        self.use_bias = bool(legacy("use_bias", use_bias, "bias", bias, default=True))
+        self.use_bias = legacy_flag("use_bias", use_bias, "bias", bias, default=True)
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
         self.bias_initializer = initializers.get(bias_initializer or "zeros")

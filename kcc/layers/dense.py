@@ -2,11 +2,12 @@
 from kcc import activations, constraints, initializers, regularizers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
-from kcc.layers.args import legacy, positive_int, unsupported, weight_rules_config
+from kcc.layers.args import (KERAS_DEFAULT, legacy, legacy_flag, positive_int, unsupported,
+                             weight_rules_config)
 
 
 class Dense(Layer):
-    def __init__(self, units=None, activation=None, use_bias=None, kernel_initializer=None,
+    def __init__(self, units=None, activation=None, use_bias=KERAS_DEFAULT, kernel_initializer=None,
                  bias_initializer=None, kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  lora_rank=None, lora_alpha=None, quantization_config=None, *,
@@ -18,7 +19,7 @@ class Dense(Layer):
             raise TypeError("Dense needs `units`, the size of its output "
                             "(Keras 1: `output_dim`), e.g. Dense(64).")
         self.units = positive_int("units" if output_dim is None else "output_dim", units)
-        self.use_bias = bool(legacy("use_bias", use_bias, "bias", bias, default=True))
+        self.use_bias = legacy_flag("use_bias", use_bias, "bias", bias, default=True)
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
         self.bias_initializer = initializers.get(bias_initializer or "zeros")
