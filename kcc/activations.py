@@ -3,6 +3,9 @@
 Layers store the canonical name; the generated code implements each name once
 (csrc/include/kcc/ops), and tests compare it with the reference functions below.
 """
+import functools
+import math
+
 import numpy as np
 
 
@@ -104,16 +107,64 @@ def hard_shrink(x):
     return np.where(np.abs(x) > 0.5, x, 0.0)
 
 
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[float])(np.asarray(x, dtype=np.float64))
+
+
+def gelu(x, approximate=False):
+    """Keras 3's gelu: x Phi(x) (erf form) by default; approximate=True is the tanh form.
+    `functools.partial(kcc.activations.gelu, approximate=True)` (or the name
+    'gelu_approximate') selects the tanh form as a layer's activation."""
+    x = np.asarray(x)
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+
+
+def gelu_approximate(x):
+    return gelu(x, approximate=True)
+
+
+def silu(x):
+    return np.asarray(x) * sigmoid(x)
+
+
+swish = silu
+
+
+def mish(x):
+    return np.asarray(x) * np.tanh(softplus(x))
+
+
+def hard_silu(x):
+    return np.asarray(x) * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def tanh_shrink(x):
+    return np.asarray(x) - np.tanh(x)
+
+
 _REGISTRY = {f.__name__: f for f in (
     linear, relu, sigmoid, hard_sigmoid, tanh, softmax, softplus, elu, celu, relu6, selu,
     softsign, exponential, leaky_relu, hard_tanh, log_sigmoid, sparse_plus, squareplus,
-    sparse_sigmoid, soft_shrink, hard_shrink)}
-NAMES = tuple(_REGISTRY)
-# Keras activations kcc does not compile yet: a derivative that needs the input (kcc's
-# backward kernels see only the activation's output, csrc/include/kcc/ops/activations.h),
-# a row operation other than softmax, or parameters without a default.
-_NOT_COMPILED = ("gelu", "silu", "swish", "mish", "hard_silu", "hard_swish", "tanh_shrink",
-                 "log_softmax", "sparsemax", "glu", "threshold")
+    sparse_sigmoid, soft_shrink, hard_shrink, gelu, gelu_approximate, silu, mish, hard_silu,
+    tanh_shrink)}
+_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}   # Keras's second names: one function
+NAMES = tuple(_REGISTRY) + tuple(_ALIASES)
+# Element-wise activations whose derivative needs their input x, not only their output y
+# (kcc/ops/activations.h's dfx): the layer keeps the pre-activation for the backward.
+FROM_INPUT = frozenset({"gelu", "gelu_approximate", "silu", "mish", "hard_silu", "tanh_shrink"})
+# Row operations (over the last axis), not element-wise.
+ROW = frozenset({"softmax"})
+# Element-wise activations whose derivative their output determines: what a recurrent
+# cell can run (its backward keeps only the gates' outputs).
+FROM_OUTPUT = tuple(n for n in _REGISTRY if n not in FROM_INPUT and n not in ROW)
+# Keras activations kcc does not compile yet: row operations other than softmax, or
+# parameters without a default.
+_NOT_COMPILED = ("log_softmax", "sparsemax", "glu", "threshold")
 
 
 def get(identifier, where=None):
@@ -125,9 +176,14 @@ def get(identifier, where=None):
         return "linear"
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return identifier
+    if isinstance(identifier, str) and identifier in _ALIASES:
+        return _ALIASES[identifier]
     for name, fn in _REGISTRY.items():
         if identifier is fn:
             return name
+    if (isinstance(identifier, functools.partial) and identifier.func is gelu
+            and not identifier.args and set(identifier.keywords) <= {"approximate"}):
+        return "gelu_approximate" if identifier.keywords.get("approximate") else "gelu"
     prefix = f"{where}: " if where else ""
     valid = f"kcc compiles activations by name; valid names are: {', '.join(NAMES)}."
     if isinstance(identifier, str) and identifier in _NOT_COMPILED:

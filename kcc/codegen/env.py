@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 
+from kcc import activations
 from kcc.layers import winograd
 from kcc.utils.env import env_flag
 
@@ -88,7 +89,11 @@ def environment() -> jinja2.Environment:
         "leaky_relu": "LeakyRelu", "hard_tanh": "HardTanh", "log_sigmoid": "LogSigmoid",
         "sparse_plus": "SparsePlus", "squareplus": "Squareplus", "sparse_sigmoid": "SparseSigmoid",
         "soft_shrink": "SoftShrink", "hard_shrink": "HardShrink",
+        # derivative from the input (kcc.activations.FROM_INPUT): dfx(x), not df(y)
+        "gelu": "Gelu", "gelu_approximate": "GeluApproximate", "silu": "Silu", "mish": "Mish",
+        "hard_silu": "HardSilu", "tanh_shrink": "TanhShrink",
     }
+    env.globals["ACT_FROM_INPUT"] = activations.FROM_INPUT
     return env
 
 

@@ -26,8 +26,8 @@ from kcc.layers.args import legacy, positive_int, unsupported
 # Keras's default activations, told apart from an explicit None (which Keras reads as linear).
 _DEFAULT = type("KerasDefault", (), {"__repr__": lambda self: "<Keras default>"})()
 
-# Element-wise activations the cell code compiles (softmax is a row operation).
-_CELL_ACTIVATIONS = tuple(name for name in activations.NAMES if name != "softmax")
+# Element-wise activations the cell code compiles: those whose derivative the output gives.
+_CELL_ACTIVATIONS = activations.FROM_OUTPUT
 
 
 def _rate(layer_class, name, value):

@@ -21,6 +21,9 @@ from kcc.graph.ir import Graph, Op
 
 ALIGN = 16                       # floats: keeps every storage 64-byte aligned
 IDENTITY_IN_INFERENCE = {"dropout"}
+# saved roles the forward fills only in training (a Dense's kept pre-activation, see
+# passes/fusion.py): no room for them in predict
+TRAIN_ONLY_SAVED = {"preact"}
 
 
 @dataclass
@@ -145,7 +148,8 @@ def plan_predict(g: Graph, outputs_external: bool = True) -> Plan:
     for op in g.ops:
         if op.family in IDENTITY_IN_INFERENCE:
             continue
-        for v in op.inputs + op.outputs + list(op.saved.values()):   # saved: scratch here
+        saved = [v for role, v in op.saved.items() if role not in TRAIN_ONLY_SAVED]
+        for v in op.inputs + op.outputs + saved:   # saved: scratch here
             _touch(live, roots[v], step)
         step += 1
     # evaluate: the outputs, and what the losses read (an int32 output's float32 cast), stay

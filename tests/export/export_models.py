@@ -1,5 +1,5 @@
-"""The models the export tests ship: the guide's, at small sizes, plus a conv net, a
-shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
+"""The models the export tests ship: the guide's, at small sizes, plus a conv net (with
+gelu and silu), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
 import numpy as np
 
 
@@ -39,10 +39,11 @@ def conv_net(rng, n):
     x = ZeroPadding2D((1, 1))(image)
     x = Conv2D(8, (3, 3), activation='relu')(x)
     x = MaxPooling2D((2, 2))(x)
-    x = Conv2D(8, (3, 3), strides=(2, 2), padding='same', activation='relu')(x)
+    x = Conv2D(8, (3, 3), strides=(2, 2), padding='same', activation='gelu')(x)
     a = Flatten()(AveragePooling2D((3, 3))(x))
     b = GlobalMaxPooling2D()(x)
-    out = Dense(4, activation='softmax')(concatenate([a, b]))
+    h = Dense(6, activation='silu')(concatenate([a, b]))   # gelu, silu: backward needs the input,
+    out = Dense(4, activation='softmax')(h)                 # predict stores no pre-activation
     return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]
 
 

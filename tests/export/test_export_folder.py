@@ -135,7 +135,7 @@ def test_export_compiles_without_warnings(tmp_path, cxx):
     a, b = Input(shape=(16, 12, 12)), Input(shape=(5,))
     x = Conv2D(16, (3, 3), data_format="channels_first", activation="relu")(a)   # Winograd
     x = Flatten()(MaxPooling2D((2, 2), data_format="channels_first")(x))
-    out = Dense(3, activation="softmax")(concatenate([Dense(7)(b), x]))       # the Dense writes in place
+    out = Dense(3, activation="softmax")(concatenate([Dense(7, activation="mish")(b), x]))   # the Dense writes in place
     folder = export_model(Model([a, b], out), tmp_path / "w", name="wnet")
     assert "were written into their columns" in (folder / "src" / "model.cpp").read_text()
     for arch in ([], ["-march=x86-64-v4"]):

@@ -1,7 +1,11 @@
 // kcc/ops/activations.h: every activation's forward and its derivative, written once.
 //
-// Derivatives are expressed through the activation's *output* y (not its input): backward
+// Most derivatives are expressed through the activation's *output* y (`df(y)`): backward
 // then needs only the buffer the forward already wrote, so no pre-activation is kept.
+// The smooth gates (gelu, silu, mish, ...) are not functions of their output (silu takes
+// the value -0.2 at two inputs, with two slopes): they give `dfx(x)`, the derivative at
+// the input, and the templates keep x for the backward (kcc.activations.FROM_INPUT lists
+// them; kcc/passes/fusion.py says where x is kept).
 // Softmax is a row operation and lives in its own functions below.
 #ifndef KCC_OPS_ACTIVATIONS_H
 #define KCC_OPS_ACTIVATIONS_H
@@ -159,6 +163,61 @@ struct SoftShrink {
 struct HardShrink {
     static KCC_HD float f(float x) { return (x > 0.5f || x < -0.5f) ? x : x * 0.0f; }
     static KCC_HD float df(float y) { return y != 0.0f ? 1.0f : 0.0f; }
+};
+
+// The activations whose derivative needs the input x: f(x) and dfx(x) = f'(x).
+// x * sigmoid(x); f' = s + x s (1 - s).
+struct Silu {
+    static KCC_HD float f(float x) { return x * Sigmoid::f(x); }
+    static KCC_HD float dfx(float x) {
+        const float s = Sigmoid::f(x);
+        return fmaf(x * s, 1.0f - s, s);
+    }
+};
+// Keras 3's default gelu (approximate=False): x Phi(x), Phi the normal CDF, written with
+// erfc so that the tail x << 0 does not cancel (1 + erf(x / sqrt2) would): f' = Phi(x) +
+// x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).
+struct Gelu {
+    static KCC_HD float cdf(float x) { return 0.5f * erfcf(-0.70710678118654752f * x); }
+    static KCC_HD float f(float x) { return x * cdf(x); }
+    static KCC_HD float dfx(float x) {
+        return fmaf(x * 0.39894228040143268f, fast_exp(-0.5f * x * x), cdf(x));
+    }
+};
+// gelu(x, approximate=True): 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed
+// as x sigmoid(2u) (the same function; 1 + tanh(u) would cancel for x << 0):
+// f' = s + 2 x s (1 - s) u'(x), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+struct GeluApproximate {
+    static KCC_HD float two_u(float x) {
+        return 1.59576912160573071f * fmaf(0.044715f * x * x, x, x);
+    }
+    static KCC_HD float f(float x) { return x * Sigmoid::f(two_u(x)); }
+    static KCC_HD float dfx(float x) {
+        const float s = Sigmoid::f(two_u(x));
+        const float du2 = 1.59576912160573071f * fmaf(0.134145f, x * x, 1.0f);   // (2u)'
+        return fmaf(x * s * (1.0f - s), du2, s);
+    }
+};
+// x tanh(softplus(x)); f' = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)).
+struct Mish {
+    static KCC_HD float f(float x) { return x * Tanh::f(Softplus::f(x)); }
+    static KCC_HD float dfx(float x) {
+        const float t = Tanh::f(Softplus::f(x));
+        return fmaf(x * (1.0f - t * t), Sigmoid::f(x), t);
+    }
+};
+// x relu6(x + 3) / 6 (hard_swish); f' = 0 below -3, 1 above 3, x / 3 + 1/2 between (torch's
+// hardswish gradient, which Keras 3 on torch uses, takes the middle piece at x = 3).
+struct HardSilu {
+    static KCC_HD float f(float x) { return x * HardSigmoid::f(x); }
+    static KCC_HD float dfx(float x) {
+        return x < -3.0f ? 0.0f : (x > 3.0f ? 1.0f : fmaf(x, 1.0f / 3.0f, 0.5f));
+    }
+};
+// x - tanh(x); f' = tanh(x)^2.
+struct TanhShrink {
+    static KCC_HD float f(float x) { return x - Tanh::f(x); }
+    static KCC_HD float dfx(float x) { const float t = Tanh::f(x); return t * t; }
 };
 
 // y = softmax(x) over one row of length d, stable (max subtracted). In place allowed.

@@ -2,6 +2,7 @@
 //
 //   forward:  z = x W (GEMM), then y = act(z + b) in one pass over the rows while hot
 //   backward: dz = dy * act'(y) in place, db (+)= sum_rows dz, then the two GEMMs
+// (an activation whose derivative needs its input keeps z + b: bias_act_keep)
 // `ld` is the distance between rows (d unless the rows sit in a wider buffer, e.g. a slice
 // of a concatenation the Dense writes into directly).
 #ifndef KCC_OPS_DENSE_H
@@ -25,6 +26,23 @@ inline void bias_act(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int6
     }
 }
 
+// The same for an activation whose backward needs its input (kcc::act::Gelu, ...): the
+// pre-activation z + b is also stored, in z (n, d) (compact, whatever ld), for the backward.
+template <class Act>
+inline void bias_act_keep(float* KCC_RESTRICT y, float* KCC_RESTRICT z, const float* KCC_RESTRICT bias,
+                          int64_t n, int64_t d, int64_t ld = 0) {
+    ld = ld ? ld : d;
+    for (int64_t i = 0; i < n; ++i) {
+        float* KCC_RESTRICT row = y + i * ld;
+        float* KCC_RESTRICT zr = z + i * d;
+        for (int64_t j = 0; j < d; ++j) {
+            const float t = bias ? row[j] + bias[j] : row[j];
+            zr[j] = t;
+            row[j] = Act::f(t);
+        }
+    }
+}
+
 inline void bias_softmax(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d,
                          int64_t ld = 0) {
     ld = ld ? ld : d;
@@ -45,6 +63,15 @@ inline void act_backward(float* KCC_RESTRICT dy, const float* KCC_RESTRICT y, in
     }
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < d; ++j) dy[i * ld + j] *= Act::df(y[i * ld + j]);
+}
+
+// dz = dy * act'(z) from the pre-activation z (n, d), compact, in place over dy.
+template <class Act>
+inline void act_backward_from_input(float* KCC_RESTRICT dy, const float* KCC_RESTRICT z, int64_t n,
+                                    int64_t d, int64_t ld = 0) {
+    ld = ld ? ld : d;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < d; ++j) dy[i * ld + j] *= Act::dfx(z[i * d + j]);
 }
 
 inline void softmax_backward(float* dy, const float* y, int64_t n, int64_t d, int64_t ld = 0) {
