@@ -44,15 +44,18 @@ def activations_keras3(rng):
     """The element-wise activations beyond the first eight: in Dense epilogues, as
     Activation layers, and in a recurrent cell. Those whose derivative needs the input
     (gelu, silu, ...): a Dense keeping its pre-activation, an Activation reading its input,
-    and a Conv2D split into a linear conv and an Activation (kcc/passes/fusion.py)."""
+    a Conv2D split into a linear conv and an Activation (kcc/passes/fusion.py), and a shared
+    Dense whose two calls stack on the GPU (one kept pre-activation for both)."""
     x = Input(shape=(12,))
     names = ("celu", "relu6", "selu", "softsign", "exponential", "leaky_relu", "hard_tanh",
              "log_sigmoid", "sparse_plus", "squareplus", "sparse_sigmoid", "soft_shrink",
              "hard_shrink", "gelu", "gelu_approximate", "silu", "mish", "hard_silu",
              "tanh_shrink")
     branches = [Activation(act)(Dense(4, activation=act)(x)) for act in names]
-    h = Reshape((19, 4, 1))(concatenate(branches))
-    h = Reshape((17, 2))(Conv2D(2, (3, 4), activation="mish")(h))
+    shared = Dense(4, activation="silu")
+    branches += [shared(branches[0]), shared(branches[1])]
+    h = Reshape((21, 4, 1))(concatenate(branches))
+    h = Reshape((19, 2))(Conv2D(2, (3, 4), activation="mish")(h))
     h = GRU(6, activation="selu", recurrent_activation="sparse_sigmoid")(h)
     y = Dense(5, activation="softmax")(h)
     return dict(model=Model(x, y), x=[rng.standard_normal((9, 12)).astype(np.float32)],
