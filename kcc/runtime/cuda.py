@@ -151,7 +151,7 @@ def emulation_toolchain(opt: str = "-O0"):
     from kcc.build import default_toolchain
     tc = default_toolchain()
     return dataclasses.replace(tc, cxxflags=tuple(f for f in tc.cxxflags if f != "-O3")
-                               + ("-O1", "-DKCC_CUDA_EMULATE"))
+                               + (opt, "-DKCC_CUDA_EMULATE"))
 
 
 def emulated_unit(native):
