@@ -196,7 +196,6 @@ def test_bad_arguments_are_value_errors(make, message):
     (lambda: GRU(3, recurrent_dropout=0.1), r"GRU: `recurrent_dropout`=0.1 is not supported"),
     (lambda: LSTM(3, dropout_U=0.5), r"LSTM: `recurrent_dropout`=0.5"),
     (lambda: SimpleRNN(3, stateful=True), r"SimpleRNN: `stateful=True` is not supported"),
-    (lambda: LSTM(3, return_state=True), r"LSTM: `return_state=True` is not supported"),
     (lambda: LSTM(3, kernel_regularizer="l2"), "LSTM: argument.*kernel_regularizer"),
     (lambda: GRU(3, U_regularizer="l2"), "GRU: argument.*recurrent_regularizer"),
 ])
@@ -221,7 +220,7 @@ def test_bad_input_shapes_name_the_layer():
     inp = Input(shape=(3, 2))
     with pytest.raises(NotImplementedError, match="lstm_3: masks are not supported"):
         LSTM(2)(inp, mask=inp)
-    with pytest.raises(NotImplementedError, match="initial_state"):
+    with pytest.raises(ValueError, match=r"lstm_4 \(LSTM\): `initial_state` expects 2 tensors"):
         LSTM(2)(inp, initial_state=[inp])
 
 
