@@ -1,6 +1,7 @@
 """Shared test setup: every test session builds into its own cache directory, so tests
 never read or write the user's ~/.cache/kcc (and always exercise cold builds once)."""
 import os
+import shutil
 import sys
 import tempfile
 
@@ -13,10 +14,37 @@ sys.path.insert(0, os.path.join(_TESTS, "numerics"))
 sys.path.insert(0, os.path.join(_TESTS, "shared"))
 
 
+def _run_dir(config) -> str | None:
+    """Under pytest-xdist (`pytest -n auto`), a directory the run's workers share: the build
+    cache (a model two workers build is built once) and the nvcc check's claims (a unit two
+    workers render is compiled once). The controller removes it at the end. None when the
+    tests run in one process."""
+    uid = getattr(config, "workerinput", {}).get("testrunuid")
+    if uid is None:
+        return None
+    path = os.path.join(tempfile.gettempdir(), f"kcc-test-run-{uid}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+_RUN_DIRS: set[str] = set()   # the xdist controller's: the workers' shared directories
+
+
+def pytest_sessionfinish(session):
+    for path in _RUN_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _kcc_cache_dir():
+def _kcc_cache_dir(request):
     if "KCC_CACHE_DIR" in os.environ:
         yield
+        return
+    shared = _run_dir(request.config)
+    if shared:
+        os.environ["KCC_CACHE_DIR"] = os.path.join(shared, "cache")
+        yield
+        del os.environ["KCC_CACHE_DIR"]
         return
     with tempfile.TemporaryDirectory(prefix="kcc-test-cache-") as d:
         os.environ["KCC_CACHE_DIR"] = d
@@ -27,13 +55,30 @@ def _kcc_cache_dir():
 _SUMMARY: list[str] = []   # lines for the end of the run (a fixture's own output is captured)
 
 
+_NVCC = {"built": 0, "failed": 0}   # the nvcc check's counts, summed over xdist workers
+
+
 def pytest_terminal_summary(terminalreporter):
-    for line in _SUMMARY:
+    if _NVCC["built"]:
+        from nvcc_check import ARCH
+        _SUMMARY.append(f"nvcc -arch={ARCH} -ptx compiled {_NVCC['built']} distinct CUDA units of the "
+                        f"models this run built; {_NVCC['failed']} failed")
+    for line in dict.fromkeys(_SUMMARY):
         terminalreporter.write_line(line)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist: a worker's summary reaches the controller, which prints it (see above)."""
+    _RUN_DIRS.add(os.path.join(tempfile.gettempdir(), f"kcc-test-run-{node.workerinput['testrunuid']}"))
+    out = getattr(node, "workeroutput", {})
+    _SUMMARY.extend(out.get("kcc_summary", []))
+    for key in _NVCC:
+        _NVCC[key] += out.get(f"kcc_nvcc_{key}", 0)
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _every_model_builds_for_cuda():
+def _every_model_builds_for_cuda(request):
     """Every model the suite compiles for the CPU is also rendered as a CUDA unit (a few ms
     each), so a layer without a working .cu template fails here even where no test targets
     CUDA; and each distinct unit is compiled to PTX with nvcc for sm_90
@@ -52,7 +97,9 @@ def _every_model_builds_for_cuda():
     check = None
     if nvcc and wanted:
         from nvcc_check import ARCH, NvccCheck
-        check = NvccCheck(nvcc, str(native.include_dir()))
+        shared = _run_dir(request.config)
+        check = NvccCheck(nvcc, str(native.include_dir()),
+                          claims=os.path.join(shared, "nvcc-claims") if shared else None)
     original = native.NativeModel.__init__
 
     def init(self, graph, what, device="cpu"):
@@ -74,10 +121,15 @@ def _every_model_builds_for_cuda():
         why = "KCC_TEST_NVCC=0" if nvcc else "nvcc (the CUDA toolkit) is not installed"
         warnings.warn(f"the models' CUDA units were rendered but not compiled: {why}")
         _SUMMARY.append(f"the models' CUDA units were rendered but not compiled with nvcc: {why}")
+        if hasattr(request.config, "workeroutput"):
+            request.config.workeroutput["kcc_summary"] = list(_SUMMARY)
         return
     nvcc_failures = check.finish()
-    _SUMMARY.append(f"nvcc -arch={ARCH} -ptx compiled {check.built} distinct CUDA units of the models this run "
-                    f"built; {len(nvcc_failures)} failed")
+    _NVCC["built"] += check.built
+    _NVCC["failed"] += len(nvcc_failures)
+    if hasattr(request.config, "workeroutput"):   # an xdist worker: the controller prints it
+        request.config.workeroutput.update(kcc_summary=list(_SUMMARY), kcc_nvcc_built=check.built,
+                                           kcc_nvcc_failed=len(nvcc_failures))
     assert not nvcc_failures, "models whose CUDA unit does not compile:\n  " + "\n  ".join(nvcc_failures[:10])
 
 

@@ -101,11 +101,17 @@ def check_batch(nvcc: str, include_dir: str, paths: list[Path], full: bool) -> l
 class NvccCheck:
     """The background check: `submit` each model's source; a thread compiles the distinct
     ones BATCH at a time (one nvcc, leaving the other core to the tests); `finish`
-    compiles the rest on every core and returns the failures."""
+    compiles the rest on every core and returns the failures. Under pytest-xdist each
+    worker runs one, and they share `claims` so that a unit is compiled once."""
     BATCH = 16
 
-    def __init__(self, nvcc: str, include_dir: str):
+    def __init__(self, nvcc: str, include_dir: str, claims: str | None = None):
         self.nvcc, self.include_dir = nvcc, include_dir
+        # several test processes (pytest-xdist) share `claims`: the first to claim a unit's
+        # digest there compiles it, the others skip it
+        self.claims = claims
+        if claims:
+            os.makedirs(claims, exist_ok=True)
         self.dir = tempfile.TemporaryDirectory(prefix="kcc-nvcc-check-")
         self.todo: list[tuple[str, Path]] = []
         self.ready = threading.Condition()
@@ -125,6 +131,11 @@ class NvccCheck:
         if digest in self.seen:   # the same model built by another test
             return
         self.seen.add(digest)
+        if self.claims:
+            try:
+                os.close(os.open(os.path.join(self.claims, digest), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:   # another test process has it
+                return
         path = Path(self.dir.name) / f"{digest}.cu"
         path.write_text(source, encoding="utf-8")
         with self.ready:
