@@ -138,16 +138,19 @@ def gru_and_simple_rnn_split_registers(rng):
 
 
 def encoder_decoder_states(rng):
-    # return_state and initial_state, every cell: an LSTM encoder's h and c start an LSTM
-    # decoder; a GRU's final state (backwards, sequences) starts a reset-before GRU; a
-    # SimpleRNN starts from an Input, and its final state is a model output
+    # return_state and initial_state, every cell, every state with a gradient both ways: an
+    # LSTM encoder's h and c start an LSTM decoder; a GRU starts from a Dense of an Input and
+    # its final state (backwards, sequences) starts both a reset-before GRU (whose output and
+    # final state are read) and a SimpleRNN (its dh0 adds to the GRU's), whose final state
+    # joins the output and whose sequence is a model output
     x, d, s0 = Input(shape=(5, 3)), Input(shape=(4, 2)), Input(shape=(4,))
     o, h, c = LSTM(6, return_state=True)(x)
     dec = LSTM(6, return_sequences=True, recurrent_activation="hard_sigmoid")(d, initial_state=[h, c])
-    g, gh = GRU(4, return_sequences=True, return_state=True, go_backwards=True)(dec)
-    g2 = GRU(4, reset_after=False, go_backwards=True)(g, initial_state=gh)
-    r, rh = SimpleRNN(4, return_state=True, return_sequences=True)(g, initial_state=s0)
-    y = Dense(3, activation="softmax")(Concatenate()([o, g2, rh]))
+    g, gh = GRU(4, return_sequences=True, return_state=True, go_backwards=True)(
+        dec, initial_state=Dense(4, activation="tanh")(s0))
+    g2, g2h = GRU(4, reset_after=False, go_backwards=True, return_state=True)(g, initial_state=gh)
+    r, rh = SimpleRNN(4, return_state=True, return_sequences=True)(g, initial_state=gh)
+    y = Dense(3, activation="softmax")(Concatenate()([o, g2, g2h, rh]))
     return dict(model=Model([x, d, s0], [y, r]),
                 x=[_seq(rng, 5, 5, 3), _seq(rng, 5, 4, 2), rng.standard_normal((5, 4)).astype(np.float32)],
                 y=[_onehot(rng, 5, 3), _seq(rng, 5, 4, 4)], loss=["categorical_crossentropy", "mse"],
