@@ -5,12 +5,13 @@ stored as Keras 3 stores them: kernel (kh, kw, in, out), bias (out,), so weights
 Keras writes them and the kernel viewed as (kh*kw*in, out) is the GEMM's right-hand side.
 The layout is resolved at the first call (see kcc/layers/image_layout.py) and then fixed.
 """
-from kcc import activations, constraints, initializers, regularizers
+from kcc import activations, initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers import image_layout as layout
 from kcc.layers import winograd
-from kcc.layers.args import KERAS_DEFAULT, legacy, legacy_flag, positive_int, weight_rules_config
+from kcc.layers.args import (KERAS_DEFAULT, legacy, legacy_flag, positive_int, weight_rules,
+                             weight_rules_config)
 from kcc.utils.env import env_flag
 
 # im2col bands. A band of output rows is one GEMM: (F x K) weights times (K x P) cols, P
@@ -106,20 +107,7 @@ class Conv2D(Layer):
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
         self.bias_initializer = initializers.get(bias_initializer or "zeros")
-        self.activity_regularizer = regularizers.for_layer(activity_regularizer, self.name,
-                                                           "activity_regularizer")
-        self.kernel_regularizer = regularizers.for_layer(legacy(
-            "kernel_regularizer", kernel_regularizer, "W_regularizer", W_regularizer),
-            self.name, "kernel_regularizer")
-        self.bias_regularizer = regularizers.for_layer(legacy(
-            "bias_regularizer", bias_regularizer, "b_regularizer", b_regularizer),
-            self.name, "bias_regularizer")
-        self.kernel_constraint = constraints.for_layer(legacy(
-            "kernel_constraint", kernel_constraint, "W_constraint", W_constraint),
-            self.name, "kernel_constraint")
-        self.bias_constraint = constraints.for_layer(legacy(
-            "bias_constraint", bias_constraint, "b_constraint", b_constraint),
-            self.name, "bias_constraint")
+        weight_rules(self, locals(), "kernel", "bias")
         self.input_spec = InputSpec(ndim=4)
         self.kernel = None
         self.bias = None
@@ -212,39 +200,56 @@ class Conv2D(Layer):
         wo = layout.conv_output_length(w, kw, self.padding, sw, dw)
         pad_top = layout.same_padding(h, kh, sh, dh)[0] if self.padding == "same" else 0
         pad_left = layout.same_padding(w, kw, sw, dw)[0] if self.padding == "same" else 0
-        # A 1x1 kernel with stride 1 needs no im2col: the input already is the matrix.
-        direct = (kh, kw, sh, sw) == (1, 1, 1, 1)
-        k = kh * kw * c
-        tile_rows = ho if direct else band_rows(k, ho, wo, self.filters)
-        shape = (self.filters, ho, wo) if cf else (ho, wo, self.filters)
-        # channels-first, stride 1, no dilation: the forward needs no im2col (see shift_rows)
-        shifted = (cf and not direct and (sh, sw) == (1, 1) and (dh, dw) == (1, 1)
-                   and self.activation != "softmax" and c >= _SHIFT_MIN_CHANNELS)
-        wino = use_winograd((kh, kw), (sh, sw), (dh, dw), c, self.filters, ho, wo)
-        wg_fwd = wg_dx = ()
-        workspace = {} if direct else {"cols": k * tile_rows * wo}
-        srows = 0
-        if wino:
-            shifted = False
-            wg_fwd = winograd.plan(c, h, w, self.filters, ho, wo, pad_top, pad_left, wino, kh)
-            wg_dx = winograd.dx_plan(wg_fwd, wino, kh)
-            workspace = winograd.workspace(wg_fwd, wg_dx, wino, kh)
-        if shifted:
-            hp, wp = ho + kh - 1, wo + kw - 1
-            srows = shift_rows(self.filters, ho, wp)
-            workspace["padded"] = c * hp * wp + kw
-            workspace["wide"] = self.filters * srows * wp
-        out = g.op("conv2d", [x], shape, weights=[self.kernel, self.bias],
-                   attrs={"activation": self.activation, "data_format": self.data_format,
-                          "channels": c, "rows": h, "cols": w, "filters": self.filters,
-                          "out_rows": ho, "out_cols": wo, "kernel": (kh, kw),
-                          "strides": (sh, sw), "dilation": (dh, dw),
-                          "pad": (pad_top, pad_left), "padding": self.padding,
-                          "direct": direct, "tile_rows": tile_rows,
-                          "shifted": shifted, "shift_rows": srows,
-                          "winograd": wino, "wg_fwd": wg_fwd, "wg_dx": wg_dx},
-                   workspace=workspace)
-        return [out]
+        return [conv2d_op(g, x, [self.kernel, self.bias], data_format=self.data_format,
+                          image=(c, h, w), out=(ho, wo), filters=self.filters,
+                          kernel=(kh, kw), strides=(sh, sw), dilation=(dh, dw),
+                          pad=(pad_top, pad_left), padding=self.padding,
+                          activation=self.activation)]
+
+
+def conv2d_op(g, x, weights, *, data_format, image, out, filters, kernel, strides, dilation, pad,
+              padding, activation):
+    """The `conv2d` op of one call, with the kernel path kcc picks for its geometry (direct
+    1x1, im2col bands, shifted GEMM, Winograd) and that path's workspace. `image` is the
+    input's (channels, rows, cols), `out` the output's (rows, cols); `pad` the zeros before
+    the first row and column (those after are whatever `out` implies); `padding` is only
+    named in the generated code's comments. Conv1D lowers onto it as a 1-row image."""
+    cf = data_format == layout.CHANNELS_FIRST
+    (c, h, w), (ho, wo) = image, out
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilation
+    pad_top, pad_left = pad
+    # A 1x1 kernel with stride 1 needs no im2col: the input already is the matrix.
+    direct = (kh, kw, sh, sw) == (1, 1, 1, 1)
+    k = kh * kw * c
+    tile_rows = ho if direct else band_rows(k, ho, wo, filters)
+    shape = (filters, ho, wo) if cf else (ho, wo, filters)
+    # channels-first, stride 1, no dilation: the forward needs no im2col (see shift_rows)
+    shifted = (cf and not direct and (sh, sw) == (1, 1) and (dh, dw) == (1, 1)
+               and activation != "softmax" and c >= _SHIFT_MIN_CHANNELS)
+    wino = use_winograd((kh, kw), (sh, sw), (dh, dw), c, filters, ho, wo)
+    wg_fwd = wg_dx = ()
+    workspace = {} if direct else {"cols": k * tile_rows * wo}
+    srows = 0
+    if wino:
+        shifted = False
+        wg_fwd = winograd.plan(c, h, w, filters, ho, wo, pad_top, pad_left, wino, kh)
+        wg_dx = winograd.dx_plan(wg_fwd, wino, kh)
+        workspace = winograd.workspace(wg_fwd, wg_dx, wino, kh)
+    if shifted:
+        hp, wp = ho + kh - 1, wo + kw - 1
+        srows = shift_rows(filters, ho, wp)
+        workspace["padded"] = c * hp * wp + kw
+        workspace["wide"] = filters * srows * wp
+    return g.op("conv2d", [x], shape, weights=weights,
+                attrs={"activation": activation, "data_format": data_format,
+                       "channels": c, "rows": h, "cols": w, "filters": filters,
+                       "out_rows": ho, "out_cols": wo, "kernel": (kh, kw),
+                       "strides": (sh, sw), "dilation": (dh, dw),
+                       "pad": (pad_top, pad_left), "padding": padding,
+                       "direct": direct, "tile_rows": tile_rows,
+                       "shifted": shifted, "shift_rows": srows,
+                       "winograd": wino, "wg_fwd": wg_fwd, "wg_dx": wg_dx},
+                workspace=workspace)
 
 
 class Convolution2D(Conv2D):
