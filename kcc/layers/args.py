@@ -40,6 +40,26 @@ def unsupported(layer_class, **args):
                                   "supported by kcc yet; leave them out.")
 
 
+# Keras 1 names of a weight's penalty and constraint arguments: W_regularizer, U_constraint, ...
+_KERAS1_WEIGHT = {"kernel": "W", "embeddings": "W", "recurrent": "U", "bias": "b"}
+
+
+def weight_rules(layer, given, *weights):
+    """Set `layer.activity_regularizer` and, for each named weight, `<w>_regularizer` and
+    `<w>_constraint` (kernel -> kernel_regularizer, kernel_constraint) from `given`, the
+    arguments the layer's __init__ received (its locals()), under their Keras 3 names or
+    Keras 1's (W_regularizer, U_regularizer, b_constraint, ...). Each is one kcc compiles,
+    or an error naming the layer and the argument. Call it once the layer has its name."""
+    from kcc import constraints, regularizers
+    layer.activity_regularizer = regularizers.for_layer(given.get("activity_regularizer"),
+                                                        layer.name, "activity_regularizer")
+    for kind, module in (("regularizer", regularizers), ("constraint", constraints)):
+        for w in weights:
+            name, old = f"{w}_{kind}", f"{_KERAS1_WEIGHT[w]}_{kind}"
+            value = legacy(name, given.get(name), old, given.get(old))
+            setattr(layer, name, module.for_layer(value, layer.name, name))
+
+
 def weight_rules_config(layer, *weights):
     """Keras's config entries for the regularizer and constraint of each named weight
     ('kernel' -> kernel_regularizer, kernel_constraint), serialized as Keras 3 does."""

@@ -1,9 +1,9 @@
 """Dense: output = activation(dot(input, kernel) + bias), on the last axis of the input."""
-from kcc import activations, constraints, initializers, regularizers
+from kcc import activations, initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers.args import (KERAS_DEFAULT, legacy, legacy_flag, positive_int, unsupported,
-                             weight_rules_config)
+                             weight_rules, weight_rules_config)
 
 
 class Dense(Layer):
@@ -29,20 +29,7 @@ class Dense(Layer):
             kwargs["input_shape"] = (positive_int("input_dim", input_dim),)
         super().__init__(**kwargs)
         self.activation = activations.get(activation, f"Layer {self.name} (Dense): `activation`")
-        self.activity_regularizer = regularizers.for_layer(activity_regularizer, self.name,
-                                                           "activity_regularizer")
-        self.kernel_regularizer = regularizers.for_layer(legacy(
-            "kernel_regularizer", kernel_regularizer, "W_regularizer", W_regularizer),
-            self.name, "kernel_regularizer")
-        self.bias_regularizer = regularizers.for_layer(legacy(
-            "bias_regularizer", bias_regularizer, "b_regularizer", b_regularizer),
-            self.name, "bias_regularizer")
-        self.kernel_constraint = constraints.for_layer(legacy(
-            "kernel_constraint", kernel_constraint, "W_constraint", W_constraint),
-            self.name, "kernel_constraint")
-        self.bias_constraint = constraints.for_layer(legacy(
-            "bias_constraint", bias_constraint, "b_constraint", b_constraint),
-            self.name, "bias_constraint")
+        weight_rules(self, locals(), "kernel", "bias")
         self.input_spec = InputSpec(min_ndim=2)
         self.kernel = None
         self.bias = None

@@ -5,11 +5,11 @@ the engine checks that input against `input_dim` in Python (GraphBuilder.require
 before native code indexes the table with them, so the generated gather never reads out of
 bounds.
 """
-from kcc import constraints, initializers, regularizers
+from kcc import initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.frontend.tensor import KerasTensor
-from kcc.layers.args import legacy, positive_int, unsupported, weight_rules_config
+from kcc.layers.args import legacy, positive_int, unsupported, weight_rules, weight_rules_config
 
 
 def _input_length(value):
@@ -45,14 +45,7 @@ class Embedding(Layer):
                 and kwargs.get("input_shape") is None and kwargs.get("batch_input_shape") is None):
             kwargs["input_shape"] = self.input_length     # Keras: input_length sets the shape
         super().__init__(**kwargs)
-        self.activity_regularizer = regularizers.for_layer(activity_regularizer, self.name,
-                                                           "activity_regularizer")
-        self.embeddings_regularizer = regularizers.for_layer(legacy(
-            "embeddings_regularizer", embeddings_regularizer, "W_regularizer", W_regularizer),
-            self.name, "embeddings_regularizer")
-        self.embeddings_constraint = constraints.for_layer(legacy(
-            "embeddings_constraint", embeddings_constraint, "W_constraint", W_constraint),
-            self.name, "embeddings_constraint")
+        weight_rules(self, locals(), "embeddings")
         if mask_zero:
             raise NotImplementedError(f"Layer {self.name} (Embedding): mask_zero=True is not "
                                       "supported by kcc yet (no layer consumes masks); pad with "
