@@ -208,7 +208,9 @@ class _Recurrent(Layer):
     def _op_cell(self):
         return self._cell
 
-    def lower(self, g, inputs):
+    def lower(self, g, inputs, flip_output=False):
+        """flip_output: write the output sequence in the other order (Bidirectional's
+        backward layer, whose sequence Keras flips back into input order)."""
         x, states = inputs[0], inputs[1:]
         steps, _ = self._check_sequence((None,) + tuple(x.shape))
         u, cell = self.units, self._op_cell()
@@ -228,6 +230,8 @@ class _Recurrent(Layer):
                  "recurrent_activation": self.recurrent_activation,
                  "return_sequences": self.return_sequences, "go_backwards": self.go_backwards,
                  "initial_state": bool(states), "return_state": self.return_state}
+        if flip_output and self.return_sequences:
+            attrs["flip_output"] = True
         shapes = [out_shape] + [(u,)] * (len(self._states) if self.return_state else 0)
         return g.op_outputs("recurrent", [x, *states], shapes,
                             weights=[self.kernel, self.recurrent_kernel, self.bias],
