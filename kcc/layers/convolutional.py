@@ -208,12 +208,13 @@ class Conv2D(Layer):
 
 
 def conv2d_op(g, x, weights, *, data_format, image, out, filters, kernel, strides, dilation, pad,
-              padding, activation):
+              padding, activation, shape=None):
     """The `conv2d` op of one call, with the kernel path kcc picks for its geometry (direct
     1x1, im2col bands, shifted GEMM, Winograd) and that path's workspace. `image` is the
     input's (channels, rows, cols), `out` the output's (rows, cols); `pad` the zeros before
     the first row and column (those after are whatever `out` implies); `padding` is only
-    named in the generated code's comments. Conv1D lowers onto it as a 1-row image."""
+    named in the generated code's comments. Conv1D lowers onto it as a 1-row image, its
+    output keeping its 1-D `shape` (the kernels read the geometry from the attrs)."""
     cf = data_format == layout.CHANNELS_FIRST
     (c, h, w), (ho, wo) = image, out
     (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilation
@@ -222,7 +223,8 @@ def conv2d_op(g, x, weights, *, data_format, image, out, filters, kernel, stride
     direct = (kh, kw, sh, sw) == (1, 1, 1, 1)
     k = kh * kw * c
     tile_rows = ho if direct else band_rows(k, ho, wo, filters)
-    shape = (filters, ho, wo) if cf else (ho, wo, filters)
+    if shape is None:
+        shape = (filters, ho, wo) if cf else (ho, wo, filters)
     # channels-first, stride 1, no dilation: the forward needs no im2col (see shift_rows)
     shifted = (cf and not direct and (sh, sw) == (1, 1) and (dh, dw) == (1, 1)
                and activation != "softmax" and c >= _SHIFT_MIN_CHANNELS)
