@@ -1,6 +1,7 @@
 """kcc.layers: the layers of the Keras functional API (`from kcc.layers import Input, Dense`)."""
 from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
+from kcc.layers.bidirectional import Bidirectional
 from kcc.layers.convolutional import Conv2D, Convolution2D
 from kcc.layers.dense import Dense
 from kcc.layers.dropout import Dropout
@@ -18,7 +19,7 @@ from kcc.layers.reshape import Flatten, Reshape
 from kcc.layers.wrappers import TimeDistributed
 
 __all__ = [
-    "Activation", "Add", "Average", "Concatenate", "Conv2D", "Convolution2D", "Dense", "Dot",
+    "Activation", "Add", "Average", "Bidirectional", "Concatenate", "Conv2D", "Convolution2D", "Dense", "Dot",
     "Dropout", "Embedding",
     "Flatten", "GRU", "Input", "InputLayer", "InputSpec", "LSTM", "Layer", "Maximum", "Minimum",
     "Multiply", "Reshape", "SimpleRNN", "Subtract", "TimeDistributed", "add", "average", "concatenate", "dot",

@@ -79,9 +79,10 @@ def _shared_layers(model):
             shared.setdefault(id(layer), len(shared) + 1)
             return
         seen.add(id(layer))
-        inner = getattr(layer, "layer", None)
-        if isinstance(inner, Layer):
-            visit(inner)
+        for attr in ("layer", "forward_layer", "backward_layer"):   # wrappers' layers
+            inner = getattr(layer, attr, None)
+            if isinstance(inner, Layer):
+                visit(inner)
         if isinstance(layer, Model):
             for child in layer._layers:
                 visit(child)
@@ -116,9 +117,10 @@ def _check_known(layer):
                           "which kcc cannot save: a saved model names only kcc's own layer "
                           f"classes ({', '.join(sorted(layer_classes()))}), so that loading it "
                           "runs no code. Build the model from those, or use save_weights().")
-    inner = getattr(layer, "layer", None)       # a wrapper writes its layer in its config
-    if isinstance(inner, Layer):
-        _check_known(inner)
+    for attr in ("layer", "forward_layer", "backward_layer"):   # a wrapper writes its layers
+        inner = getattr(layer, attr, None)                       # in its config
+        if isinstance(inner, Layer):
+            _check_known(inner)
 
 
 def deserialize_layer(entry, where="the model config"):

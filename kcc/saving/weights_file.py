@@ -187,6 +187,12 @@ def _with_weights(layers, seen_weights):
     return result
 
 
+def _bidirectional_pair(layer):
+    """A Bidirectional wrapper's (forward, backward) layers, else None."""
+    pair = (getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None))
+    return pair if all(isinstance(sub, Layer) for sub in pair) else None
+
+
 def _named_weights(layer, seen_weights):
     """[(key below `layer`, weight)], depth first through nested models,
     skipping weights already in `seen_weights` (a set of ids, updated).
@@ -195,6 +201,10 @@ def _named_weights(layer, seen_weights):
     inner = getattr(layer, "layer", None)
     if isinstance(inner, Layer):
         return _named_weights(inner, seen_weights)
+    pair = _bidirectional_pair(layer)
+    if pair:                        # Bidirectional: forward_lstm_1/kernel, backward_lstm_1/...
+        return [(f"{sub.name}/{name}", w) for sub in pair
+                for name, w in _named_weights(sub, seen_weights)]
     if isinstance(layer, Model):
         return [(f"{inner.name}/{name}", w)
                 for inner, weights in _with_weights(layer.layers, seen_weights)
