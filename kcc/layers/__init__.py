@@ -2,6 +2,7 @@
 from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
 from kcc.layers.bidirectional import Bidirectional
+from kcc.layers.conv1d import Conv1D, Convolution1D
 from kcc.layers.convolutional import Conv2D, Convolution2D
 from kcc.layers.dense import Dense
 from kcc.layers.dropout import Dropout
@@ -14,6 +15,9 @@ from kcc.layers.padding import ZeroPadding2D
 from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
                                 GlobalAvgPool2D, GlobalMaxPool2D, GlobalMaxPooling2D,
                                 MaxPool2D, MaxPooling2D)
+from kcc.layers.pooling1d import (AveragePooling1D, AvgPool1D, GlobalAveragePooling1D,
+                                  GlobalAvgPool1D, GlobalMaxPool1D, GlobalMaxPooling1D,
+                                  MaxPool1D, MaxPooling1D)
 from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
 from kcc.layers.reshape import Flatten, Reshape
 from kcc.layers.wrappers import TimeDistributed
@@ -26,4 +30,6 @@ __all__ = [
     "maximum", "merge", "minimum", "multiply", "subtract",
     "AveragePooling2D", "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D",
     "GlobalMaxPool2D", "GlobalMaxPooling2D", "MaxPool2D", "MaxPooling2D", "ZeroPadding2D",
+    "Conv1D", "Convolution1D", "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D",
+    "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D",
 ]
