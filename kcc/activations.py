@@ -37,6 +37,14 @@ def softmax(x):
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
+def log_softmax(x):
+    """Over the last axis, as Keras 3's log_softmax(x, axis=-1): x - max - log(sum(exp(x - max))),
+    exact however far an entry lies below its row's max."""
+    x = np.asarray(x)
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
 def softplus(x):
     return np.logaddexp(0, x)
 
@@ -148,7 +156,7 @@ def tanh_shrink(x):
 
 
 _REGISTRY = {f.__name__: f for f in (
-    linear, relu, sigmoid, hard_sigmoid, tanh, softmax, softplus, elu, celu, relu6, selu,
+    linear, relu, sigmoid, hard_sigmoid, tanh, softmax, log_softmax, softplus, elu, celu, relu6, selu,
     softsign, exponential, leaky_relu, hard_tanh, log_sigmoid, sparse_plus, squareplus,
     sparse_sigmoid, soft_shrink, hard_shrink, gelu, gelu_approximate, silu, mish, hard_silu,
     tanh_shrink)}
@@ -157,14 +165,15 @@ NAMES = tuple(_REGISTRY) + tuple(_ALIASES)
 # Element-wise activations whose derivative needs their input x, not only their output y
 # (kcc/ops/activations.h's dfx): the layer keeps the pre-activation for the backward.
 FROM_INPUT = frozenset({"gelu", "gelu_approximate", "silu", "mish", "hard_silu", "tanh_shrink"})
-# Row operations (over the last axis), not element-wise.
-ROW = frozenset({"softmax"})
+# Row operations (over the last axis), not element-wise: kcc/ops/activations.h's
+# <name>_row / <name>_row_backward, whose backward reads the output.
+ROW = frozenset({"softmax", "log_softmax"})
 # Element-wise activations whose derivative their output determines: what a recurrent
 # cell can run (its backward keeps only the gates' outputs).
 FROM_OUTPUT = tuple(n for n in _REGISTRY if n not in FROM_INPUT and n not in ROW)
-# Keras activations kcc does not compile yet: row operations other than softmax, or
-# parameters without a default.
-_NOT_COMPILED = ("log_softmax", "sparsemax", "glu", "threshold")
+# Keras activations kcc does not compile yet: sparsemax, glu (halves the last axis), and
+# threshold (parameters without a default).
+_NOT_COMPILED = ("sparsemax", "glu", "threshold")
 
 
 def get(identifier, where=None):

@@ -94,6 +94,8 @@ def environment() -> jinja2.Environment:
         "hard_silu": "HardSilu", "tanh_shrink": "TanhShrink",
     }
     env.globals["ACT_FROM_INPUT"] = activations.FROM_INPUT
+    # row activations (softmax, log_softmax): kcc/ops/activations.h's <name>_row pairs
+    env.globals["ACT_ROW"] = activations.ROW
     return env
 
 

@@ -227,7 +227,7 @@ def conv2d_op(g, x, weights, *, data_format, image, out, filters, kernel, stride
         shape = (filters, ho, wo) if cf else (ho, wo, filters)
     # channels-first, stride 1, no dilation: the forward needs no im2col (see shift_rows)
     shifted = (cf and not direct and (sh, sw) == (1, 1) and (dh, dw) == (1, 1)
-               and activation != "softmax" and c >= _SHIFT_MIN_CHANNELS)
+               and activation not in activations.ROW and c >= _SHIFT_MIN_CHANNELS)
     wino = use_winograd((kh, kw), (sh, sw), (dh, dw), c, filters, ho, wo)
     wg_fwd = wg_dx = ()
     workspace = {} if direct else {"cols": k * tile_rows * wo}

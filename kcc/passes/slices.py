@@ -9,6 +9,7 @@ The value becomes a view of the concat's output at a column offset; the memory p
 """
 from __future__ import annotations
 
+from kcc.activations import ROW
 from kcc.graph.ir import Graph
 
 # Families whose templates honour `io.y_sample_stride()` for their output (and gradient).
@@ -21,9 +22,9 @@ def _one_row_per_sample(g: Graph, value) -> bool:
     prod = next(p for p in g.ops if p.name == value.producer)
     if prod.family == "dense":
         return len(value.shape) == 1          # a (T, N) output is T rows per sample
-    if prod.family == "conv2d":               # (F, Ho, Wo) per sample, no batch-wide softmax
+    if prod.family == "conv2d":               # (F, Ho, Wo) per sample, no batch-wide row activation
         return (prod.attrs.get("data_format") == "channels_first"
-                and prod.attrs.get("activation") != "softmax")
+                and prod.attrs.get("activation") not in ROW)
     return True                               # recurrent: the whole (T, U) block per sample
 
 

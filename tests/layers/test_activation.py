@@ -9,8 +9,11 @@ hard_swish, tanh_shrink), for which a Dense keeps its pre-activation, an Activat
 its input and a Conv2D is split into a linear conv and an Activation (kcc/passes/fusion.py).
 Each is checked here forward against Keras 3 (torch backend, when installed) and the numpy
 reference, backward against central differences, and inside a recurrent cell or a model
-with every path. The others (log_softmax, sparsemax, glu) are errors naming the layer, the
-argument and the names kcc compiles.
+with every path. log_softmax is a row activation like softmax (kcc/ops/activations.h's
+<name>_row pairs): Activation, Dense and Conv2D (channels_last and channels_first: Keras's
+last axis) against Keras 3 and a float64 reference with rows far from their max, its
+gradients through every template against central differences. The others (sparsemax,
+glu) are errors naming the layer, the argument and the names kcc compiles.
 """
 import functools
 import os
@@ -27,7 +30,7 @@ NEW = ("celu", "relu6", "selu", "softsign", "exponential", "leaky_relu", "hard_t
        "log_sigmoid", "sparse_plus", "squareplus", "sparse_sigmoid", "soft_shrink",
        "hard_shrink")
 GATES = ("gelu", "silu", "swish", "mish", "hard_silu", "hard_swish", "tanh_shrink")
-NOT_COMPILED = ("log_softmax", "sparsemax", "glu")
+NOT_COMPILED = ("sparsemax", "glu")
 # inputs on both sides of every breakpoint (+-0.5, +-1, 0, 6) and in the tails
 X = np.concatenate([np.linspace(-8, 8, 161), [-40.0, -1.0, -0.5, 0.5, 1.0, 6.0, 40.0]])
 X = X.astype(np.float32).reshape(-1, 8)
@@ -41,6 +44,8 @@ def _keras():
 def test_names():
     assert set(NEW + GATES) <= set(activations.NAMES)
     assert not set(NOT_COMPILED) & set(activations.NAMES)
+    assert activations.get("log_softmax") == activations.get(activations.log_softmax) == "log_softmax"
+    assert "log_softmax" in activations.ROW and "log_softmax" not in activations.FROM_OUTPUT
     assert activations.get("swish") == activations.get(activations.swish) == "silu"
     assert activations.get("hard_swish") == "hard_silu"
     assert activations.get(activations.gelu) == "gelu"       # Keras's default: the erf form
@@ -184,6 +189,9 @@ def test_the_others_are_errors_naming_layer_and_argument(name):
     with pytest.raises(ValueError, match=r"Layer gru \(GRU\): `activation`='softmax' is not "
                                          "supported in a recurrent cell"):
         GRU(3, activation="softmax", name="gru")
+    with pytest.raises(ValueError, match=r"`recurrent_activation`='log_softmax' is not supported "
+                                         "in a recurrent cell"):
+        LSTM(3, recurrent_activation="log_softmax", name="lstm")
 
 
 def test_a_recurrent_cell_refuses_the_gates_by_name():
@@ -193,3 +201,78 @@ def test_a_recurrent_cell_refuses_the_gates_by_name():
         GRU(3, activation="gelu", name="gru")
     with pytest.raises(ValueError, match=r"`recurrent_activation`='silu' is not supported"):
         LSTM(3, recurrent_activation="swish", name="lstm")
+
+
+# rows far from their max (log_softmax keeps the exact distance, where log(softmax) is -inf),
+# equal rows, and X's rows
+BIG = np.concatenate([X, np.array([[1000, 0, -1000, 3, 2, 1, -1, 30000],
+                                   [-1e30, 5, 5, 5, 5, 5, 5, 5],
+                                   [-40] * 8,
+                                   [88, 87, -88, 0, 1e-3, -1e-3, 20, -20]], np.float32)])
+
+
+def _log_softmax_model(m):
+    """log_softmax through each template: an Activation on an input, a Dense, a Conv2D
+    channels_last (over its filters) and channels_first (over its width, Keras's last axis)."""
+    a = m.layers.Input(shape=(8,))
+    img = m.layers.Input(shape=(5, 5, 2))
+    img_cf = m.layers.Input(shape=(2, 5, 6))
+    outs = [m.layers.Activation("log_softmax")(a),
+            m.layers.Dense(6, activation="log_softmax", name="dense")(a),
+            m.layers.Conv2D(3, 3, activation="log_softmax", name="conv")(img),
+            m.layers.Conv2D(4, 2, activation="log_softmax", data_format="channels_first",
+                            name="conv_cf")(img_cf)]
+    return m.models.Model([a, img, img_cf], outs)
+
+
+def test_log_softmax_forward_matches_keras_and_reference():
+    import kcc
+    rng = np.random.default_rng(5)
+    model = _log_softmax_model(kcc)
+    p = ref.randomize(model, rng, scale=20.0)             # Dense rows hundreds apart
+    img = rng.normal(size=(BIG.shape[0], 5, 5, 2)).astype(np.float32)
+    img_cf = rng.normal(size=(BIG.shape[0], 2, 5, 6)).astype(np.float32)
+    got = model.predict([BIG, img, img_cf], verbose=0)
+    x = BIG.astype(np.float64)
+    conv_cf = _conv_valid(img_cf.transpose(0, 2, 3, 1), p["conv_cf/kernel"], p["conv_cf/bias"])
+    want = [activations.log_softmax(x), ref.dense(p, "dense", x, "log_softmax"),
+            activations.log_softmax(_conv_valid(img, p["conv/kernel"], p["conv/bias"])),
+            activations.log_softmax(conv_cf.transpose(0, 3, 1, 2))]
+    assert np.ptp(want[1], axis=-1).max() > 500            # the Dense's rows reach far too
+    for g, w, what in zip(got, want, ("activation", "dense", "conv", "conv_cf")):
+        np.testing.assert_allclose(g, w, rtol=2e-6, atol=2e-5, err_msg=what)
+    assert got[0][-4, 2] == -31000 and got[0][-4, 7] == 0 and got[0][-3, 0] == np.float32(-1e30)
+    keras = _keras()
+    np.testing.assert_allclose(got[0], np.asarray(keras.activations.log_softmax(BIG, axis=-1)),
+                               rtol=2e-6, atol=2e-5)
+    k_model = _log_softmax_model(keras)
+    for name in ("dense", "conv", "conv_cf"):
+        k_model.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    for g, k in zip(got, k_model.predict([BIG, img, img_cf], verbose=0)):
+        np.testing.assert_allclose(g, k, rtol=1e-5, atol=1e-4)
+
+
+def test_log_softmax_gradients_match_finite_differences():
+    """A Dense(log_softmax) writing into its slice of a concatenation, an Activation after a
+    tanh Dense (not folded), a Conv2D(log_softmax) over the concatenation: every weight's
+    gradient through each backward against central differences (mse on a linear head)."""
+    from kcc.layers import Flatten, Reshape, concatenate
+    rng = np.random.default_rng(9)
+    inp = Input(shape=(5,))
+    a = Dense(4, activation="log_softmax", name="hidden")(inp)
+    b = Activation("log_softmax")(Dense(4, activation="tanh", name="pre")(inp))
+    c = Conv2D(3, (1, 2), activation="log_softmax", name="conv")(Reshape((2, 4, 1))(concatenate([a, b])))
+    model = Model(inp, Dense(2, name="head")(Flatten()(c)))
+    model.compile(optimizer="sgd", loss="mse")
+    ref.randomize(model, rng, scale=2.0)
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    y = rng.normal(size=(6, 2)).astype(np.float32)
+
+    def forward(p):
+        a = ref.dense(p, "hidden", x, "log_softmax")
+        b = ref.act("log_softmax", ref.dense(p, "pre", x, "tanh"))
+        h = np.concatenate([a, b], axis=-1).reshape(-1, 2, 4, 1)
+        c = ref.act("log_softmax", _conv_valid(h, p["conv/kernel"], p["conv/bias"]))
+        return [ref.dense(p, "head", c.reshape(len(c), -1))]
+
+    ref.check_gradients(model, x, y, forward, ["mse"], what="log_softmax")

@@ -15,7 +15,7 @@ def test_activation_shapes_and_names():
 
 def test_activation_unknown_name():
     with pytest.raises(ValueError, match="valid names are: linear, relu"):
-        Activation("log_softmax")
+        Activation("sparsemax")
 
 
 def test_dropout_shapes_and_dtype():

@@ -56,7 +56,7 @@ def test_keras2_spellings():
     ({"units": 2.5}, "units=2.5"),
     ({"units": True}, "units=True"),
     ({"output_dim": -1}, "output_dim=-1"),
-    ({"units": 3, "activation": "log_softmax"}, "`activation`: .*'log_softmax' is not supported"),
+    ({"units": 3, "activation": "sparsemax"}, "`activation`: .*'sparsemax' is not supported"),
     ({"units": 3, "kernel_initializer": "nope"}, "Unknown initializer: 'nope'"),
     ({"units": 3, "input_dim": 0}, "input_dim=0"),
 ])

@@ -6,7 +6,7 @@
 // the value -0.2 at two inputs, with two slopes): they give `dfx(x)`, the derivative at
 // the input, and the templates keep x for the backward (kcc.activations.FROM_INPUT lists
 // them; kcc/passes/fusion.py says where x is kept).
-// Softmax is a row operation and lives in its own functions below.
+// Softmax and log_softmax are row operations and live in their own functions below.
 #ifndef KCC_OPS_ACTIVATIONS_H
 #define KCC_OPS_ACTIVATIONS_H
 
@@ -220,21 +220,52 @@ struct TanhShrink {
     static KCC_HD float dfx(float x) { const float t = Tanh::f(x); return t * t; }
 };
 
-// y = softmax(x) over one row of length d, stable (max subtracted). In place allowed.
-KCC_HD void softmax_row(float* y, const float* x, int64_t d) {
+// -- Row activations: functions of a whole row (Keras's last axis), not of each element.
+// Each is a pair <name>_row(y, x, d) / <name>_row_backward(dx, dy, y, d), in place allowed
+// (y == x, dx == dy), whose backward needs only the output y, like the element-wise df(y).
+// kcc.activations.ROW lists them; the templates call the pair by the activation's name
+// (kcc::act::softmax_row, kcc::dense::bias_softmax, ...). Both are stable the same way:
+// the row's max m is subtracted before any exponential, so e^(x_j - m) <= 1 and the sum
+// lies in [1, d].
+
+// The row's max, the first step of every row activation.
+KCC_HD float row_max(const float* x, int64_t d) {
     float m = x[0];
     for (int64_t j = 1; j < d; ++j) m = fmaxf(m, x[j]);
+    return m;
+}
+
+// y = softmax(x): y_j = e^(x_j - m) / sum_k e^(x_k - m).
+KCC_HD void softmax_row(float* y, const float* x, int64_t d) {
+    const float m = row_max(x, d);
     float s = 0.0f;
     for (int64_t j = 0; j < d; ++j) { y[j] = fast_exp(x[j] - m); s += y[j]; }
     const float inv = 1.0f / s;
     for (int64_t j = 0; j < d; ++j) y[j] *= inv;
 }
 
-// dx = J^T dy for y = softmax(x): dx_j = y_j (dy_j - sum_k dy_k y_k). In place allowed.
+// dx = J^T dy for y = softmax(x): dx_j = y_j (dy_j - sum_k dy_k y_k).
 KCC_HD void softmax_row_backward(float* dx, const float* dy, const float* y, int64_t d) {
     float dot = 0.0f;
     for (int64_t j = 0; j < d; ++j) dot += dy[j] * y[j];
     for (int64_t j = 0; j < d; ++j) dx[j] = y[j] * (dy[j] - dot);
+}
+
+// y = log_softmax(x): y_j = (x_j - m) - log sum_k e^(x_k - m). No exponential is stored,
+// so a row far below its max keeps its exact distance (-1000 stays -1000, not log 0).
+KCC_HD void log_softmax_row(float* y, const float* x, int64_t d) {
+    const float m = row_max(x, d);
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; ++j) { y[j] = x[j] - m; s += fast_exp(y[j]); }
+    const float log_s = logf(s);
+    for (int64_t j = 0; j < d; ++j) y[j] -= log_s;
+}
+
+// dx = J^T dy for y = log_softmax(x): dx_j = dy_j - softmax(x)_j sum_k dy_k, softmax = e^y.
+KCC_HD void log_softmax_row_backward(float* dx, const float* dy, const float* y, int64_t d) {
+    float sum = 0.0f;
+    for (int64_t j = 0; j < d; ++j) sum += dy[j];
+    for (int64_t j = 0; j < d; ++j) dx[j] = dy[j] - fast_exp(y[j]) * sum;
 }
 
 }  // namespace act

@@ -43,14 +43,26 @@ inline void bias_act_keep(float* KCC_RESTRICT y, float* KCC_RESTRICT z, const fl
     }
 }
 
-inline void bias_softmax(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d,
+// A row activation (kcc/ops/activations.h) after the bias: each row of y becomes
+// Row(z + b), Row one of act::softmax_row, act::log_softmax_row. bias may be null.
+template <void (*Row)(float*, const float*, int64_t)>
+inline void bias_row_act(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d,
                          int64_t ld = 0) {
     ld = ld ? ld : d;
     for (int64_t i = 0; i < n; ++i) {
         float* row = y + i * ld;
         if (bias) for (int64_t j = 0; j < d; ++j) row[j] += bias[j];
-        act::softmax_row(row, row, d);
+        Row(row, row, d);
     }
+}
+
+inline void bias_softmax(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n, int64_t d,
+                         int64_t ld = 0) {
+    bias_row_act<act::softmax_row>(y, bias, n, d, ld);
+}
+inline void bias_log_softmax(float* KCC_RESTRICT y, const float* KCC_RESTRICT bias, int64_t n,
+                             int64_t d, int64_t ld = 0) {
+    bias_row_act<act::log_softmax_row>(y, bias, n, d, ld);
 }
 
 // dz = dy * act'(y), in place over dy.
@@ -74,9 +86,19 @@ inline void act_backward_from_input(float* KCC_RESTRICT dy, const float* KCC_RES
         for (int64_t j = 0; j < d; ++j) dy[i * ld + j] *= Act::dfx(z[i * d + j]);
 }
 
-inline void softmax_backward(float* dy, const float* y, int64_t n, int64_t d, int64_t ld = 0) {
+// dz = J^T dy of a row activation, row by row in place over dy (RowBackward: one of
+// act::softmax_row_backward, act::log_softmax_row_backward).
+template <void (*RowBackward)(float*, const float*, const float*, int64_t)>
+inline void row_act_backward(float* dy, const float* y, int64_t n, int64_t d, int64_t ld = 0) {
     ld = ld ? ld : d;
-    for (int64_t i = 0; i < n; ++i) act::softmax_row_backward(dy + i * ld, dy + i * ld, y + i * ld, d);
+    for (int64_t i = 0; i < n; ++i) RowBackward(dy + i * ld, dy + i * ld, y + i * ld, d);
+}
+
+inline void softmax_backward(float* dy, const float* y, int64_t n, int64_t d, int64_t ld = 0) {
+    row_act_backward<act::softmax_row_backward>(dy, y, n, d, ld);
+}
+inline void log_softmax_backward(float* dy, const float* y, int64_t n, int64_t d, int64_t ld = 0) {
+    row_act_backward<act::log_softmax_row_backward>(dy, y, n, d, ld);
 }
 
 // db = sum over rows of dz (or += when `accumulate`).
