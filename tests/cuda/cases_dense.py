@@ -45,7 +45,9 @@ def activations_keras3(rng):
     Activation layers, and in a recurrent cell. Those whose derivative needs the input
     (gelu, silu, ...): a Dense keeping its pre-activation, an Activation reading its input,
     a Conv2D split into a linear conv and an Activation (kcc/passes/fusion.py), and a shared
-    Dense whose two calls stack on the GPU (one kept pre-activation for both)."""
+    Dense whose two calls stack on the GPU (one kept pre-activation for both). The row
+    activation log_softmax: a Dense writing its rows into a slice of the concatenation, an
+    Activation on another branch, a Conv2D over its channels."""
     x = Input(shape=(12,))
     names = ("celu", "relu6", "selu", "softsign", "exponential", "leaky_relu", "hard_tanh",
              "log_sigmoid", "sparse_plus", "squareplus", "sparse_sigmoid", "soft_shrink",
@@ -54,8 +56,10 @@ def activations_keras3(rng):
     branches = [Activation(act)(Dense(4, activation=act)(x)) for act in names]
     shared = Dense(4, activation="silu")
     branches += [shared(branches[0]), shared(branches[1])]
-    h = Reshape((21, 4, 1))(concatenate(branches))
-    h = Reshape((19, 2))(Conv2D(2, (3, 4), activation="mish")(h))
+    branches += [Dense(4, activation="log_softmax")(x), Activation("log_softmax")(branches[3])]
+    h = Reshape((23, 4, 1))(concatenate(branches))
+    h = Conv2D(3, (2, 1), activation="log_softmax")(Conv2D(2, (3, 4), activation="mish")(h))
+    h = Reshape((20, 3))(h)
     h = GRU(6, activation="selu", recurrent_activation="sparse_sigmoid")(h)
     y = Dense(5, activation="softmax")(h)
     return dict(model=Model(x, y), x=[rng.standard_normal((9, 12)).astype(np.float32)],
