@@ -1,5 +1,5 @@
 """The models the export tests ship: the guide's, at small sizes, plus a conv net (with
-gelu and silu), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
+gelu, silu and log_softmax), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
 import numpy as np
 
 
@@ -32,8 +32,8 @@ def headline(rng, n):
 
 
 def conv_net(rng, n):
-    from kcc.layers import (AveragePooling2D, Conv2D, Dense, Flatten, GlobalMaxPooling2D, Input,
-                            MaxPooling2D, ZeroPadding2D, concatenate)
+    from kcc.layers import (Activation, AveragePooling2D, Conv2D, Dense, Flatten,
+                            GlobalMaxPooling2D, Input, MaxPooling2D, ZeroPadding2D, concatenate)
     from kcc.models import Model
     image = Input(shape=(12, 12, 3))
     x = ZeroPadding2D((1, 1))(image)
@@ -41,7 +41,7 @@ def conv_net(rng, n):
     x = MaxPooling2D((2, 2))(x)
     x = Conv2D(8, (3, 3), strides=(2, 2), padding='same', activation='gelu')(x)
     a = Flatten()(AveragePooling2D((3, 3))(x))
-    b = GlobalMaxPooling2D()(x)
+    b = Activation('log_softmax')(GlobalMaxPooling2D()(x))   # a row activation on its own
     h = Dense(6, activation='silu')(concatenate([a, b]))   # gelu, silu: backward needs the input,
     out = Dense(4, activation='softmax')(h)                 # predict stores no pre-activation
     return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]
