@@ -72,13 +72,16 @@ class GraphBuilder:
         self.begin_node(layer.name, call_index)
         outputs = layer.lower(self, inputs)
         reg = getattr(layer, "activity_regularizer", None)
-        return outputs if reg is None else [self.activity(y, reg) for y in outputs]
+        node = self._op_name
+        return outputs if reg is None else [self.activity(y, reg, node) for y in outputs]
 
-    def activity(self, y: Value, regularizer) -> Value:
+    def activity(self, y: Value, regularizer, node: str) -> Value:
         """`y` passed on through an activity_regularizer op: Keras's penalty on a layer's
-        output joins the loss (train and test steps) and its gradient flows into `y`."""
+        output joins the loss (train and test steps) and its gradient flows into `y`. Every
+        output of the layer has one (a recurrent layer's final states too, as Keras's
+        Layer.__call__ penalizes each output), named `<node>_activity`, `_activity_2`, ..."""
         l1, l2 = regularizer.terms()
-        self._op_name, self._outputs_of_node = self._fresh(f"{self._op_name}_activity"), 0
+        self._op_name, self._outputs_of_node = self._fresh(f"{node}_activity"), 0
         return self.op("activity_regularizer", [y], y.shape, attrs={"l1": l1, "l2": l2})
 
     def as_float(self, x: Value, layer_name: str) -> Value:

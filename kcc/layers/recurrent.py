@@ -17,14 +17,16 @@ import numbers
 
 import numpy as np
 
-from kcc import activations, initializers
+from kcc import activations, initializers, regularizers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.frontend.tensor import KerasTensor
-from kcc.layers.args import legacy, positive_int, unsupported
+from kcc.layers.args import (KERAS_DEFAULT, legacy, positive_int, weight_rules,
+                             weight_rules_config)
 
-# Keras's default activations, told apart from an explicit None (which Keras reads as linear).
-_DEFAULT = type("KerasDefault", (), {"__repr__": lambda self: "<Keras default>"})()
+# Keras's defaults (activations, use_bias), told apart from an explicit None (which Keras
+# reads as linear, and as no bias).
+_DEFAULT = KERAS_DEFAULT
 
 # Element-wise activations the cell code compiles: those whose derivative the output gives.
 _CELL_ACTIVATIONS = activations.FROM_OUTPUT
@@ -55,14 +57,14 @@ class _Recurrent(Layer):
                  recurrent_initializer, bias_initializer, *, output_dim, init, inner_init,
                  inner_activation, return_sequences, return_state, go_backwards, stateful,
                  unroll, dropout, recurrent_dropout, input_dim, input_length, time_major=None,
-                 dropout_W=None, dropout_U=None, regularizers=None, **kwargs):
+                 dropout_W=None, dropout_U=None, rules=None, **kwargs):
         cls = type(self).__name__
         units = legacy("units", units, "output_dim", output_dim)
         if units is None:
             raise TypeError(f"{cls} needs `units`, the size of its state and output "
                             f"(Keras 1: `output_dim`), e.g. {cls}(32).")
         self.units = positive_int("units" if output_dim is None else "output_dim", units)
-        self.use_bias = True if use_bias is None else bool(use_bias)
+        self.use_bias = True if use_bias is _DEFAULT else bool(use_bias)   # None: no bias
         self.kernel_initializer = initializers.get(
             legacy("kernel_initializer", kernel_initializer, "init", init, "glorot_uniform"))
         self.recurrent_initializer = initializers.get(
@@ -75,7 +77,6 @@ class _Recurrent(Layer):
         _rate(cls, "dropout", legacy("dropout", dropout, "dropout_W", dropout_W))
         _rate(cls, "recurrent_dropout",
               legacy("recurrent_dropout", recurrent_dropout, "dropout_U", dropout_U))
-        unsupported(cls, **(regularizers or {}))
         self.return_state = bool(return_state)
         for name, value in (("stateful", stateful), ("time_major", time_major)):
             if value:
@@ -88,6 +89,8 @@ class _Recurrent(Layer):
                 raise ValueError(f"{cls}: pass either `input_shape` or `input_dim`/`input_length`.")
             kwargs["input_shape"] = self._declared
         super().__init__(**kwargs)
+        # penalties and constraints: `rules` holds the subclass's arguments (its locals())
+        weight_rules(self, rules or {}, "kernel", "recurrent", "bias")
         # as in Keras, activation=None is linear; only an argument left out takes the default
         self.activation = self._cell_activation(
             "activation", "tanh" if activation is _DEFAULT else activation)
@@ -176,11 +179,17 @@ class _Recurrent(Layer):
     def build(self, input_shape):
         _, features = self._check_sequence(input_shape)
         width = self._gates * self.units
-        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
-                                                self.recurrent_initializer)
+                                                self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer())
+            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer(),
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
         self.input_spec = self._specs(InputSpec(ndim=3, axes={-1: features}))
 
     def compute_output_shape(self, input_shape):
@@ -197,6 +206,9 @@ class _Recurrent(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_rules_config(self, "kernel", "recurrent", "bias"),
+                # Keras's recurrent layers always write it (its base Layer only when set)
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "go_backwards": self.go_backwards,
                 "unroll": self.unroll, "dropout": 0.0, "recurrent_dropout": 0.0,
@@ -238,26 +250,12 @@ class _Recurrent(Layer):
                             attrs=attrs, saved=saved)
 
 
-def _regularizers(kernel_regularizer, recurrent_regularizer, bias_regularizer,
-                  activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint,
-                  W_regularizer, U_regularizer, b_regularizer):
-    return dict(
-        kernel_regularizer=legacy("kernel_regularizer", kernel_regularizer,
-                                  "W_regularizer", W_regularizer),
-        recurrent_regularizer=legacy("recurrent_regularizer", recurrent_regularizer,
-                                     "U_regularizer", U_regularizer),
-        bias_regularizer=legacy("bias_regularizer", bias_regularizer, "b_regularizer",
-                                b_regularizer),
-        activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-        recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
-
-
 class LSTM(_Recurrent):
     """Long short-term memory (Hochreiter 1997), Keras's formulation."""
     _cell, _gates, _states = "lstm", 4, ("h", "c")
 
     def __init__(self, units=None, activation=_DEFAULT, recurrent_activation=_DEFAULT,
-                 use_bias=None, kernel_initializer=None, recurrent_initializer=None,
+                 use_bias=_DEFAULT, kernel_initializer=None, recurrent_initializer=None,
                  bias_initializer=None, unit_forget_bias=None, kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=None,
@@ -265,7 +263,8 @@ class LSTM(_Recurrent):
                  go_backwards=False, stateful=False, unroll=False, use_cudnn="auto", *,
                  output_dim=None, init=None, inner_init=None, inner_activation=None,
                  forget_bias_init=None, W_regularizer=None, U_regularizer=None,
-                 b_regularizer=None, dropout_W=None, dropout_U=None, input_dim=None,
+                 b_regularizer=None, W_constraint=None, U_constraint=None, b_constraint=None,
+                 dropout_W=None, dropout_U=None, input_dim=None,
                  input_length=None, implementation=None, consume_less=None, time_major=None,
                  **kwargs):
         if forget_bias_init is not None:              # Keras 1: 'one' (default) or 'zero'
@@ -285,10 +284,7 @@ class LSTM(_Recurrent):
             go_backwards=go_backwards, stateful=stateful, unroll=unroll, dropout=dropout,
             recurrent_dropout=recurrent_dropout, input_dim=input_dim, input_length=input_length,
             time_major=time_major, dropout_W=dropout_W, dropout_U=dropout_U,
-            regularizers=_regularizers(kernel_regularizer, recurrent_regularizer,
-                                       bias_regularizer, activity_regularizer, kernel_constraint,
-                                       recurrent_constraint, bias_constraint, W_regularizer,
-                                       U_regularizer, b_regularizer), **kwargs)
+            rules=locals(), **kwargs)
 
     def _bias_initializer(self):
         if not self.unit_forget_bias:
@@ -309,14 +305,15 @@ class GRU(_Recurrent):
     _cell, _gates = "gru", 3
 
     def __init__(self, units=None, activation=_DEFAULT, recurrent_activation=_DEFAULT,
-                 use_bias=None, kernel_initializer=None, recurrent_initializer=None,
+                 use_bias=_DEFAULT, kernel_initializer=None, recurrent_initializer=None,
                  bias_initializer=None, kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=None, recurrent_dropout=None, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, reset_after=True, use_cudnn="auto", *, output_dim=None, init=None,
                  inner_init=None, inner_activation=None, W_regularizer=None, U_regularizer=None,
-                 b_regularizer=None, dropout_W=None, dropout_U=None, input_dim=None,
+                 b_regularizer=None, W_constraint=None, U_constraint=None, b_constraint=None,
+                 dropout_W=None, dropout_U=None, input_dim=None,
                  input_length=None, implementation=None, consume_less=None, time_major=None,
                  **kwargs):
         self.reset_after = bool(reset_after)
@@ -328,10 +325,7 @@ class GRU(_Recurrent):
             go_backwards=go_backwards, stateful=stateful, unroll=unroll, dropout=dropout,
             recurrent_dropout=recurrent_dropout, input_dim=input_dim, input_length=input_length,
             time_major=time_major, dropout_W=dropout_W, dropout_U=dropout_U,
-            regularizers=_regularizers(kernel_regularizer, recurrent_regularizer,
-                                       bias_regularizer, activity_regularizer, kernel_constraint,
-                                       recurrent_constraint, bias_constraint, W_regularizer,
-                                       U_regularizer, b_regularizer), **kwargs)
+            rules=locals(), **kwargs)
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -348,16 +342,16 @@ class SimpleRNN(_Recurrent):
     """Fully-connected recurrence: h = activation(x W + b + h_prev R)."""
     _cell, _gates = "simple_rnn", 1
 
-    def __init__(self, units=None, activation=_DEFAULT, use_bias=None, kernel_initializer=None,
+    def __init__(self, units=None, activation=_DEFAULT, use_bias=_DEFAULT, kernel_initializer=None,
                  recurrent_initializer=None, bias_initializer=None, kernel_regularizer=None,
                  recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
                  dropout=None, recurrent_dropout=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, seed=None,
                  *, output_dim=None, init=None, inner_init=None, W_regularizer=None,
-                 U_regularizer=None, b_regularizer=None, dropout_W=None, dropout_U=None,
-                 input_dim=None, input_length=None, consume_less=None, time_major=None,
-                 **kwargs):
+                 U_regularizer=None, b_regularizer=None, W_constraint=None, U_constraint=None,
+                 b_constraint=None, dropout_W=None, dropout_U=None, input_dim=None,
+                 input_length=None, consume_less=None, time_major=None, **kwargs):
         super().__init__(
             units, activation, None, use_bias, kernel_initializer, recurrent_initializer,
             bias_initializer, output_dim=output_dim, init=init, inner_init=inner_init,
@@ -366,7 +360,4 @@ class SimpleRNN(_Recurrent):
             unroll=unroll, dropout=dropout, recurrent_dropout=recurrent_dropout,
             input_dim=input_dim, input_length=input_length, time_major=time_major,
             dropout_W=dropout_W, dropout_U=dropout_U,
-            regularizers=_regularizers(kernel_regularizer, recurrent_regularizer,
-                                       bias_regularizer, activity_regularizer, kernel_constraint,
-                                       recurrent_constraint, bias_constraint, W_regularizer,
-                                       U_regularizer, b_regularizer), **kwargs)
+            rules=locals(), **kwargs)

@@ -196,8 +196,10 @@ def test_bad_arguments_are_value_errors(make, message):
     (lambda: GRU(3, recurrent_dropout=0.1), r"GRU: `recurrent_dropout`=0.1 is not supported"),
     (lambda: LSTM(3, dropout_U=0.5), r"LSTM: `recurrent_dropout`=0.5"),
     (lambda: SimpleRNN(3, stateful=True), r"SimpleRNN: `stateful=True` is not supported"),
-    (lambda: LSTM(3, kernel_regularizer="l2"), "LSTM: argument.*kernel_regularizer"),
-    (lambda: GRU(3, U_regularizer="l2"), "GRU: argument.*recurrent_regularizer"),
+    (lambda: LSTM(3, recurrent_regularizer="orthogonal_regularizer", name="lx"),
+     "Layer lx: `recurrent_regularizer` is OrthogonalRegularizer, which kcc does not compile"),
+    (lambda: GRU(3, U_constraint=lambda w: w, name="gx"),
+     "Layer gx: `recurrent_constraint` is .*Python function"),
 ])
 def test_unsupported_features_are_named(make, message):
     with pytest.raises(NotImplementedError, match=message):
