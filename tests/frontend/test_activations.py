@@ -39,3 +39,12 @@ def test_softmax_last_axis_and_stable():
     np.testing.assert_allclose(y, [[0.5, 0.5], [0.25, 0.75]], rtol=1e-6)
     assert y.dtype == np.float32
     assert activations.reference("softmax") is activations.softmax
+
+
+def test_log_softmax_last_axis_and_exact_far_below_the_max():
+    x = np.array([[1000.0, 1000.0], [0.0, np.log(3.0)], [0.0, -1000.0]], dtype=np.float32)
+    y = activations.log_softmax(x)
+    np.testing.assert_allclose(y, np.log([[0.5, 0.5], [0.25, 0.75], [1.0, 1.0]]) + [[0, 0], [0, 0], [0, -1000]],
+                               rtol=1e-6, atol=1e-6)
+    assert y.dtype == np.float32 and y[2, 1] == -1000              # log(softmax) would be -inf
+    assert activations.reference("log_softmax") is activations.log_softmax

@@ -276,3 +276,25 @@ def test_log_softmax_gradients_match_finite_differences():
         return [ref.dense(p, "head", c.reshape(len(c), -1))]
 
     ref.check_gradients(model, x, y, forward, ["mse"], what="log_softmax")
+
+
+def test_log_softmax_output_with_crossentropy_is_not_fused_and_matches_keras():
+    """Crossentropy (from_logits=False) on a log_softmax output is Keras's formula on those
+    values (renormalized, clipped), unfused: the p - y shortcut is softmax's alone."""
+    rng = np.random.default_rng(4)
+    inp = Input(shape=(5,))
+    model = Model(inp, Dense(3, activation="log_softmax", name="out")(inp))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert [l.fused for l in model._native.graph.losses] == [None]
+    ref.randomize(model, rng, scale=2.0)
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    y = rng.integers(0, 3, size=(6,)).astype(np.int32)
+    ref.check_gradients(model, x, y, lambda p: [ref.dense(p, "out", x, "log_softmax")],
+                        ["sparse_categorical_crossentropy"], what="log_softmax + sparse CE")
+    keras = _keras()
+    k_inp = keras.Input((5,))
+    k_model = keras.Model(k_inp, keras.layers.Dense(3, activation="log_softmax", name="out")(k_inp))
+    k_model.get_layer("out").set_weights(model.get_layer("out").get_weights())
+    k_model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), k_model.evaluate(x, y, verbose=0),
+                               rtol=1e-5)
