@@ -1,13 +1,16 @@
 """CUDA cases: Conv2D / Convolution2D (both data formats, same/valid, strides, dilation,
 fused activations, 1x1), Max/Average pooling (same/valid, overlapping or not), global
 pooling, ZeroPadding2D, Flatten after a conv, an inception-like channels_first concat of
-conv towers (convs writing into slices of it) and a residual add of conv outputs."""
+conv towers (convs writing into slices of it), a residual add of conv outputs, and a text
+CNN of Conv1D / 1-D pooling (lowered to conv2d / pool2d on one-row images: causal padding is
+all before the steps, a geometry no 2-D layer makes)."""
 import numpy as np
 
 from kcc import optimizers
-from kcc.layers import (Activation, Add, AveragePooling2D, Conv2D, Convolution2D, Dense, Flatten,
-                        GlobalAveragePooling2D, GlobalMaxPooling2D, Input, MaxPooling2D,
-                        ZeroPadding2D, add, concatenate, merge)
+from kcc.layers import (Activation, Add, AveragePooling1D, AveragePooling2D, Conv1D, Conv2D,
+                        Convolution2D, Dense, Embedding, Flatten, GlobalAveragePooling2D,
+                        GlobalMaxPooling1D, GlobalMaxPooling2D, Input, MaxPooling1D,
+                        MaxPooling2D, ZeroPadding2D, add, concatenate, merge)
 from kcc.models import Model
 
 CF, CL = "channels_first", "channels_last"
@@ -199,9 +202,22 @@ def residual_add_cf(rng):
     return _classify(rng, x, MaxPooling2D((2, 2), data_format=CF)(h), 3, cf=True)
 
 
+def conv1d_text_cnn(rng):
+    ids = Input(shape=(12,), dtype="int32")
+    h = Embedding(20, 4)(ids)
+    a = Conv1D(5, 3, padding="causal", dilation_rate=2, activation="relu")(h)
+    a = MaxPooling1D(2, padding="same")(Conv1D(4, 3, strides=2, padding="causal")(a))
+    b = Conv1D(3, 2, padding="same", data_format=CF, activation="tanh")(h)   # (C, steps) = (12, 4)
+    b = AveragePooling1D(2, data_format=CF)(b)
+    y = Dense(3, activation="softmax")(concatenate([GlobalMaxPooling1D()(a), Flatten()(b)]))
+    return dict(model=Model(ids, y), x=[rng.integers(0, 20, (5, 12)).astype(np.int32)],
+                y=[_onehot(rng, 5, 3)], loss="categorical_crossentropy",
+                optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])
+
+
 # every name contains "conv", so `pytest tests/cuda -k conv` selects this module's cases
 CASES = {(f.__name__ if "conv" in f.__name__ else "conv_" + f.__name__): f for f in (
     conv_cl_same_strided, conv_cf_same_strided, conv_dilated_both, conv_dilated_cl,
     convolution2d_keras1, conv_1x1_cl, conv_softmax_activation, conv_sigmoid_output, pool_cf,
     pool_cl, pool_same_disjoint, global_pooling, zero_padding, zero_padding_cl, inception_concat,
-    residual_add, residual_add_cf)}
+    residual_add, residual_add_cf, conv1d_text_cnn)}
