@@ -1,6 +1,7 @@
 """An encoder-decoder with recurrent states, exported: the C API has an output per final
 state (the model's outputs, in order), and the exported library, built with CMake (portable
-GEMM), passes its own parity test against model.predict, states included."""
+GEMM), passes its own parity test against model.predict, states included. A Bidirectional
+GRU reads the decoder's sequence (its backward layer writes its sequence flipped)."""
 import numpy as np
 import pytest
 
@@ -8,14 +9,15 @@ from export_builds import generator, missing_tools, run
 
 
 def _seq2seq():
-    from kcc.layers import GRU, LSTM, Dense, Input
+    from kcc.layers import GRU, LSTM, Bidirectional, Dense, Input
     from kcc.models import Model
     enc_in, dec_in = Input(shape=(5, 3), name="enc_in"), Input(shape=(4, 2), name="dec_in")
     _, h, c = LSTM(6, return_state=True, go_backwards=True, name="enc")(enc_in)
     dec, dh, dc = LSTM(6, return_sequences=True, return_state=True, name="dec")(
         dec_in, initial_state=[h, c])
     g, gh = GRU(3, return_state=True, name="gru")(dec, initial_state=Dense(3)(dh))
-    return Model([enc_in, dec_in], [Dense(2, name="out")(dec), g, gh, dc])
+    bi = Bidirectional(GRU(2, return_sequences=True), name="bi")(dec)
+    return Model([enc_in, dec_in], [Dense(2, name="out")(bi), g, gh, dc])
 
 
 def test_states_export_with_an_output_each_and_pass_parity(tmp_path):
