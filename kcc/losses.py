@@ -8,14 +8,28 @@ A loss is compiled into native code, so kcc knows it by its canonical name:
 The lowercase functions (``kcc.losses.mse``) and the classes
 (``kcc.losses.MeanSquaredError()``) are accepted by ``compile`` and resolve to the
 canonical name. The functions are the numpy references: per-sample loss, exactly as
-Keras 3 computes it with ``from_logits=False`` (epsilon 1e-7, float32 in, float32 out).
+Keras 3 computes it (epsilon 1e-7, float32 in, float32 out).
+
+A crossentropy object with ``from_logits=True`` (``SparseCategoricalCrossentropy(
+from_logits=True)``) takes the model's raw logits and applies the softmax / sigmoid
+itself, as Keras 3 does (log-sum-exp, no clip). It resolves to the kind
+``<canonical>_from_logits`` (LOGITS), the name the native code and a saved compile config
+use; ``base`` maps it back to the canonical loss, which decides the targets and metrics.
 """
+
+import functools
 
 import numpy as np
 
 EPSILON = 1e-7
 CANONICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy",
              "binary_crossentropy", "mean_squared_error", "mean_absolute_error")
+LOGITS = {name: name + "_from_logits" for name in CANONICAL[:3]}
+
+
+def base(kind):
+    """The canonical loss of a kind: 'x_from_logits' -> 'x'; a canonical name is its own."""
+    return next((name for name, k in LOGITS.items() if k == kind), kind)
 
 
 def _float(y_pred):
@@ -44,18 +58,25 @@ def _clip(p):
     return np.clip(p, eps, p.dtype.type(1) - eps)
 
 
-def categorical_crossentropy(y_true, y_pred):
+def _log_softmax(z):
+    m = np.max(z, axis=-1, keepdims=True)
+    return (z - m) - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
     y_pred = _float(y_pred)
     y_true = np.asarray(y_true).astype(y_pred.dtype)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"categorical_crossentropy: `y_true` and `y_pred` must have the same "
                          f"shape. Received: y_true.shape={y_true.shape}, "
                          f"y_pred.shape={y_pred.shape}")
+    if from_logits:
+        return -np.sum(y_true * _log_softmax(y_pred), axis=-1)
     p = _clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True))
     return -np.sum(y_true * np.log(p), axis=-1)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     y_pred = _float(y_pred)
     labels = np.asarray(y_true)
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
@@ -69,13 +90,18 @@ def sparse_categorical_crossentropy(y_true, y_pred):
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise ValueError(f"sparse_categorical_crossentropy: labels must be in [0, {classes}). "
                          f"Received labels in [{labels.min()}, {labels.max()}]")
+    if from_logits:
+        return -np.take_along_axis(_log_softmax(y_pred), labels[..., None], axis=-1)[..., 0]
     p = _clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True))
     return -np.log(np.take_along_axis(p, labels[..., None], axis=-1))[..., 0]
 
 
-def binary_crossentropy(y_true, y_pred):
+def binary_crossentropy(y_true, y_pred, from_logits=False):
     y_pred = _float(y_pred)
     y_true, y_pred = same_rank(np.asarray(y_true).astype(y_pred.dtype), y_pred)
+    if from_logits:     # max(z, 0) - z y + log(1 + e^-|z|): never overflows
+        z = y_pred
+        return np.mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z))), axis=-1)
     p = _clip(y_pred)
     return np.mean(-(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)), axis=-1)
 
@@ -98,6 +124,8 @@ mae = MAE = mean_absolute_error
 _REFERENCES = {f.__name__: f for f in (categorical_crossentropy, sparse_categorical_crossentropy,
                                        binary_crossentropy, mean_squared_error,
                                        mean_absolute_error)}
+_REFERENCES.update({kind: functools.partial(_REFERENCES[name], from_logits=True)
+                    for name, kind in LOGITS.items()})
 
 
 class Loss:
@@ -108,9 +136,9 @@ class Loss:
     def __init__(self, name=None, reduction="sum_over_batch_size", from_logits=False,
                  label_smoothing=0.0):
         owner = type(self).__name__
-        if from_logits:
-            raise ValueError(f"{owner}(from_logits=True) is not supported by kcc: end the model "
-                             f"with a softmax/sigmoid activation and use from_logits=False")
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise ValueError(f"{owner}: `from_logits` must be True or False. "
+                             f"Received: from_logits={from_logits!r}")
         if label_smoothing:
             raise ValueError(f"{owner}: `label_smoothing` is not supported by kcc yet. "
                              f"Received: label_smoothing={label_smoothing!r}")
@@ -119,13 +147,22 @@ class Loss:
                              f"batch) is supported. Received: reduction={reduction!r}")
         self.name = name or self.canonical
         self.reduction = "sum_over_batch_size"
+        self.from_logits = bool(from_logits)
+
+    @property
+    def kind(self):
+        """What compile() compiles: the canonical name, or its LOGITS kind."""
+        return LOGITS[self.canonical] if self.from_logits else self.canonical
 
     def __call__(self, y_true, y_pred):
         """The batch loss (mean of the per-sample losses), in numpy."""
-        return np.mean(_REFERENCES[self.canonical](y_true, y_pred))
+        return np.mean(_REFERENCES[self.kind](y_true, y_pred))
 
     def get_config(self):
-        return {"name": self.name, "reduction": self.reduction}
+        config = {"name": self.name, "reduction": self.reduction}
+        if self.canonical in LOGITS:
+            config["from_logits"] = self.from_logits
+        return config
 
 
 class CategoricalCrossentropy(Loss):
@@ -180,13 +217,17 @@ _CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrosse
             MeanSquaredError, MeanAbsoluteError)
 _ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 _ALIASES.update({name: name for name in CANONICAL})
+_ALIASES.update({kind: kind for kind in LOGITS.values()})   # as a saved compile config says
 _ALIASES.update({cls.__name__.lower(): cls.canonical for cls in _CLASSES})
 
 
 def get(identifier):
-    """The canonical loss name for a name, alias, loss function, Loss class or instance."""
-    if isinstance(identifier, Loss) or (isinstance(identifier, type)
-                                        and issubclass(identifier, Loss)):
+    """The canonical loss name for a name, alias, loss function, Loss class or instance
+    (the LOGITS kind for an instance with from_logits=True)."""
+    if isinstance(identifier, Loss):
+        if identifier.canonical:
+            return identifier.kind
+    elif isinstance(identifier, type) and issubclass(identifier, Loss):
         if identifier.canonical:
             return identifier.canonical
     elif isinstance(identifier, str):
@@ -221,19 +262,19 @@ def target_spec(loss, output_shape):
     accepted). Others: the output's own shape, float32 (a missing trailing axis of size
     1 is also accepted)."""
     shape = _per_sample(output_shape)
-    if get(loss) == "sparse_categorical_crossentropy":
+    if base(get(loss)) == "sparse_categorical_crossentropy":
         return shape[:-1] + (1,), "int32"
     return shape, "float32"
 
 
 def target_kind(loss):
     """'sparse' (integer class labels) or 'dense' (same shape as the output)."""
-    return "sparse" if get(loss) == "sparse_categorical_crossentropy" else "dense"
+    return "sparse" if base(get(loss)) == "sparse_categorical_crossentropy" else "dense"
 
 
 def prepare_target(loss, y, output_shape, output_name=None):
     """``y`` as a C-contiguous array of shape (n,) + target_spec shape, or a clear error."""
-    name = get(loss)
+    name = base(get(loss))
     spec_shape, dtype = target_spec(name, output_shape)
     y = np.asarray(y)
     per_sample = y.shape[1:]

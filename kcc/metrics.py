@@ -106,7 +106,7 @@ _ALIASES.update({cls.__name__.lower(): cls.canonical for cls in _CLASSES})
 def accuracy_for(loss_name, output_shape):
     """What 'accuracy' means for an output trained with ``loss_name`` (Keras 1's rule)."""
     shape = tuple(output_shape)
-    loss_name = _losses.get(loss_name) if loss_name is not None else None
+    loss_name = _losses.base(_losses.get(loss_name)) if loss_name is not None else None
     if (shape and shape[-1] == 1) or loss_name == "binary_crossentropy":
         return "binary_accuracy"
     if loss_name == "sparse_categorical_crossentropy":

@@ -123,7 +123,7 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
                 arr = arr.reshape(-1, 1)
             if arr.ndim != len(want) or tuple(arr.shape[1:]) != tuple(shape):
                 hint = ""
-                if loss == "categorical_crossentropy" and (arr.ndim == 1 or (
+                if loss.startswith("categorical_crossentropy") and (arr.ndim == 1 or (
                         arr.ndim == 2 and arr.shape[1] == 1 and arr.dtype.kind in "iu")):
                     hint = (" (integer class ids? use loss='sparse_categorical_crossentropy', or "
                             "one-hot encode them with kcc.utils.to_categorical)")

@@ -168,7 +168,7 @@ def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output
                          f"{len(output_shapes)} output shapes")
     losses = _resolve_losses(loss, output_names)
     for out, name, shape in zip(output_names, losses, output_shapes):
-        if name == "categorical_crossentropy" and tuple(shape) and tuple(shape)[-1] == 1:
+        if losses_module.base(name) == "categorical_crossentropy" and tuple(shape) and tuple(shape)[-1] == 1:
             warnings.warn(f"Output '{out}' has shape {tuple(shape)} and loss "
                           f"categorical_crossentropy, which is always 0 for one class; consider "
                           f"'binary_crossentropy'", stacklevel=3)

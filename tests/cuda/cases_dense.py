@@ -1,7 +1,7 @@
 """CUDA cases: Dense with every activation, Activation layers, Dropout, each optimizer."""
 import numpy as np
 
-from kcc import constraints, optimizers, regularizers
+from kcc import constraints, initializers, losses, optimizers, regularizers
 from kcc.layers import GRU, Activation, Conv2D, Dense, Dropout, Input, Reshape, concatenate
 from kcc.models import Model
 
@@ -91,12 +91,24 @@ def two_outputs_mse_mae(rng):
 
 
 def sparse_ce_amsgrad(rng):
+    """Also the from_logits=True crossentropies (kcc/ops/losses.h *_from_logits) on linear
+    Dense heads: sparse, categorical (a Dense that writes d_logits in place of its own
+    gradient) and binary, logits scaled up so the log-sum-exp's max matters."""
     x = Input(shape=(16,))
-    y = Dense(7, activation="softmax")(Dense(16, activation="relu")(x))
-    return dict(model=Model(x, y), x=[rng.standard_normal((6, 16)).astype(np.float32)],
-                y=[rng.integers(0, 7, (6,)).astype(np.int32)], loss="sparse_categorical_crossentropy",
+    h = Dense(16, activation="relu")(x)
+    y = Dense(7, activation="softmax")(h)
+    big = Dense(7, kernel_initializer=initializers.RandomNormal(stddev=3.0))(h)
+    heads = [big, Dense(4)(h), Dense(3)(h)]
+    n = 6
+    return dict(model=Model(x, [y] + heads), x=[rng.standard_normal((n, 16)).astype(np.float32)],
+                y=[rng.integers(0, 7, (n,)).astype(np.int32), rng.integers(0, 7, (n,)).astype(np.int32),
+                   _onehot(rng, n, 4), (rng.random((n, 3)) > 0.5).astype(np.float32)],
+                loss=["sparse_categorical_crossentropy",
+                      losses.SparseCategoricalCrossentropy(from_logits=True),
+                      losses.CategoricalCrossentropy(from_logits=True),
+                      losses.BinaryCrossentropy(from_logits=True)],
                 optimizer=optimizers.Adam(learning_rate=0.01, amsgrad=True),
-                metrics=["sparse_categorical_accuracy"])
+                metrics=[["sparse_categorical_accuracy"], ["accuracy"], ["accuracy"], ["accuracy"]])
 
 
 def long_reduction_split_k(rng):

@@ -8,6 +8,9 @@
 // p - y form, which never divides by a tiny probability, with the clip's flat parts
 // left out as the unfused gradients leave them (a true class the softmax holds below
 // 1e-7 gets no gradient, as in Keras 3 on torch or JAX: the gradient is the loss's).
+// *_from_logits are Keras 3's from_logits=True losses: the prediction is the logits z and
+// the loss applies the softmax / sigmoid itself, in log space with no clip; their
+// gradient is the fused one's p - y with p computed from z and nothing clipped.
 #ifndef KCC_OPS_LOSSES_H
 #define KCC_OPS_LOSSES_H
 
@@ -15,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "kcc/common.h"
+#include "kcc/ops/activations.h"
 
 namespace kcc {
 namespace loss {
@@ -56,13 +60,38 @@ KCC_HD void categorical_crossentropy_grad(float* dp, const float* p, const float
         dp[j] = scale * (ys / s - (in_clip(p[j] / s) ? y[j] / p[j] : 0.0f));
 }
 // Through the softmax, dz_j = p_j * sum of the live y - (y_j if j is live): p - y for a
-// one-hot y whose class is live, 0 when the clip holds it.
-KCC_HD void categorical_crossentropy_grad_fused(float* dz, const float* p, const float* y,
-                                                int64_t d, float scale) {
+// one-hot y whose class is live, 0 when the clip holds it. Without `clip` every entry is
+// live (from_logits). dz may be p (in place).
+KCC_HD void softmax_crossentropy_grad(float* dz, const float* p, const float* y, int64_t d,
+                                      float scale, bool clip) {
     float s = 0.0f, ys = 0.0f;
     for (int64_t j = 0; j < d; ++j) s += p[j];
-    for (int64_t j = 0; j < d; ++j) if (in_clip(p[j] / s)) ys += y[j];
-    for (int64_t j = 0; j < d; ++j) dz[j] = scale * (p[j] * ys - (in_clip(p[j] / s) ? y[j] : 0.0f));
+    for (int64_t j = 0; j < d; ++j) if (!clip || in_clip(p[j] / s)) ys += y[j];
+    for (int64_t j = 0; j < d; ++j)
+        dz[j] = scale * (p[j] * ys - ((!clip || in_clip(p[j] / s)) ? y[j] : 0.0f));
+}
+KCC_HD void categorical_crossentropy_grad_fused(float* dz, const float* p, const float* y,
+                                                int64_t d, float scale) {
+    softmax_crossentropy_grad(dz, p, y, d, scale, true);
+}
+// from_logits: -sum_j y_j log softmax(z)_j = sum_j y_j (logsumexp(z) - z_j), the row max
+// subtracted before any exponential (as log_softmax_row), so logits of +-100 stay finite.
+KCC_HD float logsumexp_row(const float* z, int64_t d) {
+    const float m = act::row_max(z, d);
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; ++j) s += act::fast_exp(z[j] - m);
+    return m + logf(s);
+}
+KCC_HD float categorical_crossentropy_from_logits(const float* z, const float* y, int64_t d) {
+    const float lse = logsumexp_row(z, d);
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) l += y[j] * (lse - z[j]);
+    return l;
+}
+KCC_HD void categorical_crossentropy_from_logits_grad(float* dz, const float* z, const float* y,
+                                                      int64_t d, float scale) {
+    act::softmax_row(dz, z, d);
+    softmax_crossentropy_grad(dz, dz, y, d, scale, false);
 }
 
 // -- sparse categorical crossentropy: y is one class index --------------------------------
@@ -79,13 +108,27 @@ KCC_HD void sparse_categorical_crossentropy_grad(float* dp, const float* p, cons
     for (int64_t j = 0; j < d; ++j) dp[j] = live ? scale / s : 0.0f;
     if (live) dp[*y] -= scale / p[*y];
 }
-KCC_HD void sparse_categorical_crossentropy_grad_fused(float* dz, const float* p,
-                                                       const int32_t* y, int64_t d, float scale) {
+KCC_HD void sparse_softmax_crossentropy_grad(float* dz, const float* p, const int32_t* y,
+                                             int64_t d, float scale, bool clip) {
     float s = 0.0f;
     for (int64_t j = 0; j < d; ++j) s += p[j];
-    const bool live = in_clip(p[*y] / s);
+    const bool live = !clip || in_clip(p[*y] / s);
     for (int64_t j = 0; j < d; ++j) dz[j] = live ? scale * p[j] : 0.0f;
     if (live) dz[*y] -= scale;
+}
+KCC_HD void sparse_categorical_crossentropy_grad_fused(float* dz, const float* p,
+                                                       const int32_t* y, int64_t d, float scale) {
+    sparse_softmax_crossentropy_grad(dz, p, y, d, scale, true);
+}
+KCC_HD float sparse_categorical_crossentropy_from_logits(const float* z, const int32_t* y,
+                                                         int64_t d) {
+    return logsumexp_row(z, d) - z[*y];
+}
+KCC_HD void sparse_categorical_crossentropy_from_logits_grad(float* dz, const float* z,
+                                                             const int32_t* y, int64_t d,
+                                                             float scale) {
+    act::softmax_row(dz, z, d);
+    sparse_softmax_crossentropy_grad(dz, dz, y, d, scale, false);
 }
 
 // -- binary crossentropy: mean over the row of independent Bernoulli losses -----------------
@@ -102,9 +145,27 @@ KCC_HD void binary_crossentropy_grad(float* dp, const float* p, const float* y, 
     for (int64_t j = 0; j < d; ++j)
         dp[j] = in_clip(p[j]) ? scale * (p[j] - y[j]) / (p[j] * (1.0f - p[j]) * (float)d) : 0.0f;
 }
+KCC_HD void sigmoid_crossentropy_grad(float* dz, const float* p, const float* y, int64_t d,
+                                      float scale, bool clip) {
+    for (int64_t j = 0; j < d; ++j)
+        dz[j] = (!clip || in_clip(p[j])) ? scale * (p[j] - y[j]) / (float)d : 0.0f;
+}
 KCC_HD void binary_crossentropy_grad_fused(float* dz, const float* p, const float* y, int64_t d,
                                            float scale) {
-    for (int64_t j = 0; j < d; ++j) dz[j] = in_clip(p[j]) ? scale * (p[j] - y[j]) / (float)d : 0.0f;
+    sigmoid_crossentropy_grad(dz, p, y, d, scale, true);
+}
+// from_logits: max(z, 0) - z y + log(1 + e^-|z|), which never overflows (Keras 3 on torch:
+// binary_cross_entropy_with_logits), averaged over the row.
+KCC_HD float binary_crossentropy_from_logits(const float* z, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j)
+        l += fmaxf(z[j], 0.0f) - z[j] * y[j] + log1pf(expf(-fabsf(z[j])));
+    return l / (float)d;
+}
+KCC_HD void binary_crossentropy_from_logits_grad(float* dz, const float* z, const float* y,
+                                                 int64_t d, float scale) {
+    for (int64_t j = 0; j < d; ++j) dz[j] = act::Sigmoid::f(z[j]);
+    sigmoid_crossentropy_grad(dz, dz, y, d, scale, false);
 }
 
 // -- regression ------------------------------------------------------------------------------
