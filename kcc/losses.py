@@ -136,7 +136,7 @@ class Loss:
     def __init__(self, name=None, reduction="sum_over_batch_size", from_logits=False,
                  label_smoothing=0.0):
         owner = type(self).__name__
-        if not isinstance(from_logits, (bool, np.bool_)):
+        if from_logits not in (True, False):     # True/False, 1/0, numpy bools
             raise ValueError(f"{owner}: `from_logits` must be True or False. "
                              f"Received: from_logits={from_logits!r}")
         if label_smoothing:
