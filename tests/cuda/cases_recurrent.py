@@ -146,11 +146,16 @@ def encoder_decoder_states(rng):
     # LSTM encoder's h and c start an LSTM decoder; a GRU starts from a Dense of an Input and
     # its final state (backwards, sequences) starts both a reset-before GRU (whose output and
     # final state are read) and a SimpleRNN (its dh0 adds to the GRU's), whose final state
-    # joins the output and whose sequence is a model output
+    # joins the output and whose sequence is a model output. Penalties and constraints: the
+    # encoder's activity_regularizer on its output and both states (between them and the
+    # decoder), an L2 kernel and a unit-norm recurrent kernel; the GRU's L1 recurrent kernel
+    # and non-negative bias (2, 12)
     x, d, s0 = Input(shape=(5, 3)), Input(shape=(4, 2)), Input(shape=(4,))
-    o, h, c = LSTM(6, return_state=True)(x)
+    o, h, c = LSTM(6, return_state=True, kernel_regularizer="l2", recurrent_constraint="unit_norm",
+                   activity_regularizer="l1_l2")(x)
     dec = LSTM(6, return_sequences=True, recurrent_activation="hard_sigmoid")(d, initial_state=[h, c])
-    g, gh = GRU(4, return_sequences=True, return_state=True, go_backwards=True)(
+    g, gh = GRU(4, return_sequences=True, return_state=True, go_backwards=True,
+                recurrent_regularizer="l1", bias_constraint="non_neg")(
         dec, initial_state=Dense(4, activation="tanh")(s0))
     g2, g2h = GRU(4, reset_after=False, go_backwards=True, return_state=True)(g, initial_state=gh)
     r, rh = SimpleRNN(4, return_state=True, return_sequences=True)(g, initial_state=gh)
