@@ -32,8 +32,9 @@ def headline(rng, n):
 
 
 def conv_net(rng, n):
-    from kcc.layers import (Activation, AveragePooling2D, Conv2D, Dense, Flatten,
-                            GlobalMaxPooling2D, Input, MaxPooling2D, ZeroPadding2D, concatenate)
+    from kcc.layers import (Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten,
+                            GlobalAveragePooling1D, GlobalMaxPooling2D, Input, MaxPooling1D,
+                            MaxPooling2D, Reshape, ZeroPadding2D, concatenate)
     from kcc.models import Model
     image = Input(shape=(12, 12, 3))
     x = ZeroPadding2D((1, 1))(image)
@@ -42,7 +43,9 @@ def conv_net(rng, n):
     x = Conv2D(8, (3, 3), strides=(2, 2), padding='same', activation='gelu')(x)
     a = Flatten()(AveragePooling2D((3, 3))(x))
     b = Activation('log_softmax')(GlobalMaxPooling2D()(x))   # a row activation on its own
-    h = Dense(6, activation='silu')(concatenate([a, b]))   # gelu, silu: backward needs the input,
+    s = Conv1D(4, 5, strides=3, padding='causal', activation='relu')(Reshape((144, 3))(image))
+    c = GlobalAveragePooling1D()(MaxPooling1D(2, padding='same')(s))   # pixels as one sequence
+    h = Dense(6, activation='silu')(concatenate([a, b, c]))  # gelu, silu: backward needs the input,
     out = Dense(4, activation='softmax')(h)                 # predict stores no pre-activation
     return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]
 
