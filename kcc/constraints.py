@@ -16,11 +16,13 @@ import math
 
 import numpy as np
 
+from kcc.keras_object import Catalog, KerasObject
+
 EPSILON = 1e-7       # keras.backend.epsilon(): the norm constraints divide by eps + norm
 
 
-class Constraint:
-    """Base class; the identity. kcc compiles the four subclasses below."""
+class Constraint(KerasObject):
+    """Base class; the identity. kcc compiles it and the four subclasses below."""
 
     def __call__(self, w):
         return w
@@ -28,22 +30,6 @@ class Constraint:
     def lowered(self, shape, where):
         """The plain data the generated code needs (kcc.graph.ir.WeightSlot.constraint)."""
         return None
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    __hash__ = object.__hash__
 
 
 def _axes(axis, rank, where):
@@ -135,54 +121,13 @@ max_norm, min_max_norm, unit_norm, non_neg = MaxNorm, MinMaxNorm, UnitNorm, NonN
 # Keras 1 names
 maxnorm, nonneg, unitnorm = MaxNorm, NonNeg, UnitNorm
 
-_CLASSES = {cls.__name__: cls for cls in (MaxNorm, MinMaxNorm, UnitNorm, NonNeg)}
-_BY_NAME = {"max_norm": MaxNorm, "min_max_norm": MinMaxNorm, "unit_norm": UnitNorm,
-            "non_neg": NonNeg, "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm}
-
-
-def _from_name(name):
-    cls = _BY_NAME.get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"Could not interpret constraint identifier: {name!r}. Valid names "
-                         f"are: {', '.join(sorted(set(_BY_NAME) | set(_CLASSES)))}.")
-    return cls
-
-
-def get(identifier):
-    """A Constraint from None, a name ('max_norm', 'MaxNorm', ...), a class, an instance or
-    a config dict. Any other callable is returned as it is: a layer given one refuses it."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str):
-        return _from_name(identifier)()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        return _from_name(identifier["class_name"])(**identifier.get("config", {}))
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
-
-
-def serialize(constraint):
-    """Keras 3's form: {'module': 'keras.constraints', 'class_name': ..., 'config': ...}."""
-    if constraint is None:
-        return None
-    constraint = get(constraint)
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
-
-
+_COMPILED = (MaxNorm, MinMaxNorm, UnitNorm, NonNeg)
+_CATALOG = Catalog(
+    "constraint", Constraint,
+    {**{cls.__name__: cls for cls in _COMPILED}, "max_norm": MaxNorm, "min_max_norm": MinMaxNorm,
+     "unit_norm": UnitNorm, "non_neg": NonNeg, "maxnorm": MaxNorm, "nonneg": NonNeg,
+     "unitnorm": UnitNorm},
+    compiles=(Constraint, *_COMPILED),
+    hint=f"{', '.join(sorted(c.__name__ for c in _COMPILED))} (e.g. kcc.constraints.MaxNorm(2))")
+get, serialize, for_layer = _CATALOG.get, _CATALOG.serialize, _CATALOG.for_layer
 deserialize = get
-
-
-def for_layer(identifier, layer, argument):
-    """The Constraint a layer argument names, or an error naming the layer and argument."""
-    c = get(identifier)
-    if c is not None and type(c) not in (Constraint, *_CLASSES.values()):
-        what = (f"{type(c).__name__} (a Constraint subclass)" if isinstance(c, Constraint)
-                else f"{c!r} (a Python function)")
-        raise NotImplementedError(
-            f"Layer {layer}: `{argument}` is {what}, which kcc does not compile; it compiles "
-            f"{', '.join(sorted(_CLASSES))} (e.g. kcc.constraints.MaxNorm(2)).")
-    return c

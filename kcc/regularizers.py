@@ -14,6 +14,8 @@ import numbers
 
 import numpy as np
 
+from kcc.keras_object import Catalog, KerasObject
+
 
 def _factor(value, name):
     """A non-negative finite float, or Keras's ValueError."""
@@ -24,7 +26,7 @@ def _factor(value, name):
     return float(value)
 
 
-class Regularizer:
+class Regularizer(KerasObject):
     """Base class. kcc compiles the L1L2 family only (`terms()` gives its two factors)."""
 
     def __call__(self, x):
@@ -35,20 +37,7 @@ class Regularizer:
         return None
 
     def get_config(self):
-        raise NotImplementedError(f"{self} does not implement get_config()")
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    __hash__ = object.__hash__
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_config()")
 
 
 class L1L2(Regularizer):
@@ -113,54 +102,11 @@ def l1_l2(l1=0.01, l2=0.01):
 # Keras 3's lowercase names of the classes (keras.regularizers.l1(0.01) is L1(0.01))
 l1, l2, orthogonal_regularizer = L1, L2, OrthogonalRegularizer
 
-_CLASSES = {cls.__name__: cls for cls in (Regularizer, L1, L2, L1L2, OrthogonalRegularizer)}
-_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": l1_l2, "l1l2": L1L2,
-            "orthogonal_regularizer": OrthogonalRegularizer}
-
-
-def _from_name(name):
-    make = _BY_NAME.get(name) or _CLASSES.get(name)
-    if make is None or make is Regularizer:
-        raise ValueError(f"Could not interpret regularizer identifier: {name!r}. Valid names "
-                         f"are: {', '.join(sorted(set(_BY_NAME) | set(_CLASSES) - {'Regularizer'}))}.")
-    return make
-
-
-def get(identifier):
-    """A Regularizer from None, a name ('l1', 'l2', 'l1_l2', 'L1L2', ...), a class, an
-    instance or a config dict ({'class_name': 'L2', 'config': {'l2': 0.01}}). Any other
-    callable is returned as it is: a layer given one refuses it (kcc cannot compile it)."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        return _from_name(identifier)()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        return _from_name(identifier["class_name"])(**identifier.get("config", {}))
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
-
-
-def serialize(regularizer):
-    """Keras 3's form: {'module': 'keras.regularizers', 'class_name': ..., 'config': ...}."""
-    if regularizer is None:
-        return None
-    regularizer = get(regularizer)
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
-
-
+_CATALOG = Catalog(
+    "regularizer", Regularizer,
+    {**{cls.__name__: cls for cls in (L1, L2, L1L2, OrthogonalRegularizer)}, "l1": L1, "l2": L2,
+     "l1_l2": l1_l2, "l1l2": L1L2, "orthogonal_regularizer": OrthogonalRegularizer},
+    compiles=(L1, L2, L1L2),
+    hint="L1, L2 and L1L2 (kcc.regularizers.l2(0.01), 'l1', L1L2(l1=..., l2=...))")
+get, serialize, for_layer = _CATALOG.get, _CATALOG.serialize, _CATALOG.for_layer
 deserialize = get
-
-
-def for_layer(identifier, layer, argument):
-    """The Regularizer a layer argument names, or an error naming the layer and argument."""
-    r = get(identifier)
-    if r is not None and type(r) not in (L1, L2, L1L2):   # a subclass may change the math
-        what = (type(r).__name__ if isinstance(r, Regularizer) else f"{r!r} (a Python function)")
-        raise NotImplementedError(
-            f"Layer {layer}: `{argument}` is {what}, which kcc does not compile; it compiles "
-            "L1, L2 and L1L2 (kcc.regularizers.l2(0.01), 'l1', L1L2(l1=..., l2=...)).")
-    return r
