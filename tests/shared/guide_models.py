@@ -160,11 +160,16 @@ def every_layer_model():
     s4 = L.TimeDistributed(L.Dense(3, activation="tanh"))(s4)
     s4 = L.Flatten()(s4)
     s4 = L.Dense(3)(s4)
+    c = L.Conv1D(3, 2, padding="causal")(e)
+    c = L.Convolution1D(3, 2, border_mode="same")(c)              # Keras 1 (1-D: channels last)
+    p1 = L.GlobalMaxPooling1D()(L.MaxPooling1D(2)(c))
+    p2 = L.GlobalAveragePooling1D()(L.AveragePooling1D(2)(c))
+    bi = L.Bidirectional(L.LSTM(2), merge_mode="concat")(e)
     parts = [L.Add()([s1, s2]), L.Subtract()([s1, s3]), L.Multiply()([s2, s3]),
              L.Average()([s1, s4]), L.Maximum()([s2, s4]), L.Minimum()([s3, s4]),
              L.Dot(axes=1)([s1, s4]), L.add([g1, s1]), L.concatenate([g1, g2]),
              L.merge([s1, s2], mode="mul"), L.merge([s1, s2], mode="ave"),
-             L.merge([s1, s2], mode="max"), L.merge([s1, s2], mode="dot")]
+             L.merge([s1, s2], mode="max"), L.merge([s1, s2], mode="dot"), p1, p2, bi]
     x = L.concatenate(parts)
     x = L.Dropout(0.5, seed=3)(x)
     x = L.Activation("elu")(x)
