@@ -15,6 +15,11 @@ from_logits=True)``) takes the model's raw logits and applies the softmax / sigm
 itself, as Keras 3 does (log-sum-exp, no clip). It resolves to the kind
 ``<canonical>_from_logits`` (LOGITS), the name the native code and a saved compile config
 use; ``base`` maps it back to the canonical loss, which decides the targets and metrics.
+
+``label_smoothing=ls`` (CategoricalCrossentropy and BinaryCrossentropy, as in Keras 3;
+SparseCategoricalCrossentropy takes none) trains on y * (1 - ls) + ls / classes, or
+y * (1 - ls) + ls / 2 for binary, with or without from_logits. It is a constant of the
+loss, compiled into the native code (``smoothing`` reads it off an identifier).
 """
 
 import functools
@@ -25,6 +30,7 @@ EPSILON = 1e-7
 CANONICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy",
              "binary_crossentropy", "mean_squared_error", "mean_absolute_error")
 LOGITS = {name: name + "_from_logits" for name in CANONICAL[:3]}
+SMOOTHABLE = ("categorical_crossentropy", "binary_crossentropy")   # take label_smoothing
 
 
 def base(kind):
@@ -63,13 +69,15 @@ def _log_softmax(z):
     return (z - m) - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False):
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     y_pred = _float(y_pred)
     y_true = np.asarray(y_true).astype(y_pred.dtype)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"categorical_crossentropy: `y_true` and `y_pred` must have the same "
                          f"shape. Received: y_true.shape={y_true.shape}, "
                          f"y_pred.shape={y_pred.shape}")
+    if label_smoothing:
+        y_true = y_true * (1 - label_smoothing) + label_smoothing / y_true.shape[-1]
     if from_logits:
         return -np.sum(y_true * _log_softmax(y_pred), axis=-1)
     p = _clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True))
@@ -96,9 +104,11 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     return -np.log(np.take_along_axis(p, labels[..., None], axis=-1))[..., 0]
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     y_pred = _float(y_pred)
     y_true, y_pred = same_rank(np.asarray(y_true).astype(y_pred.dtype), y_pred)
+    if label_smoothing:
+        y_true = y_true * (1 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:     # max(z, 0) - z y + log(1 + e^-|z|): never overflows
         z = y_pred
         return np.mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z))), axis=-1)
@@ -139,8 +149,9 @@ class Loss:
         if from_logits not in (True, False):     # True/False, 1/0, numpy bools
             raise ValueError(f"{owner}: `from_logits` must be True or False. "
                              f"Received: from_logits={from_logits!r}")
-        if label_smoothing:
-            raise ValueError(f"{owner}: `label_smoothing` is not supported by kcc yet. "
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0 <= label_smoothing <= 1:
+            raise ValueError(f"{owner}: `label_smoothing` must be a number in [0, 1]. "
                              f"Received: label_smoothing={label_smoothing!r}")
         if reduction not in ("sum_over_batch_size", "auto", None):
             raise ValueError(f"{owner}: only reduction='sum_over_batch_size' (the mean over the "
@@ -148,6 +159,7 @@ class Loss:
         self.name = name or self.canonical
         self.reduction = "sum_over_batch_size"
         self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
 
     @property
     def kind(self):
@@ -156,12 +168,14 @@ class Loss:
 
     def __call__(self, y_true, y_pred):
         """The batch loss (mean of the per-sample losses), in numpy."""
-        return np.mean(_REFERENCES[self.kind](y_true, y_pred))
+        return np.mean(reference(self, y_true, y_pred))
 
     def get_config(self):
         config = {"name": self.name, "reduction": self.reduction}
         if self.canonical in LOGITS:
             config["from_logits"] = self.from_logits
+        if self.canonical in SMOOTHABLE:
+            config["label_smoothing"] = self.label_smoothing
         return config
 
 
@@ -244,9 +258,28 @@ def get(identifier):
                      f"(aliases: mse, mae)")
 
 
+def smoothing(identifier):
+    """The label_smoothing of a loss identifier: a Loss instance's own, else 0."""
+    return identifier.label_smoothing if isinstance(identifier, Loss) else 0.0
+
+
+def smoothed(kind, label_smoothing):
+    """A loss identifier for ``kind`` (as ``get`` returns) smoothing its labels by
+    ``label_smoothing``: the kind itself when that is 0 (how a saved config rebuilds it)."""
+    if not label_smoothing:
+        return kind
+    cls = next((c for c in _CLASSES if c.canonical == base(kind)), None)
+    if cls is None or cls.canonical not in SMOOTHABLE:
+        raise ValueError(f"Loss {kind!r} takes no label_smoothing (only {list(SMOOTHABLE)} and "
+                         f"their from_logits kinds do). Received: "
+                         f"label_smoothing={label_smoothing!r}")
+    return cls(from_logits=kind != cls.canonical, label_smoothing=label_smoothing)
+
+
 def reference(loss, y_true, y_pred):
     """Per-sample loss of ``loss`` (any identifier ``get`` accepts), in numpy."""
-    return _REFERENCES[get(loss)](y_true, y_pred)
+    ls = smoothing(loss)
+    return _REFERENCES[get(loss)](y_true, y_pred, **({"label_smoothing": ls} if ls else {}))
 
 
 def _per_sample(output_shape):

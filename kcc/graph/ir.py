@@ -85,6 +85,7 @@ class Loss:
     weighted_metrics: list[tuple[str, str]] = field(default_factory=list)  # (display, canonical)
     weighted_stats: list[int] = field(default_factory=list)  # where each accumulates sum(w m)
     weight_stat: int = -1      # where sum(w) accumulates, the weighted metrics' divisor
+    label_smoothing: float = 0.0  # compiled in: the loss reads y (1 - ls) + ls / classes (or / 2)
 
 
 @dataclass
@@ -153,8 +154,9 @@ class Graph:
                 lines.append(f"  {v.name}{v.shape} = view({v.view_of}){where}{fold}")
         for loss in self.losses:
             weighted = f" weighted_metrics={loss.weighted_metrics}" if loss.weighted_metrics else ""
+            smooth = f" label_smoothing={loss.label_smoothing}" if loss.label_smoothing else ""
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
-                         f"{weighted}{' fused ' + loss.fused if loss.fused else ''}")
+                         f"{weighted}{smooth}{' fused ' + loss.fused if loss.fused else ''}")
         return "\n".join(lines)
 
 

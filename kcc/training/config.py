@@ -28,6 +28,11 @@ class CompileConfig:
     metrics: list                           # per output: [(display_name, canonical), ...]
     output_names: list = field(default_factory=list)
     weighted_metrics: list = field(default_factory=list)   # as metrics (empty: none)
+    label_smoothing: list = field(default_factory=list)    # float per output (empty: none)
+
+    def smoothing(self, i):
+        """Output i's loss's label_smoothing (0: none)."""
+        return self.label_smoothing[i] if self.label_smoothing else 0.0
 
     @property
     def metrics_names(self):
@@ -56,16 +61,21 @@ class CompileConfig:
         return names
 
     def to_dict(self):
-        """Plain data for a model file: optimizer (class_name/config), losses, weights, metrics."""
-        return {"optimizer": optimizers_module.serialize(self.optimizer),
+        """Plain data for a model file: optimizer (class_name/config), losses, weights, metrics
+        (and label_smoothing, one per output, when a loss smooths its labels)."""
+        data = {"optimizer": optimizers_module.serialize(self.optimizer),
                 "loss": list(self.losses), "loss_weights": [float(w) for w in self.loss_weights],
                 "metrics": [[[d, c] for d, c in m] for m in self.metrics],
                 "weighted_metrics": [[[d, c] for d, c in m] for m in self.weighted_metrics],
                 "output_names": list(self.output_names)}
+        if any(self.label_smoothing):
+            data["label_smoothing"] = [float(ls) for ls in self.label_smoothing]
+        return data
 
     def structure_key(self):
-        """What changes the generated code; loss weights and hparams are run-time values."""
-        return (self.optimizer.structure_key(), tuple(self.losses),
+        """What changes the generated code; loss weights and hparams are run-time values
+        (label smoothing is compiled in)."""
+        return (self.optimizer.structure_key(), tuple(self.losses), tuple(self.label_smoothing),
                 tuple(tuple(c for _, c in m) for m in self.metrics),
                 tuple(tuple(c for _, c in m) for m in self.weighted_metrics))
 
@@ -91,7 +101,7 @@ def _per_output_list(arg, value, output_names):
     return list(value)
 
 
-def _resolve_losses(loss, output_names):
+def _per_output_losses(loss, output_names):
     if loss is None:
         raise ValueError("compile() needs a `loss`, e.g. loss='categorical_crossentropy'. "
                          "Received: loss=None")
@@ -101,7 +111,7 @@ def _resolve_losses(loss, output_names):
         per_output = _per_output_list("loss", loss, output_names)
     else:
         per_output = [loss] * len(output_names)
-    return [losses_module.get(x) for x in per_output]
+    return per_output
 
 
 def _weight(value):
@@ -166,7 +176,8 @@ def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output
     if len(output_shapes) != len(output_names):
         raise ValueError(f"resolve_compile: {len(output_names)} output names but "
                          f"{len(output_shapes)} output shapes")
-    losses = _resolve_losses(loss, output_names)
+    per_output = _per_output_losses(loss, output_names)
+    losses = [losses_module.get(x) for x in per_output]
     for out, name, shape in zip(output_names, losses, output_shapes):
         if losses_module.base(name) == "categorical_crossentropy" and tuple(shape) and tuple(shape)[-1] == 1:
             warnings.warn(f"Output '{out}' has shape {tuple(shape)} and loss "
@@ -179,6 +190,7 @@ def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output
         metrics=_resolve_metrics(_resolve_metric_lists(metrics, output_names), losses,
                                  output_names, output_shapes),
         output_names=output_names,
+        label_smoothing=[losses_module.smoothing(x) for x in per_output],
         weighted_metrics=_resolve_metrics(
             _resolve_metric_lists(weighted_metrics, output_names, "weighted_metrics"), losses,
             output_names, output_shapes),
@@ -210,6 +222,13 @@ def compile_arguments(data):
                          f"one per output or a dict by output name, found {loss_weights!r} "
                          f"({type(loss_weights).__name__})")
     weighted = data.get("weighted_metrics") or []     # absent from older files: none
+    smoothing = data.get("label_smoothing")           # absent: no loss smooths
+    if smoothing is not None:
+        if not (isinstance(loss, list) and isinstance(smoothing, list)
+                and len(smoothing) == len(loss) and all(_is_number(v) for v in smoothing)):
+            raise ValueError(f"the compile config's label_smoothing must be a list of one number "
+                             f"per entry of its loss list {loss!r}, found {smoothing!r}")
+        loss = [losses_module.smoothed(k, ls) for k, ls in zip(loss, smoothing)]
     for arg, value in (("metrics", metrics), ("weighted_metrics", weighted)):
         if not _metric_pairs(value):
             raise ValueError(f"the compile config's {arg} must be one list of [name, metric] "

@@ -93,7 +93,8 @@ def two_outputs_mse_mae(rng):
 def sparse_ce_amsgrad(rng):
     """Also the from_logits=True crossentropies (kcc/ops/losses.h *_from_logits) on linear
     Dense heads: sparse, categorical (a Dense that writes d_logits in place of its own
-    gradient) and binary, logits scaled up so the log-sum-exp's max matters."""
+    gradient) and binary, logits scaled up so the log-sum-exp's max matters; the categorical
+    and binary ones with label_smoothing (the row functions' ls argument)."""
     x = Input(shape=(16,))
     h = Dense(16, activation="relu")(x)
     y = Dense(7, activation="softmax")(h)
@@ -105,8 +106,8 @@ def sparse_ce_amsgrad(rng):
                    _onehot(rng, n, 4), (rng.random((n, 3)) > 0.5).astype(np.float32)],
                 loss=["sparse_categorical_crossentropy",
                       losses.SparseCategoricalCrossentropy(from_logits=True),
-                      losses.CategoricalCrossentropy(from_logits=True),
-                      losses.BinaryCrossentropy(from_logits=True)],
+                      losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+                      losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.2)],
                 optimizer=optimizers.Adam(learning_rate=0.01, amsgrad=True),
                 metrics=[["sparse_categorical_accuracy"], ["accuracy"], ["accuracy"], ["accuracy"]])
 
