@@ -18,7 +18,9 @@ from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePoolin
 from kcc.layers.pooling1d import (AveragePooling1D, AvgPool1D, GlobalAveragePooling1D,
                                   GlobalAvgPool1D, GlobalMaxPool1D, GlobalMaxPooling1D,
                                   MaxPool1D, MaxPooling1D)
+from kcc.layers.permute import Permute
 from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
+from kcc.layers.repeat_vector import RepeatVector
 from kcc.layers.reshape import Flatten, Reshape
 from kcc.layers.wrappers import TimeDistributed
 
@@ -32,4 +34,5 @@ __all__ = [
     "GlobalMaxPool2D", "GlobalMaxPooling2D", "MaxPool2D", "MaxPooling2D", "ZeroPadding2D",
     "Conv1D", "Convolution1D", "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D",
+    "Permute", "RepeatVector",
 ]
