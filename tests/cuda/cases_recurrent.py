@@ -1,13 +1,13 @@
 """CUDA cases: LSTM, GRU (reset_after and not), SimpleRNN; last state or whole sequence,
 go_backwards, stacks, frozen and bias-free layers, sequences one step long, TimeDistributed
 Dense after a sequence, two RNNs written side by side into one concatenation (and a
-Bidirectional LSTM beside them: its backward sequence written flipped), and
-return_state / initial_state (encoder-decoder)."""
+Bidirectional LSTM beside them: its backward sequence written flipped),
+return_state / initial_state (encoder-decoder), and RepeatVector / Permute after an LSTM."""
 import numpy as np
 
 from kcc import optimizers
-from kcc.layers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Input, SimpleRNN,
-                        TimeDistributed)
+from kcc.layers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Flatten, Input, Permute,
+                        RepeatVector, Reshape, SimpleRNN, TimeDistributed)
 from kcc.models import Model
 
 
@@ -20,9 +20,12 @@ def _seq(rng, n, t, d):
 
 
 def lstm_last_softmax(rng):
+    # the last state repeated (RepeatVector: a concat reading it twice) and permuted on 3
+    # axes (Permute's general transpose) before the softmax
     x = Input(shape=(5, 3))
     h = LSTM(8)(x)
-    y = Dense(4, activation="softmax")(h)
+    h = Permute((3, 2, 1))(Reshape((2, 2, 4))(RepeatVector(2)(h)))
+    y = Dense(4, activation="softmax")(Flatten()(h))
     return dict(model=Model(x, y), x=[_seq(rng, 6, 5, 3)], y=[_onehot(rng, 6, 4)],
                 loss="categorical_crossentropy", optimizer=optimizers.Adam(learning_rate=0.01),
                 metrics=["accuracy"])
