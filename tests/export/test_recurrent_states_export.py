@@ -1,7 +1,9 @@
 """An encoder-decoder with recurrent states, exported: the C API has an output per final
 state (the model's outputs, in order), and the exported library, built with CMake (portable
 GEMM), passes its own parity test against model.predict, states included. A Bidirectional
-GRU reads the decoder's sequence (its backward layer writes its sequence flipped)."""
+GRU reads the decoder's sequence (its backward layer writes its sequence flipped); the last
+output repeats a state along the decoder's sequence (RepeatVector) and permutes the result
+two ways (Permute: an (R, S) transpose and the general gather over three axes)."""
 import numpy as np
 import pytest
 
@@ -9,7 +11,8 @@ from export_builds import generator, missing_tools, run
 
 
 def _seq2seq():
-    from kcc.layers import GRU, LSTM, Bidirectional, Dense, Input
+    from kcc.layers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Flatten, Input, Permute,
+                            RepeatVector, Reshape)
     from kcc.models import Model
     enc_in, dec_in = Input(shape=(5, 3), name="enc_in"), Input(shape=(4, 2), name="dec_in")
     _, h, c = LSTM(6, return_state=True, go_backwards=True, name="enc")(enc_in)
@@ -17,7 +20,10 @@ def _seq2seq():
         dec_in, initial_state=[h, c])
     g, gh = GRU(3, return_state=True, name="gru")(dec, initial_state=Dense(3)(dh))
     bi = Bidirectional(GRU(2, return_sequences=True), name="bi")(dec)
-    return Model([enc_in, dec_in], [Dense(2, name="out")(bi), g, gh, dc])
+    x = Permute((2, 1))(Concatenate()([dec, RepeatVector(4)(dh)]))          # (12, 4)
+    x = Permute((3, 2, 1))(Reshape((12, 2, 2))(x))                          # (2, 2, 12)
+    return Model([enc_in, dec_in], [Dense(2, name="out")(bi), g, gh, dc,
+                                    Dense(2, name="perm_out")(Flatten()(x))])
 
 
 def test_states_export_with_an_output_each_and_pass_parity(tmp_path):
@@ -28,9 +34,9 @@ def test_states_export_with_an_output_each_and_pass_parity(tmp_path):
     model = _seq2seq()
     folder = export_model(model, tmp_path / "s", name="seq2seq")
     header = (folder / "include/seq2seq.h").read_text()
-    for i, size in enumerate((8, 3, 3, 6)):
+    for i, size in enumerate((8, 3, 3, 6, 2)):
         assert f"#define SEQ2SEQ_OUTPUT_{i}_SIZE {size}" in header
-    assert "SEQ2SEQ_OUTPUT_4_SIZE" not in header
+    assert "SEQ2SEQ_OUTPUT_5_SIZE" not in header
     build = tmp_path / "build"
     run(["cmake", "-S", folder, "-B", build, *generator(), "-DCMAKE_BUILD_TYPE=Release",
          "-DSEQ2SEQ_USE_BLAS=OFF", "-DSEQ2SEQ_DISPATCH=OFF", "-DSEQ2SEQ_BUILD_EXAMPLE=OFF"])
