@@ -15,7 +15,7 @@ states is written in place by the recurrences, passes/slices.py).
 from kcc.frontend.layer import Layer
 from kcc.frontend.tensor import KerasTensor
 from kcc.layers.merge import Add, Average, Concatenate, Multiply
-from kcc.layers.recurrent import _Recurrent
+from kcc.layers.recurrent import _Recurrent, call_with_states
 
 _MERGES = {"concat": lambda name: Concatenate(axis=-1, name=name), "sum": Add,
            "mul": Multiply, "ave": Average, None: None}
@@ -106,14 +106,7 @@ class Bidirectional(Layer):
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, inputs, training=None, mask=None, initial_state=None):
-        if mask is not None:
-            raise NotImplementedError(f"Layer {self.name}: masks are not supported by kcc's "
-                                      "recurrent layers yet (received mask=...).")
-        if isinstance(inputs, (list, tuple)) and initial_state is None and len(inputs) > 1:
-            inputs, initial_state = inputs[0], list(inputs[1:])   # [sequence, *states]
-        states = self._initial_states(initial_state)
-        kwargs = {} if training is None else {"training": training}
-        return super().__call__([inputs] + states if states else inputs, **kwargs)
+        return call_with_states(self, inputs, training, mask, initial_state)
 
     def _initial_states(self, initial_state):
         if initial_state is None:

@@ -85,18 +85,6 @@ class Conv1D(Conv2D):
                  else "(batch, steps, channels)")
         return f"{order} for data_format='{self.data_format}'"
 
-    def __call__(self, inputs, **kwargs):
-        tensors = self._collect_inputs(inputs)
-        self._resolve_format(tensors[0])
-        shape = tuple(tensors[0].shape)
-        if len(shape) != 3:
-            raise ValueError(f"Input 0 of layer {self.name} ({type(self).__name__}) is "
-                             f"incompatible with the layer: expected a rank-3 input "
-                             f"{self._describe()}, received shape {shape}.")
-        out = super(Conv2D, self).__call__(inputs, **kwargs)
-        layout.set_layout(out, self.data_format)
-        return out
-
     # -- shapes and weights ----------------------------------------------------------------
     def build(self, input_shape):
         self._resolve_format()

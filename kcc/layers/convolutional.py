@@ -134,9 +134,10 @@ class Conv2D(Layer):
         tensors = self._collect_inputs(inputs)
         self._resolve_format(tensors[0])
         shape = tuple(tensors[0].shape)
-        if len(shape) != 4:
+        rank = len(self._axes()) + 1            # batch, channels and the spatial axes (Conv1D: 3)
+        if len(shape) != rank:
             raise ValueError(f"Input 0 of layer {self.name} ({type(self).__name__}) is "
-                             f"incompatible with the layer: expected a rank-4 input "
+                             f"incompatible with the layer: expected a rank-{rank} input "
                              f"{self._describe()}, received shape {shape}.")
         out = super().__call__(inputs, **kwargs)
         layout.set_layout(out, self.data_format)

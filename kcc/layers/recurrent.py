@@ -45,6 +45,20 @@ def _rate(layer_class, name, value):
                                   f"{name}=0, or a Dropout layer before or after the layer.")
 
 
+def call_with_states(layer, inputs, training, mask, initial_state):
+    """A recurrent layer's call (and Bidirectional's): the sequence, then the initial states
+    `layer._initial_states` checks, as the op's inputs."""
+    if mask is not None:
+        raise NotImplementedError(f"Layer {layer.name}: masks are not supported by kcc's "
+                                  "recurrent layers yet (received mask=...).")
+    if isinstance(inputs, (list, tuple)) and initial_state is None and len(inputs) > 1:
+        # Keras 2's form, and how a saved config calls it: [sequence, *initial states]
+        inputs, initial_state = inputs[0], list(inputs[1:])
+    states = layer._initial_states(initial_state)
+    kwargs = {} if training is None else {"training": training}
+    return Layer.__call__(layer, [inputs] + states if states else inputs, **kwargs)
+
+
 class _Recurrent(Layer):
     """What LSTM, GRU and SimpleRNN share: arguments, shapes, weights, lowering."""
     _cell = ""          # op attribute: "lstm", "gru", "simple_rnn"
@@ -117,15 +131,7 @@ class _Recurrent(Layer):
         return act
 
     def __call__(self, inputs, training=None, mask=None, initial_state=None):
-        if mask is not None:
-            raise NotImplementedError(f"Layer {self.name}: masks are not supported by kcc's "
-                                      "recurrent layers yet (received mask=...).")
-        if isinstance(inputs, (list, tuple)) and initial_state is None and len(inputs) > 1:
-            # Keras 2's form, and how a saved config calls it: [sequence, *initial states]
-            inputs, initial_state = inputs[0], list(inputs[1:])
-        states = self._initial_states(initial_state)
-        kwargs = {} if training is None else {"training": training}
-        return super().__call__([inputs] + states if states else inputs, **kwargs)
+        return call_with_states(self, inputs, training, mask, initial_state)
 
     def _initial_states(self, initial_state):
         """initial_state as a list of tensors of shape (batch, units), or a clear error."""
