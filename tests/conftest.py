@@ -13,6 +13,17 @@ _TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(_TESTS, "numerics"))
 sys.path.insert(0, os.path.join(_TESTS, "shared"))
 
+# The suite's models build at -O1 (kcc's $KCC_CXXFLAGS goes after its own -O3): a unit
+# compiles in less than half the time, and compiling is most of the suite's time; the
+# numbers agree to rounding (no -ffast-math either way, so no sum is reordered; where
+# FMAs form may differ). The
+# release flags are still built and run by the benchmark harness's tests and the
+# examples' (tests/bench, tests/seed: their conftest.py clear it), by the export tests
+# (CMake's own flags) and by test_compile's guide models (nvcc -O3). Set KCC_CXXFLAGS=
+# (empty) to run everything at the release flags.
+_SUITE_CHOSE_FLAGS = "KCC_CXXFLAGS" not in os.environ
+os.environ.setdefault("KCC_CXXFLAGS", "-O1")
+
 
 def _run_dir(config) -> str | None:
     """Under pytest-xdist (`pytest -n auto`), a directory the run's workers share: the build
@@ -131,6 +142,14 @@ def _every_model_builds_for_cuda(request):
         request.config.workeroutput.update(kcc_summary=list(_SUMMARY), kcc_nvcc_built=check.built,
                                            kcc_nvcc_failed=len(nvcc_failures))
     assert not nvcc_failures, "models whose CUDA unit does not compile:\n  " + "\n  ".join(nvcc_failures[:10])
+
+
+@pytest.fixture
+def release_flags(monkeypatch):
+    """The test's models build at kcc's release flags, as a user's do (unless the developer
+    set KCC_CXXFLAGS for the run)."""
+    if _SUITE_CHOSE_FLAGS:
+        monkeypatch.setenv("KCC_CXXFLAGS", "")
 
 
 @pytest.fixture(autouse=True)

@@ -66,17 +66,28 @@ class Toolchain:
 
 
 def default_toolchain() -> Toolchain:
-    """The host C++ compiler: `$CXX` if set, else g++, c++ or clang++."""
-    return _default_toolchain(os.environ.get("CXX", ""))
+    """The host C++ compiler: `$CXX` if set, else g++, c++ or clang++; with the words of
+    `$KCC_CXXFLAGS` after kcc's own compile flags."""
+    return _default_toolchain(os.environ.get("CXX", ""), os.environ.get("KCC_CXXFLAGS", ""))
+
+
+def _split(variable: str, value: str, advice: str) -> list[str]:
+    try:
+        return shlex.split(value)
+    except ValueError as exc:   # an unbalanced quote
+        raise BuildError(f"${variable} is set to {value!r}, which does not parse as a command line "
+                         f"({exc}). {advice}") from None
 
 
 @functools.lru_cache(maxsize=None)
-def _default_toolchain(cxx_env: str) -> Toolchain:
-    try:
-        words = shlex.split(cxx_env)
-    except ValueError as exc:   # an unbalanced quote
-        raise BuildError(f"$CXX is set to {cxx_env!r}, which does not parse as a command line "
-                         f"({exc}). Set $CXX to a C++ compiler, e.g. CXX=g++, or unset it.") from None
+def _default_toolchain(cxx_env: str, flags_env: str) -> Toolchain:
+    # $KCC_CXXFLAGS comes after kcc's flags, so that its -O1 or -O0 wins over kcc's -O3
+    # (the compiler takes the last -O): -O0 -g to step through a model's unit in gdb,
+    # -O1 to build in half the time where the model's speed does not matter (the test
+    # suite). The flags are part of the build cache key (Toolchain.key_fields).
+    user = tuple(_split("KCC_CXXFLAGS", flags_env,
+                        "Set it to extra compiler flags, e.g. KCC_CXXFLAGS='-O0 -g', or unset it."))
+    words = _split("CXX", cxx_env, "Set $CXX to a C++ compiler, e.g. CXX=g++, or unset it.")
     if words:
         compiler = shutil.which(words[0])
         if compiler is None:
@@ -89,13 +100,13 @@ def _default_toolchain(cxx_env: str) -> Toolchain:
         return Toolchain(
             name=os.path.basename(compiler),
             compiler=compiler,
-            cxxflags=extra + DEFAULT_CXXFLAGS,
+            cxxflags=extra + DEFAULT_CXXFLAGS + user,
             ldflags=extra + DEFAULT_LDFLAGS,
         )
     for candidate in ("g++", "c++", "clang++"):
         compiler = shutil.which(candidate)
         if compiler is not None:
-            return Toolchain(name=candidate, compiler=compiler)
+            return Toolchain(name=candidate, compiler=compiler, cxxflags=DEFAULT_CXXFLAGS + user)
     raise BuildError(
         "No C++ compiler found: looked for $CXX, g++, c++ and clang++ on PATH. "
         "Install one (e.g. `apt-get install g++`) or set $CXX."

@@ -349,6 +349,28 @@ def test_unparsable_cxx_names_the_variable(monkeypatch):
         tc()
 
 
+def test_kcc_cxxflags_come_after_kccs_own_and_change_the_key(cache, monkeypatch):
+    """$KCC_CXXFLAGS goes after kcc's flags (its -O0 wins over -O3: the compiler takes the
+    last) into the key, so a library built with other flags is another entry."""
+    from kcc.build.toolchain import DEFAULT_CXXFLAGS
+    monkeypatch.setenv("KCC_CXXFLAGS", "")
+    release = default_toolchain()
+    assert release.cxxflags == DEFAULT_CXXFLAGS
+    base = build(toolchain=release)
+    monkeypatch.setenv("KCC_CXXFLAGS", "-O0 -g -DKCC_TEST_FLAG='a b'")
+    debug = default_toolchain()
+    assert debug.cxxflags == DEFAULT_CXXFLAGS + ("-O0", "-g", "-DKCC_TEST_FLAG=a b")
+    assert build(toolchain=debug) != base
+    ninja = (build(toolchain=debug).parent / "build.ninja").read_text()
+    assert "-O3 " in ninja and ninja.index("-O0 -g") > ninja.index("-O3 ")
+
+
+def test_unparsable_kcc_cxxflags_names_the_variable(monkeypatch):
+    monkeypatch.setenv("KCC_CXXFLAGS", "-DX='unterminated")
+    with pytest.raises(BuildError, match=r"\$KCC_CXXFLAGS is set to .*does not parse as a command line"):
+        default_toolchain()
+
+
 def test_a_c_compiler_as_cxx_is_explained(cache, monkeypatch):
     """CXX=gcc compiles the unit but links no C++ runtime: the load error says so."""
     import shutil
