@@ -156,3 +156,10 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
         cuda=backend == "cuda",
     )
     return environment().get_template("module/model.j2").render(**ctx)
+
+
+def prelude(backend: str, headers: list[str]) -> str:
+    """The #include lines of a unit (templates/module/includes.j2) with every kcc/ops header
+    in `headers`: what kcc/build/pch.py precompiles once for all the units of a backend."""
+    return environment().get_template("module/includes.j2").render(cuda=backend == "cuda",
+                                                                   headers=sorted(headers))

@@ -105,9 +105,11 @@ def build_unit(source: str, what: str, arch: str, include_dir: str, extra_key: s
     """nvcc the generated unit into the cache (for EMULATED: the host compiler at
     `emulation_opt`); returns the library path."""
     if arch == EMULATED:
+        from kcc.runtime.native import with_headers_precompiled
         return build_shared_library({"model_emulated.cpp": source}, include_dirs=[include_dir],
                                     library_dirs=[], libraries=[], rpaths=[],
-                                    toolchain=emulation_toolchain(emulation_opt), extra_key=extra_key,
+                                    toolchain=with_headers_precompiled(emulation_toolchain(emulation_opt), "cuda"),
+                                    extra_key=extra_key,
                                     what=f"{what} (emulated)")
     libdir = cuda_lib_dir()
     return build_shared_library({"model.cu": source}, include_dirs=[include_dir],

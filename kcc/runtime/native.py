@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from kcc.build import build_shared_library, default_toolchain
-from kcc.codegen import render, stat_names
+from kcc.build.pch import with_prelude
+from kcc.codegen import prelude, render, stat_names
 from kcc.codegen.canonical import canonical
 from kcc.graph.ir import Graph
 from kcc.passes import optimize, plan_memory
@@ -48,6 +49,13 @@ def headers_digest() -> str:
         h.update(p.relative_to(root).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
+
+
+def with_headers_precompiled(toolchain, backend: str):
+    """`toolchain` compiling each unit after kcc's headers, parsed once (kcc/build/pch.py):
+    the units' #include lines for `backend`, with every kcc/ops header."""
+    ops = [p.stem for p in (include_dir() / "kcc" / "ops").glob("*.h")]
+    return with_prelude(toolchain, prelude(backend, ops), [str(include_dir())], headers_digest())
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,6 +137,7 @@ class NativeModel:
             b = blas()
             tc = default_toolchain()
             tc = dataclasses.replace(tc, cxxflags=tuple(tc.cxxflags) + tuple(f"-D{d}" for d in b["defines"]))
+            tc = with_headers_precompiled(tc, "cpu")
             self.library = build_shared_library(
                 {"model.cpp": self.source}, include_dirs=[str(include_dir())] + b["include_dirs"],
                 library_dirs=b["library_dirs"], libraries=b["libraries"], rpaths=b["rpaths"],

@@ -1,0 +1,120 @@
+"""Precompiled headers: kcc's headers parsed once per toolchain, not once per model.
+
+Every model's unit starts with the same few thousand lines of headers (the C library's and
+kcc's), and parsing them is a sixth of a unit's compile at -O3, a third at -O1 and more at
+-O0. GCC saves a parse as a precompiled header: `with_prelude` builds `prelude.h` (the
+units' #include lines with every kcc/ops header, codegen.prelude) into `prelude.h.gch`
+once, and adds `-include <entry>/prelude.h` to the toolchain's flags. GCC then loads the
+.gch instead of parsing, and the unit's own #include lines find their include guards set.
+A .gch that does not match the flags is ignored by GCC, which parses the header itself:
+the same code either way, only slower.
+
+The prelude is an entry of the build cache, `pch-<key32>/` (prelude.h, prelude.h.gch and
+`done`: the key and the .gch's size), keyed like a library (toolchain, include dirs, the
+prelude's text, extra_key: the headers' digest), built once under the same flock and
+published by renaming a finished temp dir. Its path is in each unit's flags, so in the
+unit's cache key.
+
+GCC only: Clang's precompiled headers fail the build, rather than fall back, when a header
+is newer than the .pch (a reinstall of the same kcc). A prelude that does not build leaves
+the toolchain as it was (the unit's own build then reports any real error in the headers).
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+from kcc.build.cache import _debug, _locked, _write
+from kcc.build.key import KEY_SCHEME, cache_key, kcc_version
+from kcc.build.safety import cache_root, check_private
+from kcc.build.toolchain import Toolchain, compiler_version
+
+HEADER = "prelude.h"
+_FAILED: set[str] = set()   # keys whose prelude did not build in this process: not retried
+
+
+def is_gcc(compiler: str) -> bool:
+    """GCC's driver: its --version names the Free Software Foundation (Clang's does not,
+    even when it is installed as g++)."""
+    return "Free Software Foundation" in compiler_version(compiler)
+
+
+def with_prelude(toolchain: Toolchain, prelude: str, include_dirs: list[str],
+                 extra_key: str = "") -> Toolchain:
+    """`toolchain`, its compiles starting with `prelude` (a header's text) loaded
+    precompiled; `toolchain` itself when the compiler is not GCC or the prelude does not
+    build. include_dirs: where the prelude's #include lines are found."""
+    if not is_gcc(toolchain.compiler):
+        return toolchain
+    inputs = {
+        "scheme": KEY_SCHEME,
+        "kind": "precompiled header",
+        "kcc_version": kcc_version(),
+        "toolchain": toolchain.key_fields(),
+        "include_dirs": [os.path.abspath(d) for d in include_dirs],
+        "prelude": hashlib.sha256(prelude.encode("utf-8")).hexdigest(),
+        "extra_key": extra_key,
+    }
+    key = cache_key(inputs)
+    if key in _FAILED:
+        return toolchain
+    root = cache_root()
+    entry = root / f"pch-{key[:32]}"
+    if not _complete(entry, key):
+        with _locked(root / f"pch-{key[:32]}.lock", "the precompiled headers"):
+            if not _complete(entry, key) and not _build(entry, key, inputs, toolchain, prelude):
+                _FAILED.add(key)
+                return toolchain
+    return dataclasses.replace(toolchain, cxxflags=toolchain.cxxflags + ("-include", str(entry / HEADER)))
+
+
+def _complete(entry: pathlib.Path, key: str) -> bool:
+    """Whether `entry` holds this key's finished prelude (its .gch the size it was built)."""
+    if not os.path.lexists(entry):
+        return False
+    check_private(entry, "cache entry", is_dir=True)
+    try:
+        with open(entry / "done", encoding="utf-8") as f:
+            done = json.load(f)
+        size = os.stat(entry / (HEADER + ".gch")).st_size
+    except (OSError, ValueError):
+        return False
+    return isinstance(done, dict) and done.get("key") == key and done.get("size") == size
+
+
+def _build(entry: pathlib.Path, key: str, inputs: dict, toolchain: Toolchain, prelude: str) -> bool:
+    """Compile the prelude in a temp dir and rename it to `entry`; False if it failed."""
+    root = entry.parent
+    for stale in glob.glob(os.path.join(glob.escape(str(root)), f"tmp-{entry.name}-*")):
+        shutil.rmtree(stale, ignore_errors=True)   # a killed build's (we hold the lock)
+    if os.path.lexists(entry):
+        shutil.rmtree(entry)                       # incomplete or damaged
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"tmp-{entry.name}-{os.getpid()}-", dir=root))
+    try:
+        _write(tmp / HEADER, prelude)
+        _write(tmp / "key.json", json.dumps(inputs, indent=1, sort_keys=True) + "\n")
+        includes = [f"-I{d}" for d in inputs["include_dirs"]]
+        command = [toolchain.compiler, *toolchain.cxxflags, *includes, "-x", "c++-header", HEADER,
+                   "-o", HEADER + ".gch"]
+        try:
+            proc = subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=600)
+            failed = proc.returncode != 0 and proc.stderr[-2000:]
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failed = str(exc)
+        if failed:
+            _debug(f"the precompiled headers did not build (each unit parses them itself): {failed}")
+            return False
+        size = os.stat(tmp / (HEADER + ".gch")).st_size
+        _write(tmp / "done", json.dumps({"key": key, "size": size}) + "\n")
+        os.rename(tmp, entry)
+        _debug(f"built the precompiled headers: {entry / HEADER}.gch ({size >> 20} MiB)")
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)   # no-op once renamed
