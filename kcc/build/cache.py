@@ -136,9 +136,9 @@ def _plan(sources: dict[str, str], toolchain: Toolchain) -> tuple[list[str], str
     return compiled, os.path.splitext(compiled[0])[0] + toolchain.suffix
 
 
-def _lookup(job: _Job) -> pathlib.Path | None:
-    """The library of a complete, safe entry for the job's key, else None."""
-    entry = job.entry
+def read_done(entry: pathlib.Path) -> dict | None:
+    """The `done` record of the cache entry `entry` (a private directory, else an error),
+    or None when it has none: not complete (a reader then builds it under the lock)."""
     if not os.path.lexists(entry):
         return None
     check_private(entry, "cache entry", is_dir=True)
@@ -146,9 +146,15 @@ def _lookup(job: _Job) -> pathlib.Path | None:
         with open(entry / "done", encoding="utf-8") as f:
             done = json.load(f)
     except (OSError, ValueError):
-        return None  # not complete: rebuilt under the lock
-    if (not isinstance(done, dict) or done.get("key") != job.key
-            or done.get("library") != job.output):
+        return None
+    return done if isinstance(done, dict) else None
+
+
+def _lookup(job: _Job) -> pathlib.Path | None:
+    """The library of a complete, safe entry for the job's key, else None."""
+    entry = job.entry
+    done = read_done(entry)
+    if done is None or done.get("key") != job.key or done.get("library") != job.output:
         return None  # a 128-bit prefix collision, or tampering: rebuild
     library = entry / job.output
     if not os.path.lexists(library):

@@ -31,9 +31,9 @@ import shutil
 import subprocess
 import tempfile
 
-from kcc.build.cache import _debug, _locked, _write
+from kcc.build.cache import _debug, _locked, _write, read_done
 from kcc.build.key import KEY_SCHEME, cache_key, kcc_version
-from kcc.build.safety import cache_root, check_private
+from kcc.build.safety import cache_root
 from kcc.build.toolchain import Toolchain, compiler_version
 
 HEADER = "prelude.h"
@@ -77,16 +77,12 @@ def with_prelude(toolchain: Toolchain, prelude: str, include_dirs: list[str],
 
 def _complete(entry: pathlib.Path, key: str) -> bool:
     """Whether `entry` holds this key's finished prelude (its .gch the size it was built)."""
-    if not os.path.lexists(entry):
-        return False
-    check_private(entry, "cache entry", is_dir=True)
+    done = read_done(entry)
     try:
-        with open(entry / "done", encoding="utf-8") as f:
-            done = json.load(f)
         size = os.stat(entry / (HEADER + ".gch")).st_size
-    except (OSError, ValueError):
+    except OSError:
         return False
-    return isinstance(done, dict) and done.get("key") == key and done.get("size") == size
+    return done is not None and done.get("key") == key and done.get("size") == size
 
 
 def _build(entry: pathlib.Path, key: str, inputs: dict, toolchain: Toolchain, prelude: str) -> bool:
