@@ -41,6 +41,22 @@ def _run_dir(config) -> str | None:
 _RUN_DIRS: set[str] = set()   # the xdist controller's: the workers' shared directories
 
 
+def pytest_collection_finish(session):
+    """A whole-suite run (`pytest`, no -k or -m) collects every tests/**/test_*.py: pytest's
+    default norecursedirs once skipped tests/build without a word (pyproject.toml)."""
+    config = session.config
+    if (config.args_source != pytest.Config.ArgsSource.TESTPATHS or config.option.keyword
+            or config.option.markexpr):
+        return
+    from pathlib import Path
+    collected = {Path(str(item.path)).resolve() for item in session.items}
+    missing = sorted(str(p.relative_to(_TESTS)) for p in Path(_TESTS).rglob("test_*.py")
+                     if p.resolve() not in collected)
+    if missing:
+        raise pytest.UsageError(f"the run collected no test from {', '.join(missing)}: a directory "
+                                "pytest skips (norecursedirs) or a module that yields no tests")
+
+
 def pytest_sessionfinish(session):
     for path in _RUN_DIRS:
         shutil.rmtree(path, ignore_errors=True)
