@@ -184,8 +184,9 @@ def _fingerprint(path: pathlib.Path, key: str) -> tuple[int, str, bool]:
 
 
 @contextlib.contextmanager
-def _locked(path: pathlib.Path, what: str):
-    """Hold an exclusive flock on `path` (created 0600, never a symlink)."""
+def _locked(path: pathlib.Path, what: str, wait: bool = True):
+    """Hold an exclusive flock on `path` (created 0600, never a symlink). Yields whether it
+    is held: with wait=False, False at once when another process holds it."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
@@ -198,9 +199,12 @@ def _locked(path: pathlib.Path, what: str):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                yield False
+                return
             _debug(f"waiting for another process building {what} ({path})")
             fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield True
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 

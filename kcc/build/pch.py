@@ -2,22 +2,25 @@
 
 Every model's unit starts with the same few thousand lines of headers (the C library's and
 kcc's), and parsing them is a sixth of a unit's compile at -O3, a third at -O1 and more at
--O0. GCC saves a parse as a precompiled header: `with_prelude` builds `prelude.h` (the
-units' #include lines with every kcc/ops header, codegen.prelude) into `prelude.h.gch`
-once, and adds `-include <entry>/prelude.h` to the toolchain's flags. GCC then loads the
-.gch instead of parsing, and the unit's own #include lines find their include guards set.
-A .gch that does not match the flags is ignored by GCC, which parses the header itself:
-the same code either way, only slower.
+-O0. GCC saves a parse as a precompiled header: `with_prelude` has `prelude.h` (the units'
+#include lines with every kcc/ops header, codegen.prelude) compiled into `prelude.h.gch`
+once, and names it as the toolchain's `prelude`, which each compile starts with
+(`-include`). GCC then loads the .gch instead of parsing, and the unit's own #include
+lines find their include guards set. A .gch that does not match the flags is ignored by
+GCC, which parses the header itself: the same code either way, only slower.
 
-The prelude is an entry of the build cache, `pch-<key32>/` (prelude.h, prelude.h.gch and
-`done`: the key and the .gch's size), keyed like a library (toolchain, include dirs, the
-prelude's text, extra_key: the headers' digest), built once under the same flock and
-published by renaming a finished temp dir. Its path is in each unit's flags, so in the
-unit's cache key.
+The prelude is built in the background: the first models of a fresh cache compile
+without it (no one waits for it), the ones after it is done load it. The library is the
+same either way, so the prelude is not in a unit's cache key (Toolchain.prelude).
+
+It is an entry of the build cache, `pch-<key32>/` (prelude.h, prelude.h.gch and `done`:
+the key and the .gch's size), keyed like a library (toolchain, include dirs, the
+prelude's text, extra_key: the headers' digest), built under its flock and published by
+renaming a finished temp dir. Another process building it is not waited for.
 
 GCC only: Clang's precompiled headers fail the build, rather than fall back, when a header
-is newer than the .pch (a reinstall of the same kcc). A prelude that does not build leaves
-the toolchain as it was (the unit's own build then reports any real error in the headers).
+is newer than the .pch (a reinstall of the same kcc). A prelude that does not build is not
+used (and not retried in the process): the units parse their headers as before.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import threading
 
 from kcc.build.cache import _debug, _locked, _write, read_done
 from kcc.build.key import KEY_SCHEME, cache_key, kcc_version
@@ -37,7 +41,9 @@ from kcc.build.safety import cache_root
 from kcc.build.toolchain import Toolchain, compiler_version
 
 HEADER = "prelude.h"
-_FAILED: set[str] = set()   # keys whose prelude did not build in this process: not retried
+_STARTED: dict[str, threading.Thread] = {}   # entry path -> its build in this process
+_FAILED: set[str] = set()                    # keys whose prelude did not build: not retried
+_LOCK = threading.Lock()                     # units build on several threads at once
 
 
 def is_gcc(compiler: str) -> bool:
@@ -48,9 +54,9 @@ def is_gcc(compiler: str) -> bool:
 
 def with_prelude(toolchain: Toolchain, prelude: str, include_dirs: list[str],
                  extra_key: str = "") -> Toolchain:
-    """`toolchain`, its compiles starting with `prelude` (a header's text) loaded
-    precompiled; `toolchain` itself when the compiler is not GCC or the prelude does not
-    build. include_dirs: where the prelude's #include lines are found."""
+    """`toolchain` with `prelude` (a header's text) as its precompiled prelude when that is
+    built; else `toolchain` itself, and the prelude starts building in the background (GCC
+    only). include_dirs: where the prelude's #include lines are found."""
     if not is_gcc(toolchain.compiler):
         return toolchain
     inputs = {
@@ -63,16 +69,24 @@ def with_prelude(toolchain: Toolchain, prelude: str, include_dirs: list[str],
         "extra_key": extra_key,
     }
     key = cache_key(inputs)
-    if key in _FAILED:
-        return toolchain
-    root = cache_root()
-    entry = root / f"pch-{key[:32]}"
-    if not _complete(entry, key):
-        with _locked(root / f"pch-{key[:32]}.lock", "the precompiled headers"):
-            if not _complete(entry, key) and not _build(entry, key, inputs, toolchain, prelude):
-                _FAILED.add(key)
-                return toolchain
-    return dataclasses.replace(toolchain, cxxflags=toolchain.cxxflags + ("-include", str(entry / HEADER)))
+    entry = cache_root() / f"pch-{key[:32]}"
+    if _complete(entry, key):
+        return dataclasses.replace(toolchain, prelude=str(entry / HEADER))
+    with _LOCK:
+        if key not in _FAILED and not (str(entry) in _STARTED and _STARTED[str(entry)].is_alive()):
+            # daemon: a process that ends first leaves the .gch half made in a temp dir,
+            # which the next build of it removes
+            thread = threading.Thread(target=_build_unless_busy, args=(entry, key, inputs, toolchain, prelude),
+                                      name="kcc-prelude", daemon=True)
+            _STARTED[str(entry)] = thread
+            thread.start()
+    return toolchain
+
+
+def wait_for_preludes() -> None:
+    """Wait for this process's prelude builds to end (tests; a script has no need to)."""
+    for thread in list(_STARTED.values()):
+        thread.join()
 
 
 def _complete(entry: pathlib.Path, key: str) -> bool:
@@ -85,7 +99,18 @@ def _complete(entry: pathlib.Path, key: str) -> bool:
     return done is not None and done.get("key") == key and done.get("size") == size
 
 
-def _build(entry: pathlib.Path, key: str, inputs: dict, toolchain: Toolchain, prelude: str) -> bool:
+def _build_unless_busy(entry: pathlib.Path, key: str, inputs: dict, toolchain: Toolchain,
+                       prelude: str) -> None:
+    try:
+        with _locked(entry.parent / f"{entry.name}.lock", "the precompiled headers", wait=False) as held:
+            if held and not _complete(entry, key) and not _build(entry, inputs, toolchain, prelude, key):
+                _FAILED.add(key)
+    except Exception as exc:   # an unsafe cache directory: the unit's own build says so
+        _debug(f"the precompiled headers were not built: {exc}")
+        _FAILED.add(key)
+
+
+def _build(entry: pathlib.Path, inputs: dict, toolchain: Toolchain, prelude: str, key: str) -> bool:
     """Compile the prelude in a temp dir and rename it to `entry`; False if it failed."""
     root = entry.parent
     for stale in glob.glob(os.path.join(glob.escape(str(root)), f"tmp-{entry.name}-*")):

@@ -39,6 +39,10 @@ class Toolchain:
         person rerunning `ninja` by hand recompiles after editing a header.
     rpath_prefix: how the driver passes an rpath to the linker (nvcc
         spells it "-Xlinker=-rpath,").
+    prelude: a header each compile starts with (`-include`), found precompiled
+        next to itself (kcc/build/pch.py). It only saves parsing, the library is
+        the same with it or without (a unit includes the same headers itself),
+        so it is not in key_fields: a model hits the cache either way.
     """
 
     name: str
@@ -49,6 +53,7 @@ class Toolchain:
     source_exts: tuple[str, ...] = (".cpp", ".cc", ".cxx")
     depfile: bool = True
     rpath_prefix: str = "-Wl,-rpath,"
+    prelude: str = ""
 
     def key_fields(self) -> dict:
         """Everything about this toolchain that can change the built library."""

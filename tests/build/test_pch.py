@@ -1,6 +1,8 @@
 """kcc/build/pch.py: the headers every unit includes are precompiled once per toolchain (GCC),
-kept in the build cache, used by each unit's compile, rebuilt when damaged, and left out
-(the unit parsing its headers itself) for other compilers or when they do not build."""
+in the background, kept in the build cache and used by each later unit's compile; rebuilt
+when damaged; left out (the unit parsing its headers itself) for other compilers or when
+they do not build. A unit's cache key is the same with the prelude or without."""
+import ctypes
 import json
 import os
 import shutil
@@ -9,10 +11,11 @@ import subprocess
 import pytest
 
 from kcc.build import build_shared_library, default_toolchain
-from kcc.build.pch import HEADER, is_gcc, with_prelude
+from kcc.build.pch import HEADER, is_gcc, wait_for_preludes, with_prelude
 
 PRELUDE = '#include <math.h>\n#define KCC_PRELUDE_ANSWER 42\n'
-SOURCE = '#include <math.h>\nextern "C" int f() { return KCC_PRELUDE_ANSWER + (int)sqrt(0.0); }\n'
+SOURCE = '#include <math.h>\nextern "C" int f() { return (int)sqrt(1764.0); }\n'
+NO_LINK = dict(include_dirs=[], library_dirs=[], libraries=[], rpaths=[])
 
 
 @pytest.fixture
@@ -23,55 +26,65 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _entry(toolchain):
-    flags = toolchain.cxxflags
-    assert flags[-2] == "-include" and flags[-1].endswith("/" + HEADER), flags
-    return os.path.dirname(flags[-1])
+def _built(prelude=PRELUDE):
+    """The toolchain once the prelude's background build is done."""
+    with_prelude(default_toolchain(), prelude, [])
+    wait_for_preludes()
+    tc = with_prelude(default_toolchain(), prelude, [])
+    assert tc.prelude.endswith("/" + HEADER), tc
+    return tc
 
 
-def test_a_unit_compiles_after_the_precompiled_prelude(cache):
-    tc = with_prelude(default_toolchain(), PRELUDE, [])
-    entry = _entry(tc)
+def test_the_first_unit_does_not_wait_and_later_ones_load_it(cache):
+    first = with_prelude(default_toolchain(), PRELUDE, [])
+    assert first == default_toolchain()          # not built yet: the unit parses as before
+    tc = _built()
+    entry = os.path.dirname(tc.prelude)
     assert os.path.basename(entry).startswith("pch-") and os.path.dirname(entry) == str(cache)
-    lib = build_shared_library({"model.cpp": SOURCE}, include_dirs=[], library_dirs=[], libraries=[],
-                               rpaths=[], toolchain=tc)
-    import ctypes
-    assert ctypes.CDLL(str(lib)).f() == 42      # the macro came from the prelude
-    # GCC loads the .gch (-H marks it '!'), it does not parse the header
-    proc = subprocess.run([tc.compiler, *tc.cxxflags, "-H", "-fsyntax-only", "-x", "c++", "-"],
-                          input=SOURCE, capture_output=True, text=True)
+    # the same library, so the same cache entry, with the prelude or without
+    plain = build_shared_library({"model.cpp": SOURCE}, toolchain=first, **NO_LINK)
+    assert build_shared_library({"model.cpp": SOURCE}, toolchain=tc, **NO_LINK) == plain
+    assert ctypes.CDLL(str(plain)).f() == 42
+    # a unit built after it names it in its build.ninja, and GCC loads the .gch (-H marks
+    # it '!') instead of parsing the header
+    lib = build_shared_library({"model.cpp": SOURCE + "// another unit\n"}, toolchain=tc, **NO_LINK)
+    assert f"-include {tc.prelude}" in (lib.parent / "build.ninja").read_text()
+    proc = subprocess.run([tc.compiler, *tc.cxxflags, "-include", tc.prelude, "-H", "-fsyntax-only",
+                           "-x", "c++", "-"], input="int g() { return KCC_PRELUDE_ANSWER; }\n",
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert f"! {entry}/{HEADER}.gch" in proc.stderr.splitlines(), proc.stderr[:500]
+    assert f"! {tc.prelude}.gch" in proc.stderr.splitlines(), proc.stderr[:500]
 
 
 def test_built_once_then_found(cache):
-    first = with_prelude(default_toolchain(), PRELUDE, [])
-    gch = os.path.join(_entry(first), HEADER + ".gch")
+    tc = _built()
+    gch = tc.prelude + ".gch"
     stamp = os.stat(gch).st_mtime_ns
-    assert with_prelude(default_toolchain(), PRELUDE, []) == first
-    assert os.stat(gch).st_mtime_ns == stamp
-    # another prelude is another entry
-    other = with_prelude(default_toolchain(), PRELUDE + "#define X 1\n", [])
-    assert _entry(other) != _entry(first)
+    assert _built() == tc and os.stat(gch).st_mtime_ns == stamp
+    other = _built(PRELUDE + "#define X 1\n")     # another prelude: another entry
+    assert other.prelude != tc.prelude
     entries = [p.name for p in cache.iterdir() if not p.name.endswith(".lock")]
-    assert sorted(entries) == sorted(os.path.basename(_entry(t)) for t in (first, other))
+    assert sorted(entries) == sorted(os.path.basename(os.path.dirname(t.prelude)) for t in (tc, other))
 
 
 def test_a_damaged_prelude_is_rebuilt(cache):
-    gch = os.path.join(_entry(with_prelude(default_toolchain(), PRELUDE, [])), HEADER + ".gch")
+    gch = _built().prelude + ".gch"
     with open(gch, "r+b") as f:
         f.truncate(100)                    # as a full disk or a killed copy would leave it
-    tc = with_prelude(default_toolchain(), PRELUDE, [])
+    assert with_prelude(default_toolchain(), PRELUDE, []) == default_toolchain()   # not used
+    tc = _built()
     assert os.path.getsize(gch) > 100
-    with open(os.path.join(_entry(tc), "done")) as f:
+    with open(os.path.join(os.path.dirname(tc.prelude), "done")) as f:
         assert json.load(f)["size"] == os.path.getsize(gch)
 
 
-def test_a_prelude_that_does_not_compile_is_left_out(cache, monkeypatch):
+def test_a_prelude_that_does_not_compile_is_left_out(cache):
     base = default_toolchain()
     assert with_prelude(base, "this is not C++;\n", []) == base
-    assert not any(p.name.startswith("pch-") and not p.name.endswith(".lock") for p in cache.iterdir())
-    assert not any(p.name.startswith("tmp-") for p in cache.iterdir())
+    wait_for_preludes()
+    assert with_prelude(base, "this is not C++;\n", []) == base
+    assert not any(p.name.startswith(("pch-", "tmp-")) and not p.name.endswith(".lock")
+                   for p in cache.iterdir())
 
 
 def test_clang_gets_no_prelude(cache, monkeypatch):
@@ -84,13 +97,19 @@ def test_clang_gets_no_prelude(cache, monkeypatch):
 
 
 def test_a_models_unit_uses_kccs_precompiled_headers(cache):
-    """A model's build.ninja compiles after the prelude, which holds every kcc/ops header."""
+    """Once built, the prelude holds every kcc/ops header and a model's unit starts with it."""
     from kcc.layers import Dense, Input
     from kcc.models import Model
-    i = Input((3,))
-    model = Model(i, Dense(2)(i))
-    model.compile("sgd", "mse")
-    ninja = (model._native.library.parent / "build.ninja").read_text()
+
+    def model(units):
+        i = Input((3,))
+        m = Model(i, Dense(units)(i))
+        m.compile("sgd", "mse")
+        return m
+
+    model(2)
+    wait_for_preludes()
+    ninja = (model(3)._native.library.parent / "build.ninja").read_text()
     flag = next(w for w in ninja.split() if w.endswith("/" + HEADER))
     prelude = open(flag).read()
     assert '#include "kcc/ops/recurrent.h"' in prelude and '#include "kcc/gemm.h"' in prelude
