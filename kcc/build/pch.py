@@ -11,7 +11,9 @@ GCC, which parses the header itself: the same code either way, only slower.
 
 The prelude is built in the background: the first models of a fresh cache compile
 without it (no one waits for it), the ones after it is done load it. The library is the
-same either way, so the prelude is not in a unit's cache key (Toolchain.prelude).
+same either way (checked at -O3: 8 units' machine code identical with it and without; at
+-O0, an emulated CUDA unit also keeps unused constants of headers it did not include), so
+the prelude is not in a unit's cache key (Toolchain.prelude).
 
 It is an entry of the build cache, `pch-<key32>/` (prelude.h, prelude.h.gch and `done`:
 the key and the .gch's size), keyed like a library (toolchain, include dirs, the
