@@ -55,6 +55,20 @@ def split_k_work(m: int, n: int) -> int:
     return 0 if not cuda_option("KCC_CUDA_SPLIT_K") else min(64 * m * n, 1 << 22)
 
 
+def concat_runs(op) -> list[tuple[int, int, int, int]]:
+    """A concat's operands as runs (input, width, column offset, repeats): consecutive
+    operands reading the same input with the same width form one run, so RepeatVector(n)
+    (one input read n times) is one run, copied by one CUDA launch each way."""
+    runs, off = [], 0
+    for u, w in zip(op.attrs["operands"], op.attrs["widths"]):
+        if runs and runs[-1][0] == u and runs[-1][1] == w:
+            runs[-1][3] += 1
+        else:
+            runs.append([u, w, off, 1])
+        off += w
+    return [tuple(r) for r in runs]
+
+
 def cuda_option(name: str) -> bool:
     """A CUDA code path that `name`=0 turns off, to measure what it gains or to fall back
     from it: KCC_CUDA_SPLIT_K (split-K GEMMs), KCC_CUDA_FUSED_RNN (one-launch recurrences),
@@ -82,6 +96,7 @@ def environment() -> jinja2.Environment:
     env.globals["winograd"] = winograd.cpp_transform
     env.globals["split_k_work"] = split_k_work
     env.globals["cuda_option"] = cuda_option
+    env.globals["concat_runs"] = concat_runs
     env.globals["ACT"] = {
         "linear": "Linear", "relu": "Relu", "sigmoid": "Sigmoid", "hard_sigmoid": "HardSigmoid",
         "tanh": "Tanh", "softplus": "Softplus", "elu": "Elu", "celu": "Elu", "relu6": "Relu6",

@@ -3,7 +3,8 @@
 
 It lowers onto existing ops: a view of the input as (1, d), concatenated n times on the
 new axis. The concat lists the input once and reads it n times, so its backward sums the
-n slices of the gradient into dx (concat.cpp.j2), which is RepeatVector's gradient."""
+n slices of the gradient into dx (concat.cpp.j2), which is RepeatVector's gradient. On
+CUDA the n reads are one run (codegen concat_runs): one launch each way (concat.cu.j2)."""
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 

@@ -116,11 +116,12 @@ def concat_model_inputs(rng):
 
 
 def concat_middle_axis_grad(rng):
-    # concat on a middle axis of Dense outputs (outer > 1: never in place), with gradients
+    # concat on a middle axis of Dense outputs (outer > 1: never in place), with gradients;
+    # `a` last twice in a row: one launch for both copies, adding to a's gradient so far
     x = Input(shape=(2, 4))
     a = Dense(3)(x)                                          # (2, 3)
     b = Dense(3, activation="relu")(x)                       # (2, 3)
-    h = Concatenate(axis=1)([a, b, a])                       # (6, 3)
+    h = Concatenate(axis=1)([a, b, a, a])                    # (8, 3)
     y = Dense(2)(Flatten()(h))
     return _regression(Model(x, y), [_normal(rng, 6, 2, 4)], rng, [(2,)])
 

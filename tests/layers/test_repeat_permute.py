@@ -2,8 +2,10 @@
 Permute -> ...) predicting and trained 2 epochs as Keras 3 (torch) with the same weights;
 gradients through both (RepeatVector's summed over its copies, Permute's 2-axis and
 general transposes) against finite differences of a float64 numpy reference; the lowering
-(views when nothing moves); config round trip and errors."""
+(views when nothing moves); RepeatVector in one CUDA launch each way; config round trip
+and errors."""
 import os
+import re
 
 import numpy as np
 from numerics_ref import assert_grads_close, numeric_grad
@@ -13,6 +15,7 @@ import kcc
 from kcc.graph.trace import lower
 from kcc.layers import Dense, Flatten, Input, Permute, RepeatVector, Reshape
 from kcc.models import Model, model_from_json
+from kcc.runtime.cuda import cuda_source
 
 
 def _keras():
@@ -101,6 +104,17 @@ def test_lowering_moves_only_what_moves():
     assert kinds[2].attrs == {"rows": 4, "cols": 3}          # (4, 3) -> (3, 4)
     assert kinds[3].attrs == {"rows": 4, "cols": 3}
     assert r1.shape == (None, 1, 12) and not any(op.family == "concat" for op in g.ops)
+
+
+def test_cuda_unit_repeats_in_one_launch_each_way():
+    x = Input(shape=(4,))
+    model = Model(x, Dense(1)(Flatten()(RepeatVector(5)(Dense(3)(x)))))
+    model.compile("sgd", "mse")
+    source = cuda_source(model._native)
+    name = re.search(r"// (\w+): concat of 5 input\(s\)", source).group(1)
+    for side in ("forward", "backward"):
+        body = re.search(rf"\nvoid {name}_{side}\(.*?\n}}\n", source, re.S).group(0)
+        assert body.count("kcc::cuda::each(") == 1 and "cudaMemcpy" not in body, body
 
 
 def test_config_round_trip_and_errors():
