@@ -11,6 +11,7 @@ from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, 
                               Subtract)
 from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum, merge, minimum,
                                         multiply, subtract)
+from kcc.layers.normalization import LayerNormalization
 from kcc.layers.padding import ZeroPadding2D
 from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
                                 GlobalAvgPool2D, GlobalMaxPool2D, GlobalMaxPooling2D,
@@ -34,5 +35,5 @@ __all__ = [
     "GlobalMaxPool2D", "GlobalMaxPooling2D", "MaxPool2D", "MaxPooling2D", "ZeroPadding2D",
     "Conv1D", "Convolution1D", "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D",
-    "Permute", "RepeatVector",
+    "Permute", "RepeatVector", "LayerNormalization",
 ]

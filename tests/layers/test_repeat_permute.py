@@ -4,9 +4,9 @@ gradients through both (RepeatVector's summed over its copies, Permute's 2-axis 
 general transposes) against finite differences of a float64 numpy reference; the lowering
 (views when nothing moves); RepeatVector in one CUDA launch each way; config round trip
 and errors."""
-import os
 import re
 
+import keras_parity
 import numpy as np
 from numerics_ref import assert_grads_close, numeric_grad
 import pytest
@@ -16,11 +16,6 @@ from kcc.graph.trace import lower
 from kcc.layers import Dense, Flatten, Input, Permute, RepeatVector, Reshape
 from kcc.models import Model, model_from_json
 from kcc.runtime.cuda import cuda_source
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
 
 
 def _seq2seq(L, Model):
@@ -36,27 +31,15 @@ def _seq2seq(L, Model):
 
 
 def test_seq2seq_predicts_and_fits_as_keras():
-    keras = _keras()
+    keras = keras_parity.keras()
     ours, theirs = _seq2seq(kcc.layers, Model), _seq2seq(keras.layers, keras.Model)
-    for name in ("enc", "dec", "out"):
-        theirs.get_layer(name).set_weights(ours.get_layer(name).get_weights())
     assert ours.output_shape == theirs.output_shape
     assert [ours.get_layer(n).output_shape for n in ("repeat", "swap", "roll", "general")] == \
         [(None, 5, 3), (None, 6, 5), (None, 5, 2, 3), (None, 3, 2, 5)]
     rng = np.random.default_rng(1)
     x = rng.normal(size=(12, 4)).astype(np.float32)
     y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 12)]
-    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-6)
-    hist = []
-    for m, opt in ((ours, kcc.optimizers.SGD(0.5)), (theirs, keras.optimizers.SGD(0.5))):
-        m.compile(opt, "categorical_crossentropy")
-        hist.append(m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history)
-    np.testing.assert_allclose(hist[0]["loss"], hist[1]["loss"], rtol=1e-4)
-    assert hist[0]["loss"][1] != hist[0]["loss"][0]
-    for name in ("enc", "dec", "out"):
-        for a, b in zip(ours.get_layer(name).get_weights(), theirs.get_layer(name).get_weights()):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+    keras_parity.assert_fits_as_keras(ours, theirs, ("enc", "dec", "out"), x, y)
 
 
 def test_gradients_match_finite_differences():

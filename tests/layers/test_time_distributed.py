@@ -1,5 +1,7 @@
 """TimeDistributed(layer) and TimeDistributed(model): the wrapped computation runs on the
-batch and time axes folded together, with no copy, and gives per-timestep results."""
+batch and time axes folded together, with no copy, and gives per-timestep results;
+TimeDistributed(Conv1D) predicts and fits as Keras 3 (torch)."""
+import keras_parity
 import numpy as np
 import pytest
 
@@ -54,6 +56,24 @@ def test_wrapped_layer_gradients_equal_the_rank3_dense():
     gb = b._native.gradients(b._x(x), b._y(y))[1]
     for (ka, va), (kb, vb) in zip(sorted(ga.items()), sorted(gb.items())):
         np.testing.assert_allclose(va, vb, rtol=1e-5, atol=1e-7)
+
+
+def _conv_over_timesteps(L, Model):
+    x = L.Input(shape=(4, 9, 3))                              # 4 timesteps of (steps, channels)
+    h = L.TimeDistributed(L.Conv1D(5, 3, strides=2, padding="same", activation="tanh"),
+                          name="td")(x)                       # (4, 5, 5)
+    return Model(x, L.Dense(2, activation="softmax", name="out")(L.Flatten()(h)))
+
+
+def test_wrapped_conv1d_predicts_and_fits_as_keras():
+    keras = keras_parity.keras()
+    ours = _conv_over_timesteps(kcc.layers, Model)
+    theirs = _conv_over_timesteps(keras.layers, keras.Model)
+    assert ours.get_layer("td").output_shape == (None, 4, 5, 5)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(12, 4, 9, 3)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 12)]
+    keras_parity.assert_fits_as_keras(ours, theirs, ("td", "out"), x, y)
 
 
 def test_training_through_a_wrapped_model_updates_its_weights_and_learns():
