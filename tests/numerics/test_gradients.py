@@ -12,7 +12,8 @@ loss, on the fused paths (softmax + categorical/sparse crossentropy, sigmoid + b
 crossentropy, also when an Activation layer carries the softmax/sigmoid) and the unfused
 ones (categorical crossentropy on sigmoid, sparse on sigmoid, binary crossentropy on
 hard_sigmoid and softmax, mse on softmax, regression losses on linear outputs); outputs
-held at the probability clip, where Keras's loss is flat and its gradient zero; the
+held at the probability clip, where Keras's loss is flat and its gradient zero;
+label_smoothing on the fused paths (loss and d loss / d logits written out in numpy); the
 gradient is a batch mean; a frozen layer gets no gradient but passes one through.
 Tolerance: 2e-3 of the largest gradient entry per weight (float32 kernels).
 """
@@ -157,6 +158,44 @@ def test_no_gradient_where_the_probability_clip_holds(head_act, loss, row, targe
     analytic = tape.backward({id(o): ref.loss_grad(loss, y, o)})[0]
     ref.assert_grads_close(native, ref.numeric_grad(total, params), what=f"clipped {loss} vs FD")
     ref.assert_grads_close(native, analytic, what=f"clipped {loss} vs analytic")
+
+
+@pytest.mark.parametrize("head_act", ["softmax", "sigmoid"])
+def test_label_smoothing_on_the_fused_paths(head_act):
+    """label_smoothing=0.1 through the fused gradients (softmax + categorical crossentropy,
+    sigmoid + binary crossentropy): the loss and d loss / d logits against the smoothed
+    targets' formulas in float64, d logits reaching the head's weights as x^T dz and sum(dz)."""
+    rng = np.random.default_rng(800)
+    inp = Input(shape=(5,))
+    model = Model(inp, Dense(3, activation=head_act, name="head")(inp))
+    cls = losses.CategoricalCrossentropy if head_act == "softmax" else losses.BinaryCrossentropy
+    loss = cls(label_smoothing=0.1)
+    model.compile(optimizer="sgd", loss=loss)
+    assert model._native.graph.losses[0].fused == head_act
+    params = ref.randomize(model, rng, scale=1.5)
+    x = rng.normal(size=(N, 5)).astype(np.float32)
+    y = ref.targets(loss.canonical, rng, N, 3)
+    ys = y.astype(np.float64) * 0.9 + (0.1 / 3 if head_act == "softmax" else 0.05)   # smoothed
+
+    def forward(p):
+        return [ref.dense(p, "head", x, head_act)]
+
+    out = forward(params)[0]
+    assert np.all((out > 1e-4) & (out < 1 - 1e-4)), "test data must stay away from the clip"
+    if head_act == "softmax":       # per sample: -sum ys log p; d / d logits: (p - ys) / N
+        expected = np.mean(-np.sum(ys * np.log(out), axis=1))
+        rows = N
+    else:                           # per sample: the mean of the 3 binary crossentropies
+        expected = np.mean(-np.mean(ys * np.log(out) + (1 - ys) * np.log(1 - out), axis=1))
+        rows = N * 3                # d / d logits: (p - ys) / (3 N)
+    assert ref.loss_value(loss, y, out) == pytest.approx(expected, rel=1e-12)
+
+    def analytic(p):
+        dz = (forward(p)[0] - ys) / rows
+        return {"head/kernel": x.astype(np.float64).T @ dz, "head/bias": dz.sum(axis=0)}
+
+    ref.check_gradients(model, x, y, forward, [loss], analytic=analytic,
+                        what=f"label_smoothing 0.1, {head_act}")
 
 
 def test_gradient_is_a_batch_mean():
