@@ -55,8 +55,9 @@ def weight_rules(layer, given, *weights):
                                                         layer.name, "activity_regularizer")
     for kind, module in (("regularizer", regularizers), ("constraint", constraints)):
         for w in weights:
-            name, old = f"{w}_{kind}", f"{_KERAS1_WEIGHT[w]}_{kind}"
-            value = legacy(name, given.get(name), old, given.get(old))
+            name = f"{w}_{kind}"
+            old = f"{_KERAS1_WEIGHT[w]}_{kind}" if w in _KERAS1_WEIGHT else None  # gamma: none
+            value = legacy(name, given.get(name), old, given.get(old) if old else None)
             setattr(layer, name, module.for_layer(value, layer.name, name))
 
 

@@ -1,8 +1,10 @@
-"""CUDA cases: Dense with every activation, Activation layers, Dropout, each optimizer."""
+"""CUDA cases: Dense with every activation, Activation layers, Dropout, LayerNormalization,
+each optimizer."""
 import numpy as np
 
 from kcc import constraints, initializers, losses, optimizers, regularizers
-from kcc.layers import GRU, Activation, Conv2D, Dense, Dropout, Input, Reshape, concatenate
+from kcc.layers import (GRU, Activation, Conv2D, Dense, Dropout, Flatten, Input, LayerNormalization,
+                        Reshape, concatenate)
 from kcc.models import Model
 
 
@@ -124,6 +126,21 @@ def long_reduction_split_k(rng):
                 optimizer=optimizers.RMSprop(learning_rate=0.001), metrics=[])
 
 
+def layer_norm(rng):
+    """LayerNormalization (layers/layer_norm): over the last axis, shared by two calls (its
+    gamma and beta gradients add up), over two trailing axes of 40 values (two blocks of
+    kcc::cuda::column_sum) with rms_scaling, and on a flat input without gamma."""
+    x = Input(shape=(5, 8))
+    shared = LayerNormalization(gamma_regularizer="l2")
+    a, b = shared(Dense(8)(x)), shared(Dense(8, activation="tanh")(x))
+    c = LayerNormalization(axis=[-2, -1], rms_scaling=True, epsilon=0.1)(a)
+    d = LayerNormalization(scale=False)(Flatten()(b))
+    y = Dense(3, activation="softmax")(concatenate([Flatten()(c), d]))
+    return dict(model=Model(x, y), x=[rng.standard_normal((6, 5, 8)).astype(np.float32)],
+                y=[_onehot(rng, 6, 3)], loss="categorical_crossentropy",
+                optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])
+
+
 CASES = {f.__name__: f for f in (long_reduction_split_k, mlp_softmax, activations_unfused,
                                   activations_keras3, dropout_sigmoid_bce,
-                                  two_outputs_mse_mae, sparse_ce_amsgrad)}
+                                  two_outputs_mse_mae, sparse_ce_amsgrad, layer_norm)}

@@ -1,5 +1,5 @@
 """The models the export tests ship: the guide's, at small sizes, plus a conv net (with
-gelu, silu and log_softmax), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
+gelu, silu, log_softmax and LayerNormalization), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
 import numpy as np
 
 
@@ -33,8 +33,8 @@ def headline(rng, n):
 
 def conv_net(rng, n):
     from kcc.layers import (Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten,
-                            GlobalAveragePooling1D, GlobalMaxPooling2D, Input, MaxPooling1D,
-                            MaxPooling2D, Reshape, ZeroPadding2D, concatenate)
+                            GlobalAveragePooling1D, GlobalMaxPooling2D, Input, LayerNormalization,
+                            MaxPooling1D, MaxPooling2D, Reshape, ZeroPadding2D, concatenate)
     from kcc.models import Model
     image = Input(shape=(12, 12, 3))
     x = ZeroPadding2D((1, 1))(image)
@@ -44,9 +44,11 @@ def conv_net(rng, n):
     a = Flatten()(AveragePooling2D((3, 3))(x))
     b = Activation('log_softmax')(GlobalMaxPooling2D()(x))   # a row activation on its own
     s = Conv1D(4, 5, strides=3, padding='causal', activation='relu')(Reshape((144, 3))(image))
+    s = LayerNormalization(axis=[-2, -1])(s)                 # one row of 48 x 4 per image
     c = GlobalAveragePooling1D()(MaxPooling1D(2, padding='same')(s))   # pixels as one sequence
     h = Dense(6, activation='silu')(concatenate([a, b, c]))  # gelu, silu: backward needs the input,
-    out = Dense(4, activation='softmax')(h)                 # predict stores no pre-activation
+    out = Dense(4, activation='softmax')(                   # predict stores no pre-activation
+        LayerNormalization(center=False)(h))
     return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]
 
 
