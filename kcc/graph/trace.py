@@ -192,6 +192,14 @@ class GraphBuilder:
         return out
 
     @contextlib.contextmanager
+    def sub_node(self, suffix: str):
+        """An op a layer emits ahead of its own (a recurrent layer's input dropout): named
+        <node>_<suffix>, and the layer's next op keeps the node's name."""
+        with self.inner_nodes():
+            self._op_name, self._outputs_of_node = self._fresh(f"{self._op_name}_{suffix}"), 0
+            yield
+
+    @contextlib.contextmanager
     def inner_nodes(self):
         """Lower a wrapped layer or model inside: its ops take their own names, and what is
         built after the block is named after the wrapper again."""

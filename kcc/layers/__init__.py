@@ -5,7 +5,7 @@ from kcc.layers.bidirectional import Bidirectional
 from kcc.layers.conv1d import Conv1D, Convolution1D
 from kcc.layers.convolutional import Conv2D, Convolution2D
 from kcc.layers.dense import Dense
-from kcc.layers.dropout import Dropout
+from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from kcc.layers.embedding import Embedding
 from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
                               Subtract)
@@ -35,5 +35,5 @@ __all__ = [
     "GlobalMaxPool2D", "GlobalMaxPooling2D", "MaxPool2D", "MaxPooling2D", "ZeroPadding2D",
     "Conv1D", "Convolution1D", "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D",
-    "Permute", "RepeatVector", "LayerNormalization",
+    "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
 ]

@@ -11,9 +11,10 @@ GRU and SimpleRNN, [h, c] for LSTM, as Keras 3). With return_state=True a call r
 [output, h] ([output, h, c] for LSTM): the final state, whose gradient flows back into the
 recurrence. All three lower to one op family, "recurrent" (templates/layers/recurrent.cpp.j2),
 one op with inputs [x, *initial states] and outputs [y, *final states]; the cell math is in
-csrc/include/kcc/ops/recurrent.h.
+csrc/include/kcc/ops/recurrent.h. `dropout` (Keras 1: `dropout_W`) is Keras 3's input
+dropout, one mask per sample shared by every step and gate: a dropout op with noise shape
+(batch, 1, features) before the recurrent op. `recurrent_dropout` is not supported yet.
 """
-import numbers
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from kcc.frontend.layer import Layer
 from kcc.frontend.tensor import KerasTensor
 from kcc.layers.args import (KERAS_DEFAULT, legacy, positive_int, weight_rules,
                              weight_rules_config)
+from kcc.layers.dropout import check_rate, lower_dropout, shared_axes
 
 # Keras's defaults (activations, use_bias), told apart from an explicit None (which Keras
 # reads as linear, and as no bias).
@@ -32,17 +34,16 @@ _DEFAULT = KERAS_DEFAULT
 _CELL_ACTIVATIONS = activations.FROM_OUTPUT
 
 
-def _rate(layer_class, name, value):
-    """Dropout rates: only 0 is supported (kcc has no recurrent dropout yet)."""
+def _rate(layer_class, name, value, refuse=False):
+    """A dropout rate (0 when not given); `refuse`: only 0 is supported."""
     if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"{layer_class}: received an invalid value for `{name}`, expected a "
-                         f"float in the range [0, 1). Received: {name}={value!r}")
-    if value > 0:
+        return 0.0
+    value = check_rate(layer_class, name, value)
+    if refuse and value > 0:
         raise NotImplementedError(f"{layer_class}: `{name}`={value!r} is not supported by kcc "
-                                  f"yet (recurrent layers compile without dropout); use "
+                                  f"yet (recurrent layers compile without it); use "
                                   f"{name}=0, or a Dropout layer before or after the layer.")
+    return value
 
 
 def call_with_states(layer, inputs, training, mask, initial_state):
@@ -71,7 +72,8 @@ class _Recurrent(Layer):
                  recurrent_initializer, bias_initializer, *, output_dim, init, inner_init,
                  inner_activation, return_sequences, return_state, go_backwards, stateful,
                  unroll, dropout, recurrent_dropout, input_dim, input_length, time_major=None,
-                 dropout_W=None, dropout_U=None, rules=None, **kwargs):
+                 dropout_W=None, dropout_U=None, seed=None, implementation=None, rules=None,
+                 **kwargs):
         cls = type(self).__name__
         units = legacy("units", units, "output_dim", output_dim)
         if units is None:
@@ -88,9 +90,16 @@ class _Recurrent(Layer):
         self.return_sequences = bool(return_sequences)
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)          # accepted; the compiled loop is the same either way
-        _rate(cls, "dropout", legacy("dropout", dropout, "dropout_W", dropout_W))
+        # input dropout: one mask per sample for every step (Keras 3's cells), lowered as a
+        # Dropout with noise_shape (batch, 1, features) on the sequence
+        self.dropout = _rate(cls, "dropout", legacy("dropout", dropout, "dropout_W", dropout_W))
+        self.seed = seed
+        if self.dropout and implementation == 1:
+            raise NotImplementedError(f"{cls}: `implementation=1` draws a dropout mask per "
+                                      "gate, which kcc does not support; leave "
+                                      "`implementation` out (Keras 3's 2: one mask).")
         _rate(cls, "recurrent_dropout",
-              legacy("recurrent_dropout", recurrent_dropout, "dropout_U", dropout_U))
+              legacy("recurrent_dropout", recurrent_dropout, "dropout_U", dropout_U), refuse=True)
         self.return_state = bool(return_state)
         for name, value in (("stateful", stateful), ("time_major", time_major)):
             if value:
@@ -217,7 +226,8 @@ class _Recurrent(Layer):
                 "activity_regularizer": regularizers.serialize(self.activity_regularizer),
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "go_backwards": self.go_backwards,
-                "unroll": self.unroll, "dropout": 0.0, "recurrent_dropout": 0.0,
+                "unroll": self.unroll, "dropout": self.dropout, "recurrent_dropout": 0.0,
+                "seed": self.seed,
                 # input_length or input_dim alone (both together are the input shape above)
                 **{k: v for k, v in zip(("input_length", "input_dim"), self._declared)
                    if v is not None and None in self._declared}}
@@ -231,6 +241,10 @@ class _Recurrent(Layer):
         backward layer, whose sequence Keras flips back into input order)."""
         x, states = inputs[0], inputs[1:]
         steps, _ = self._check_sequence((None,) + tuple(x.shape))
+        if self.dropout:
+            with g.sub_node("dropout"):
+                x = lower_dropout(g, x, self.dropout, self.seed,
+                                  *shared_axes(self.name, (None, 1, None), (None,) + x.shape))
         u, cell = self.units, self._op_cell()
         # kept from forward to backward (planned like activations), per sample
         saved = {"gates": (steps, self._gates * u),   # gates after activation, then their grads
@@ -289,8 +303,8 @@ class LSTM(_Recurrent):
             return_sequences=return_sequences, return_state=return_state,
             go_backwards=go_backwards, stateful=stateful, unroll=unroll, dropout=dropout,
             recurrent_dropout=recurrent_dropout, input_dim=input_dim, input_length=input_length,
-            time_major=time_major, dropout_W=dropout_W, dropout_U=dropout_U,
-            rules=locals(), **kwargs)
+            time_major=time_major, dropout_W=dropout_W, dropout_U=dropout_U, seed=seed,
+            implementation=implementation, rules=locals(), **kwargs)
 
     def _bias_initializer(self):
         if not self.unit_forget_bias:
@@ -330,8 +344,8 @@ class GRU(_Recurrent):
             return_sequences=return_sequences, return_state=return_state,
             go_backwards=go_backwards, stateful=stateful, unroll=unroll, dropout=dropout,
             recurrent_dropout=recurrent_dropout, input_dim=input_dim, input_length=input_length,
-            time_major=time_major, dropout_W=dropout_W, dropout_U=dropout_U,
-            rules=locals(), **kwargs)
+            time_major=time_major, dropout_W=dropout_W, dropout_U=dropout_U, seed=seed,
+            implementation=implementation, rules=locals(), **kwargs)
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -365,5 +379,5 @@ class SimpleRNN(_Recurrent):
             return_state=return_state, go_backwards=go_backwards, stateful=stateful,
             unroll=unroll, dropout=dropout, recurrent_dropout=recurrent_dropout,
             input_dim=input_dim, input_length=input_length, time_major=time_major,
-            dropout_W=dropout_W, dropout_U=dropout_U,
+            dropout_W=dropout_W, dropout_U=dropout_U, seed=seed,
             rules=locals(), **kwargs)

@@ -2,12 +2,14 @@
 go_backwards, stacks, frozen and bias-free layers, sequences one step long, TimeDistributed
 Dense after a sequence, two RNNs written side by side into one concatenation (and a
 Bidirectional LSTM beside them: its backward sequence written flipped),
-return_state / initial_state (encoder-decoder), and RepeatVector / Permute after an LSTM."""
+return_state / initial_state (encoder-decoder), RepeatVector / Permute after an LSTM, and
+dropout with shared masks (LSTM dropout=, SpatialDropout1D, Dropout noise_shape)."""
 import numpy as np
 
 from kcc import optimizers
-from kcc.layers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Flatten, Input, Permute,
-                        RepeatVector, Reshape, SimpleRNN, TimeDistributed)
+from kcc.layers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Dropout, Flatten, Input,
+                        Permute, RepeatVector, Reshape, SimpleRNN, SpatialDropout1D,
+                        TimeDistributed)
 from kcc.models import Model
 
 
@@ -169,9 +171,23 @@ def encoder_decoder_states(rng):
                 optimizer=optimizers.Adam(learning_rate=0.01), metrics=[])
 
 
+def dropout_shared_masks(rng):
+    # masks shared along broadcast axes: an LSTM's input dropout (one mask for all steps),
+    # SpatialDropout1D (whole channels), a noise_shape shared by every sample and step
+    x = Input(shape=(5, 6))
+    h = SpatialDropout1D(0.4)(Dense(6, activation="tanh")(x))
+    h = LSTM(4, dropout=0.3, return_sequences=True)(h)
+    h = Dropout(0.5, noise_shape=(1, 1, None))(h)
+    y = Dense(3, activation="softmax")(Flatten()(h))
+    return dict(model=Model(x, y), x=[_seq(rng, 8, 5, 6)], y=[_onehot(rng, 8, 3)],
+                loss="categorical_crossentropy", optimizer=optimizers.SGD(learning_rate=0.1),
+                metrics=[])
+
+
 # "recurrent_" prefix: `pytest tests/cuda -k recurrent` selects these
 CASES = {"recurrent_" + f.__name__: f for f in (lstm_last_softmax, lstm_seq_backwards_time_distributed,
                                   lstm_block_kernel_and_fallback, gru_and_simple_rnn_split_registers,
                                   gru_stacked_reset_after, gru_reset_before_seq_backwards,
                                   gru_no_bias_frozen, simple_rnn_stacked, one_step_sequences,
-                                  rnns_into_concat, encoder_decoder_states)}
+                                  rnns_into_concat, encoder_decoder_states,
+                                  dropout_shared_masks)}

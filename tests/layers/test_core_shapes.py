@@ -35,6 +35,5 @@ def test_dropout_invalid_rate(rate):
         Dropout(rate)
 
 
-def test_dropout_noise_shape_not_supported():
-    with pytest.raises(NotImplementedError, match="noise_shape"):
-        Dropout(0.5, noise_shape=(None, 1))
+def test_dropout_noise_shape_keeps_the_shape():
+    assert Dropout(0.5, noise_shape=(None, 1, 1))(Input(shape=(3, 4))).shape == (None, 3, 4)

@@ -192,7 +192,8 @@ def test_bad_arguments_are_value_errors(make, message):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: LSTM(3, dropout=0.2), r"LSTM: `dropout`=0.2 is not supported"),
+    (lambda: LSTM(3, dropout=0.2, implementation=1), r"LSTM: `implementation=1` draws a dropout "
+                                                     "mask per gate"),
     (lambda: GRU(3, recurrent_dropout=0.1), r"GRU: `recurrent_dropout`=0.1 is not supported"),
     (lambda: LSTM(3, dropout_U=0.5), r"LSTM: `recurrent_dropout`=0.5"),
     (lambda: SimpleRNN(3, stateful=True), r"SimpleRNN: `stateful=True` is not supported"),

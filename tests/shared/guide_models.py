@@ -149,6 +149,7 @@ def every_layer_model():
     x = L.Concatenate(axis=-1)([a, b])
     x = L.Reshape((8, 3, 3))(x)
     x = L.Convolution2D(3, 2, 2, border_mode="same")(x)            # Keras 1, channels first
+    x = L.SpatialDropout2D(0.25, seed=2)(x)            # the layout x carries: channels first
     g1 = L.GlobalMaxPooling2D()(x)
     g2 = L.GlobalAveragePooling2D(keepdims=True)(x)
     g2 = L.Flatten()(g2)
@@ -163,6 +164,7 @@ def every_layer_model():
     c = L.LayerNormalization(axis=[-2, -1])(e)
     c = L.Conv1D(3, 2, padding="causal")(c)
     c = L.Convolution1D(3, 2, border_mode="same")(c)              # Keras 1 (1-D: channels last)
+    c = L.SpatialDropout1D(0.25)(c)
     p1 = L.GlobalMaxPooling1D()(L.MaxPooling1D(2)(c))
     p2 = L.GlobalAveragePooling1D()(L.AveragePooling1D(2)(c))
     bi = L.Bidirectional(L.LSTM(2), merge_mode="concat")(e)

@@ -1,6 +1,8 @@
 // kcc/ops/dropout.h: inverted dropout whose mask is a pure function of
 // (seed, step, row, column), so backward recomputes it instead of storing it, and the
-// result does not depend on how rows are split across threads.
+// result does not depend on how rows are split across threads. A noise_shape maps an
+// element's (row, column) to the shared mask element's first (shared_col; row 0 when all
+// samples share one mask).
 #ifndef KCC_OPS_DROPOUT_H
 #define KCC_OPS_DROPOUT_H
 
@@ -23,6 +25,13 @@ KCC_HD float scale(uint64_t seed, int64_t step, int64_t row, int64_t col, float 
     const uint64_t h = mix(mix(seed ^ mix((uint64_t)step)) ^ mix(((uint64_t)row << 32) ^ (uint64_t)col));
     const float u = (float)(h >> 40) * (1.0f / 16777216.0f);  // uniform in [0, 1), 24 bits
     return u >= rate ? 1.0f / (1.0f - rate) : 0.0f;
+}
+
+// Column j of a sample with its coordinate along one shared group of axes (the flattened
+// sample's `stride`, `size` elements of it) zeroed: the mask element a noise_shape with 1s
+// there gives j. Shared groups are applied one after another.
+KCC_HD int64_t shared_col(int64_t j, int64_t stride, int64_t size) {
+    return j - (j / stride % size) * stride;
 }
 
 }  // namespace dropout
