@@ -4,6 +4,7 @@ from kcc.layers.activation import Activation
 from kcc.layers.bidirectional import Bidirectional
 from kcc.layers.conv1d import Conv1D, Convolution1D
 from kcc.layers.convolutional import Conv2D, Convolution2D
+from kcc.layers.cropping import Cropping1D, Cropping2D
 from kcc.layers.dense import Dense
 from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from kcc.layers.embedding import Embedding
@@ -12,7 +13,7 @@ from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, 
 from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum, merge, minimum,
                                         multiply, subtract)
 from kcc.layers.normalization import LayerNormalization
-from kcc.layers.padding import ZeroPadding2D
+from kcc.layers.padding import ZeroPadding1D, ZeroPadding2D
 from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
                                 GlobalAvgPool2D, GlobalMaxPool2D, GlobalMaxPooling2D,
                                 MaxPool2D, MaxPooling2D)
@@ -36,4 +37,5 @@ __all__ = [
     "Conv1D", "Convolution1D", "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D",
     "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
+    "Cropping1D", "Cropping2D", "ZeroPadding1D",
 ]

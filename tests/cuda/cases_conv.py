@@ -11,6 +11,7 @@ from kcc.layers import (Activation, Add, AveragePooling1D, AveragePooling2D, Con
                         Convolution2D, Dense, Embedding, Flatten, GlobalAveragePooling2D,
                         GlobalMaxPooling1D, GlobalMaxPooling2D, Input, MaxPooling1D,
                         MaxPooling2D, ZeroPadding2D, add, concatenate, merge)
+from kcc.layers import Cropping1D, Cropping2D, Reshape, ZeroPadding1D
 from kcc.models import Model
 
 CF, CL = "channels_first", "channels_last"
@@ -215,9 +216,23 @@ def conv1d_text_cnn(rng):
                 optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])
 
 
+def resample(rng):
+    """Cropping2D in both layouts, Cropping1D and ZeroPadding1D in both: the zero_pad2d op
+    both ways (a crop's backward puts dy back in zeros)."""
+    x = Input(shape=(2, 9, 9))
+    a = Conv2D(3, 2, activation="relu", data_format=CF)(x)
+    a = Cropping2D(((1, 2), (0, 1)), data_format=CF)(a)
+    b = Conv2D(2, 1, activation="tanh", data_format=CL)(x)
+    b = Cropping2D(((0, 1), (2, 3)), data_format=CL)(b)
+    s = Reshape((-1, 2))(b)
+    s = ZeroPadding1D((1, 2), data_format=CF)(Cropping1D((1, 1))(s))
+    s = Conv1D(2, 3)(ZeroPadding1D(1)(s))
+    return _classify(rng, x, concatenate([Flatten()(a), Flatten()(s)]), 3, cf=True)
+
+
 # every name contains "conv", so `pytest tests/cuda -k conv` selects this module's cases
 CASES = {(f.__name__ if "conv" in f.__name__ else "conv_" + f.__name__): f for f in (
     conv_cl_same_strided, conv_cf_same_strided, conv_dilated_both, conv_dilated_cl,
     convolution2d_keras1, conv_1x1_cl, conv_softmax_activation, conv_sigmoid_output, pool_cf,
     pool_cl, pool_same_disjoint, global_pooling, zero_padding, zero_padding_cl, inception_concat,
-    residual_add, residual_add_cf, conv1d_text_cnn)}
+    residual_add, residual_add_cf, conv1d_text_cnn, resample)}

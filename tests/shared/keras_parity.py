@@ -32,3 +32,15 @@ def assert_fits_as_keras(ours, theirs, names, x, y, loss="categorical_crossentro
     for name in names:
         for a, b in zip(ours.get_layer(name).get_weights(), theirs.get_layer(name).get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def assert_net_fits_as_keras(net, names, seed=0, n=8, classes=2):
+    """`net(layers, Model)` built with kcc's and with Keras's layers: the same output shape,
+    then assert_fits_as_keras on N(0, 1) inputs and one-hot targets of `classes`."""
+    k = keras()
+    ours, theirs = net(kcc.layers, kcc.models.Model), net(k.layers, k.Model)
+    assert ours.output_shape == theirs.output_shape
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n,) + tuple(ours.input_shape[1:])).astype(np.float32)
+    y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, n)]
+    assert_fits_as_keras(ours, theirs, names, x, y)
