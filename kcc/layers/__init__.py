@@ -24,6 +24,7 @@ from kcc.layers.permute import Permute
 from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
 from kcc.layers.repeat_vector import RepeatVector
 from kcc.layers.reshape import Flatten, Reshape
+from kcc.layers.upsampling import UpSampling1D, UpSampling2D
 from kcc.layers.wrappers import TimeDistributed
 
 __all__ = [
@@ -37,5 +38,5 @@ __all__ = [
     "Conv1D", "Convolution1D", "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D",
     "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
-    "Cropping1D", "Cropping2D", "ZeroPadding1D",
+    "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
 ]

@@ -11,7 +11,8 @@ from kcc.layers import (Activation, Add, AveragePooling1D, AveragePooling2D, Con
                         Convolution2D, Dense, Embedding, Flatten, GlobalAveragePooling2D,
                         GlobalMaxPooling1D, GlobalMaxPooling2D, Input, MaxPooling1D,
                         MaxPooling2D, ZeroPadding2D, add, concatenate, merge)
-from kcc.layers import Cropping1D, Cropping2D, Reshape, ZeroPadding1D
+from kcc.layers import (Cropping1D, Cropping2D, Reshape, UpSampling1D, UpSampling2D,
+                        ZeroPadding1D)
 from kcc.models import Model
 
 CF, CL = "channels_first", "channels_last"
@@ -217,14 +218,17 @@ def conv1d_text_cnn(rng):
 
 
 def resample(rng):
-    """Cropping2D in both layouts, Cropping1D and ZeroPadding1D in both: the zero_pad2d op
+    """UpSampling2D and Cropping2D in both layouts, UpSampling1D, Cropping1D, ZeroPadding1D
+    in both: concats that repeat blocks (the copies' gradients summed) and the zero_pad2d op
     both ways (a crop's backward puts dy back in zeros)."""
     x = Input(shape=(2, 9, 9))
     a = Conv2D(3, 2, activation="relu", data_format=CF)(x)
+    a = UpSampling2D((2, 1), data_format=CF)(a)
     a = Cropping2D(((1, 2), (0, 1)), data_format=CF)(a)
     b = Conv2D(2, 1, activation="tanh", data_format=CL)(x)
+    b = UpSampling2D(2, data_format=CL)(b)
     b = Cropping2D(((0, 1), (2, 3)), data_format=CL)(b)
-    s = Reshape((-1, 2))(b)
+    s = UpSampling1D(2)(Reshape((-1, 2))(b))
     s = ZeroPadding1D((1, 2), data_format=CF)(Cropping1D((1, 1))(s))
     s = Conv1D(2, 3)(ZeroPadding1D(1)(s))
     return _classify(rng, x, concatenate([Flatten()(a), Flatten()(s)]), 3, cf=True)

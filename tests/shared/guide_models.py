@@ -150,6 +150,7 @@ def every_layer_model():
     x = L.Reshape((8, 3, 3))(x)
     x = L.Convolution2D(3, 2, 2, border_mode="same")(x)            # Keras 1, channels first
     x = L.SpatialDropout2D(0.25, seed=2)(x)            # the layout x carries: channels first
+    x = L.UpSampling2D((1, 2))(x)
     x = L.Cropping2D(((1, 0), (0, 1)))(x)
     g1 = L.GlobalMaxPooling2D()(x)
     g2 = L.GlobalAveragePooling2D(keepdims=True)(x)
@@ -164,6 +165,7 @@ def every_layer_model():
     s4 = L.Dense(3)(s4)
     c = L.LayerNormalization(axis=[-2, -1])(e)
     c = L.ZeroPadding1D(1)(c)
+    c = L.UpSampling1D(2)(c)
     c = L.Cropping1D((1, 2))(c)
     c = L.Conv1D(3, 2, padding="causal")(c)
     c = L.Convolution1D(3, 2, border_mode="same")(c)              # Keras 1 (1-D: channels last)
