@@ -55,12 +55,14 @@ def conv_net(rng, n):
 def winograd_net(rng, n):
     """Stride-1 3x3 convolutions of >= 16 channels run Winograd, whose bands of tile rows
     (and the transform of its kernel) split over the handle's threads, even for one image."""
-    from kcc.layers import Conv2D, Dense, GlobalAveragePooling2D, Input
+    from kcc.layers import (Conv2D, Cropping2D, Dense, GlobalAveragePooling2D, Input,
+                            UpSampling2D)
     from kcc.models import Model
     image = Input(shape=(14, 14, 3))
     x = Conv2D(16, (3, 3), padding='same', activation='relu')(image)
     x = Conv2D(24, (3, 3), padding='same', activation='relu')(x)
     x = Conv2D(16, (3, 3), activation='relu')(x)
+    x = Cropping2D(((1, 0), (0, 3)))(UpSampling2D((1, 2))(x))   # (12, 24) -> (11, 21)
     out = Dense(4, activation='softmax')(GlobalAveragePooling2D()(x))
     return Model(image, out), [rng.standard_normal((n, 14, 14, 3)).astype(np.float32)]
 
