@@ -130,11 +130,11 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
     lay = layout(g, n_slots)
     fams = {op.family: family(op.family, backend) for op in g.ops}
     for k, op in enumerate(g.ops):
-        if op.family == "dropout":
-            # Each dropout draws its own stream. The salt is the op's position, not its
-            # name: auto names change when the same model is built twice in one process,
+        if op.family in IDENTITY_IN_INFERENCE:
+            # Each dropout or noise draws its own stream. The salt is the op's position, not
+            # its name: auto names change when the same model is built twice in one process,
             # and a seeded run must not (nor should the generated code, for the cache).
-            op.attrs["salt"] = zlib.crc32(f"dropout:{k}".encode())
+            op.attrs["salt"] = zlib.crc32(f"{op.family}:{k}".encode())
     headers = sorted({h for f in fams.values() for h in f.headers} | {"activations"}
                      | ({"losses", "optimizers"} if train else set())
                      | _weight_rule_headers(g, train is not None))

@@ -12,6 +12,7 @@ from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, 
                               Subtract)
 from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum, merge, minimum,
                                         multiply, subtract)
+from kcc.layers.noise import GaussianDropout, GaussianNoise
 from kcc.layers.normalization import LayerNormalization
 from kcc.layers.padding import ZeroPadding1D, ZeroPadding2D
 from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
@@ -39,4 +40,5 @@ __all__ = [
     "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D",
     "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
+    "GaussianDropout", "GaussianNoise",
 ]

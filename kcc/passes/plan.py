@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from kcc.graph.ir import Graph, Op
 
 ALIGN = 16                       # floats: keeps every storage 64-byte aligned
-IDENTITY_IN_INFERENCE = {"dropout"}
+IDENTITY_IN_INFERENCE = {"dropout", "noise"}   # training-only randomness
 # saved roles the forward fills only in training (a Dense's kept pre-activation, see
 # passes/fusion.py): no room for them in predict
 TRAIN_ONLY_SAVED = {"preact"}

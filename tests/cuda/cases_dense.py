@@ -1,10 +1,11 @@
-"""CUDA cases: Dense with every activation, Activation layers, Dropout, LayerNormalization,
-each optimizer."""
+"""CUDA cases: Dense with every activation, Activation layers, Dropout, GaussianNoise and
+GaussianDropout, LayerNormalization, each optimizer."""
 import numpy as np
 
 from kcc import constraints, initializers, losses, optimizers, regularizers
 from kcc.layers import (GRU, Activation, Conv2D, Dense, Dropout, Flatten, Input, LayerNormalization,
                         Reshape, concatenate)
+from kcc.layers import GaussianDropout, GaussianNoise
 from kcc.models import Model
 
 
@@ -80,6 +81,18 @@ def dropout_sigmoid_bce(rng):
                 metrics=["binary_accuracy"])
 
 
+def gaussian_noise(rng):
+    """GaussianNoise on the input and after a Dense, GaussianDropout between Dense layers:
+    kcc/ops/noise.h's normal samples, recomputed in backward (GaussianDropout's factor)."""
+    x = Input(shape=(10,))
+    h = Dense(16, activation="tanh")(GaussianNoise(0.2)(x))
+    h = GaussianNoise(0.1)(Dense(8, activation="relu")(GaussianDropout(0.3)(h)))
+    y = Dense(3, activation="softmax")(h)
+    return dict(model=Model(x, y), x=[rng.standard_normal((6, 10)).astype(np.float32)],
+                y=[_onehot(rng, 6, 3)], loss="categorical_crossentropy",
+                optimizer=optimizers.SGD(learning_rate=0.05), metrics=["accuracy"])
+
+
 def two_outputs_mse_mae(rng):
     x = Input(shape=(6,))
     h = Dense(8, activation="elu")(x)
@@ -142,5 +155,5 @@ def layer_norm(rng):
 
 
 CASES = {f.__name__: f for f in (long_reduction_split_k, mlp_softmax, activations_unfused,
-                                  activations_keras3, dropout_sigmoid_bce,
+                                  activations_keras3, dropout_sigmoid_bce, gaussian_noise,
                                   two_outputs_mse_mae, sparse_ce_amsgrad, layer_norm)}

@@ -181,6 +181,7 @@ def every_layer_model():
              L.merge([s1, s2], mode="max"), L.merge([s1, s2], mode="dot"), p1, p2, bi, rp]
     x = L.concatenate(parts)
     x = L.Dropout(0.5, seed=3)(x)
+    x = L.GaussianDropout(0.2)(L.GaussianNoise(0.1, seed=4)(x))
     x = L.Activation("elu")(x)
     out = L.Dense(2, activation="softmax", name="out")(x)
     model = Model([image, ids], out)

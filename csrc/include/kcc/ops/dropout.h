@@ -20,9 +20,15 @@ KCC_HD uint64_t mix(uint64_t z) {
     return z ^ (z >> 31);
 }
 
+// The 64 random bits of element (row, col) at a training step: every random layer draws
+// from them (kcc/ops/noise.h too).
+KCC_HD uint64_t hash(uint64_t seed, int64_t step, int64_t row, int64_t col) {
+    return mix(mix(seed ^ mix((uint64_t)step)) ^ mix(((uint64_t)row << 32) ^ (uint64_t)col));
+}
+
 // 1/keep where the element is kept, 0 where dropped.
 KCC_HD float scale(uint64_t seed, int64_t step, int64_t row, int64_t col, float rate) {
-    const uint64_t h = mix(mix(seed ^ mix((uint64_t)step)) ^ mix(((uint64_t)row << 32) ^ (uint64_t)col));
+    const uint64_t h = hash(seed, step, row, col);
     const float u = (float)(h >> 40) * (1.0f / 16777216.0f);  // uniform in [0, 1), 24 bits
     return u >= rate ? 1.0f / (1.0f - rate) : 0.0f;
 }
