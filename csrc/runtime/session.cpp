@@ -131,12 +131,16 @@ int Session::parts_for(int64_t rows) const {
     return (int)std::max<int64_t>(1, std::min<int64_t>(threads_, rows / kMinRowsPerShard));
 }
 
+int Session::train_parts(int64_t rows) const {
+    return info_->whole_batch ? 1 : parts_for(rows);
+}
+
 // Every shard's arena holds the rows of the largest slice; staging holds a whole batch.
 void Session::ensure_capacity(int64_t rows) {
     if (rows <= batch_capacity_) return;
     // The largest slice over every batch size up to `rows` (a short last batch may split
-    // into fewer, larger slices than a full one).
-    int64_t per_shard = 0;
+    // into fewer, larger slices than a full one; a whole-batch training step is one slice).
+    int64_t per_shard = info_->whole_batch ? rows : 0;
     for (int64_t r = 1; r <= rows; ++r) per_shard = std::max(per_shard, (r + parts_for(r) - 1) / parts_for(r));
     const int64_t cap = std::max(per_shard, capacity_);
     const size_t bytes = ((size_t)std::max<int64_t>(info_->arena_per_sample, 16) * cap +
@@ -196,7 +200,7 @@ KccRun Session::make_run(int shard, int parts) {
 
 void Session::gradients_step(const std::vector<const void*>& in, const std::vector<const void*>& tg,
                              int64_t rows, uint64_t seed, std::vector<double>& sums, bool reduce) {
-    const int parts = parts_for(rows);
+    const int parts = train_parts(rows);
     on_pool(*pool_, parts, [&](int k) {
         const int64_t lo = rows * k / parts, hi = rows * (k + 1) / parts;
         std::vector<const void*> sin(in.size()), stg(tg.size());
@@ -238,7 +242,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
     if (!info_->trainable) throw std::logic_error("model was not compiled for training");
     if ((int32_t)weights_.size() != info_->n_weights) throw std::logic_error("weights not bound");
     ensure_capacity(std::min(batch_size, n));
-    blas_threads_for(parts_for(batch_size));
+    blas_threads_for(train_parts(batch_size));
     FlushDenormals ftz;
 
     std::vector<int64_t> order;
@@ -259,7 +263,7 @@ EpochResult Session::train_epoch(const std::vector<HostArray>& x, const std::vec
         for (size_t i = 0; i < y.size(); ++i)
             tg[i] = batch_rows(y[i], shuffle ? order.data() : nullptr, begin, rows, staging_y_[i]);
         gradients_step(in, tg, rows, seed, res.sums, /*reduce=*/false);
-        const int parts = parts_for(rows);
+        const int parts = train_parts(rows);
         std::vector<const float*> shards;   // the update sums the threads' gradients as it reads
         for (int k = 1; k < parts; ++k) shards.push_back(shards_[k].grads.data());
         KccRun run = make_run(0, parts);
@@ -288,7 +292,7 @@ EpochResult Session::gradients(const std::vector<HostArray>& x, const std::vecto
                                int64_t n, uint64_t seed) {
     if (!info_->trainable) throw std::logic_error("model was not compiled for training");
     ensure_capacity(n);
-    blas_threads_for(parts_for(n));
+    blas_threads_for(train_parts(n));
     FlushDenormals ftz;
     EpochResult res;
     res.sums.assign((size_t)info_->n_stats, 0.0);

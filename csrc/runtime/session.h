@@ -64,7 +64,8 @@ public:
     void predict(const std::vector<HostArray>& x, const std::vector<float*>& out, int64_t n,
                  int64_t batch_size);
     // Forward + backward over all n rows as one batch, without an update: the gradients
-    // stay in grads() (tests compare them with numerical gradients).
+    // stay in grads() (tests compare them with numerical gradients). The training forward
+    // still moves a BatchNormalization's moving statistics, as a training step does.
     EpochResult gradients(const std::vector<HostArray>& x, const std::vector<HostArray>& y, int64_t n,
                           uint64_t seed);
     const std::vector<float>& grads() const { return grads_; }
@@ -80,9 +81,13 @@ private:
 
     void ensure_capacity(int64_t rows);
     int parts_for(int64_t rows) const;
+    // Threads a training step's batch is split over: parts_for, or 1 when the unit's
+    // training forward needs the whole batch at once (KccModelInfo::whole_batch).
+    int train_parts(int64_t rows) const;
     void blas_threads_for(int parts);
     // The run of one shard; `parts` threads share the batch, and when that is one (a batch
-    // too small to split) the unit may borrow the pool for its big ops (KccRun::parallel).
+    // too small to split, or a whole-batch training step) the unit may borrow the pool for
+    // its big ops (KccRun::parallel).
     KccRun make_run(int shard, int parts);
     static void parallel_entry(void* self, int64_t tasks, void (*fn)(void*, int64_t, int64_t),
                                void* ctx);

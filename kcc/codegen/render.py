@@ -154,6 +154,8 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
         arena_per_sample=base_arena + scratch, scratch_per_sample=scratch,
         workspace_size=base_workspace + fixed, fixed_offset=base_workspace, fixed_size=fixed,
         cuda=backend == "cuda",
+        # an op whose training forward reads statistics of the whole batch (batch_norm)
+        whole_batch=any(op.attrs.get("batch_stats") for op in g.ops),
     )
     return environment().get_template("module/model.j2").render(**ctx)
 

@@ -1,6 +1,7 @@
 """kcc.layers: the layers of the Keras functional API (`from kcc.layers import Input, Dense`)."""
 from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
+from kcc.layers.batch_norm import BatchNormalization
 from kcc.layers.bidirectional import Bidirectional
 from kcc.layers.conv1d import Conv1D, Convolution1D
 from kcc.layers.convolutional import Conv2D, Convolution2D
@@ -39,6 +40,7 @@ __all__ = [
     "Conv1D", "Convolution1D", "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D",
     "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
+    "BatchNormalization",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
     "GaussianDropout", "GaussianNoise",
 ]

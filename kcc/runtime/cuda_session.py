@@ -43,7 +43,8 @@ class _ModelInfo(ctypes.Structure):
                 ("grads_size", ctypes.c_int64), ("opt_state_size", ctypes.c_int64),
                 ("n_opt_slots", ctypes.c_int32), ("opt_slot_init", ctypes.POINTER(ctypes.c_float)),
                 ("n_hparams", ctypes.c_int32), ("n_stats", ctypes.c_int32),
-                ("stat_names", ctypes.POINTER(ctypes.c_char_p)), ("trainable", ctypes.c_int32)]
+                ("stat_names", ctypes.POINTER(ctypes.c_char_p)), ("trainable", ctypes.c_int32),
+                ("whole_batch", ctypes.c_int32)]
 
 
 _HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64,

@@ -1,5 +1,5 @@
 """The models the export tests ship: the guide's, at small sizes, plus a conv net (with
-gelu, silu, log_softmax and LayerNormalization), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
+gelu, silu, log_softmax, LayerNormalization and BatchNormalization), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
 import numpy as np
 
 
@@ -32,13 +32,17 @@ def headline(rng, n):
 
 
 def conv_net(rng, n):
-    from kcc.layers import (Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten,
-                            GlobalAveragePooling1D, GlobalMaxPooling2D, Input, LayerNormalization,
-                            MaxPooling1D, MaxPooling2D, Reshape, ZeroPadding2D, concatenate)
+    from kcc.initializers import RandomUniform
+    from kcc.layers import (Activation, AveragePooling2D, BatchNormalization, Conv1D, Conv2D,
+                            Dense, Flatten, GlobalAveragePooling1D, GlobalMaxPooling2D, Input,
+                            LayerNormalization, MaxPooling1D, MaxPooling2D, Reshape,
+                            ZeroPadding2D, concatenate)
     from kcc.models import Model
     image = Input(shape=(12, 12, 3))
     x = ZeroPadding2D((1, 1))(image)
     x = Conv2D(8, (3, 3), activation='relu')(x)
+    x = BatchNormalization(moving_mean_initializer='random_normal',    # inference: the moving
+                           moving_variance_initializer=RandomUniform(0.5, 1.5))(x)  # statistics
     x = MaxPooling2D((2, 2))(x)
     x = Conv2D(8, (3, 3), strides=(2, 2), padding='same', activation='gelu')(x)
     a = Flatten()(AveragePooling2D((3, 3))(x))

@@ -149,6 +149,7 @@ def every_layer_model():
     x = L.Concatenate(axis=-1)([a, b])
     x = L.Reshape((8, 3, 3))(x)
     x = L.Convolution2D(3, 2, 2, border_mode="same")(x)            # Keras 1, channels first
+    x = L.BatchNormalization(axis=1, momentum=0.9)(x)
     x = L.SpatialDropout2D(0.25, seed=2)(x)            # the layout x carries: channels first
     x = L.UpSampling2D((1, 2))(x)
     x = L.Cropping2D(((1, 0), (0, 1)))(x)

@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define KCC_ABI_VERSION 3
+#define KCC_ABI_VERSION 4
 #define KCC_MAX_RANK 8
 
 enum KccDtype { KCC_FLOAT32 = 0, KCC_INT32 = 1 };
@@ -54,6 +54,9 @@ typedef struct KccModelInfo {
     int32_t n_stats;                // accumulators a train/test step adds to
     const char* const* stat_names;  // "loss", then per-output losses and metrics
     int32_t trainable;              // 1 when train functions are present
+    int32_t whole_batch;            // 1 when a training step must see the whole batch in one
+                                    // kcc_forward_backward call (BatchNormalization's batch
+                                    // statistics): the driver never splits it across threads
 } KccModelInfo;
 
 // What changes from one training step to the next, for CUDA units: it lives in device
