@@ -65,8 +65,14 @@ def shared_axes(layer_name, noise_shape, input_shape):
 
 
 def lower_dropout(g, x, rate, seed, shared_rows=False, shared=()):
-    """The `dropout` op on value `x` (Dropout's and a recurrent layer's input dropout)."""
-    attrs = {"rate": rate, "shared_rows": bool(shared_rows), "shared": [list(s) for s in shared]}
+    """The `dropout` op on value `x` (Dropout's and a recurrent layer's input dropout). The
+    sharing attrs are there only when a mask is shared: a plain dropout's op, and so its
+    unit and cache key, are what they were before noise_shape."""
+    attrs = {"rate": rate}
+    if shared_rows:
+        attrs["shared_rows"] = True
+    if shared:
+        attrs["shared"] = [list(s) for s in shared]
     if seed is not None:
         attrs["seed"] = seed
     return g.op("dropout", [x], x.shape, attrs=attrs)
