@@ -99,6 +99,15 @@ class BatchNormalization(Layer):
 
     def lower(self, g, inputs):
         (x,) = inputs
+        if self.trainable and x.fold > 1:
+            # TimeDistributed folds time into the rows: the statistics would be over batch and
+            # time together, where Keras 3 calls the layer once per timestep
+            raise ValueError(
+                f"Layer '{self.name}' (BatchNormalization) is inside a TimeDistributed: Keras 3 "
+                "normalizes each timestep over the batch on its own (and moves the moving "
+                "statistics once per timestep), which kcc does not do yet. Apply "
+                "BatchNormalization to the (batch, timesteps, ...) tensor itself for statistics "
+                "over batch and time, or freeze it (trainable=False) to use its moving statistics.")
         axis = self.axis % (len(x.shape) + 1) - 1          # in the per-sample shape
         out = g.op("batch_norm", [x], x.shape,
                    weights=[self.gamma, self.beta, self.moving_mean, self.moving_variance],

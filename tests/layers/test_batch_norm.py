@@ -68,6 +68,42 @@ def test_frozen_layer_runs_in_inference_mode_in_fit():
         np.testing.assert_array_equal(a, b)
 
 
+def test_predict_and_evaluate_of_a_training_model_use_the_moving_statistics():
+    """A model compiled for training predicts and evaluates with the moving statistics and
+    leaves them alone (its unit holds both forwards: the batch's for fit only). On a
+    (batch, T, features) input, the statistics are per feature over batch and time."""
+    rng = np.random.default_rng(3)
+    x_in = Input((3, 4))
+    model = Model(x_in, BatchNormalization(name="bn")(x_in))
+    model.compile("sgd", "mse")
+    g, b, mm = (rng.normal(size=4).astype(np.float32) for _ in range(3))
+    mv = rng.uniform(0.5, 1.5, 4).astype(np.float32)
+    model.set_weights([g, b, mm, mv])
+    x = rng.normal(1.0, 2.0, (8, 3, 4)).astype(np.float32)
+    want = g * (x - mm) / np.sqrt(mv + 1e-3) + b
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.evaluate(x, want, verbose=0), 0.0, atol=1e-9)
+    for got, was in zip(model.get_weights(), [g, b, mm, mv]):
+        np.testing.assert_array_equal(got, was)
+    model.fit(x, want, batch_size=8, epochs=1, verbose=0)          # fit: the batch's moments
+    np.testing.assert_allclose(model.get_layer("bn").moving_mean.numpy(),
+                               0.99 * mm + 0.01 * x.mean(axis=(0, 1)), rtol=1e-5, atol=1e-6)
+
+
+def test_inside_time_distributed_is_refused_unless_frozen():
+    """Keras 3 calls a TimeDistributed layer once per timestep (statistics per timestep);
+    kcc folds time into the batch, so a training BatchNormalization there is refused."""
+    from kcc.layers import TimeDistributed
+    x = Input((3, 4))
+    with pytest.raises(ValueError, match=r"'bn_td' \(BatchNormalization\) is inside a TimeDistributed"):
+        Model(x, TimeDistributed(BatchNormalization(name="bn_td"))(x)).compile("sgd", "mse")
+    frozen = BatchNormalization(name="bn_frozen", trainable=False)
+    model = Model(x, TimeDistributed(frozen)(x))
+    model.compile("sgd", "mse")
+    xs = np.ones((2, 3, 4), np.float32)
+    np.testing.assert_allclose(model.predict(xs, verbose=0), xs / np.sqrt(1 + 1e-3), rtol=1e-6)
+
+
 # -- gradients against finite differences ---------------------------------------------------
 def test_training_gradients_match_finite_differences():
     model = _dense_model(kcc.layers, Model, epsilon=0.01)
