@@ -16,8 +16,9 @@ def keras():
 
 def assert_fits_as_keras(ours, theirs, names, x, y, loss="categorical_crossentropy"):
     """Copy the weights of layers `names` from `ours` to `theirs`; then the predictions, 2
-    epochs of SGD(0.5) in unshuffled batches of 4 (losses that change) and the weights
-    after agree."""
+    epochs of SGD(0.5) in unshuffled batches of 4 (losses that change), the weights after,
+    and the trained models' predict and evaluate (a model compiled for training runs its
+    inference forward: moving statistics, no dropout or noise) agree."""
     k = keras()
     for name in names:
         theirs.get_layer(name).set_weights(ours.get_layer(name).get_weights())
@@ -32,6 +33,10 @@ def assert_fits_as_keras(ours, theirs, names, x, y, loss="categorical_crossentro
     for name in names:
         for a, b in zip(ours.get_layer(name).get_weights(), theirs.get_layer(name).get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5, err_msg="predict after fit")
+    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0),
+                               rtol=1e-4, err_msg="evaluate after fit")
 
 
 def assert_net_fits_as_keras(net, names, seed=0, n=8, classes=2):
