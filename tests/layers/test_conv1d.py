@@ -8,7 +8,7 @@ a test share one."""
 import os
 
 import numpy as np
-from numerics_ref import assert_grads_close, numeric_grad
+from numerics_ref import assert_grads_close, assign_normal, numeric_grad
 import pytest
 
 import kcc
@@ -149,11 +149,7 @@ def test_gradients_match_finite_differences():
     model = Model([cl, cf], Dense(2, name="d")(concatenate([a, c])))
     model.compile("sgd", "mse")
     rng = np.random.default_rng(2)
-    params = {}
-    for v in model.weights:
-        value = rng.normal(0.0, 0.7, size=v.shape).astype(np.float32)
-        v.assign(value)
-        params[v.path] = value.astype(np.float64)
+    params = assign_normal(model, rng, 0.7)
     xa = rng.normal(size=(3, 9, 2)).astype(np.float32)
     xc = rng.normal(size=(3, 2, 8)).astype(np.float32)
     y = rng.normal(size=(3, 2)).astype(np.float32)

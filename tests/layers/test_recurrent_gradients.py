@@ -17,7 +17,7 @@ import os
 import sys
 
 import numpy as np
-from numerics_ref import numeric_grad  # central differences, shared by the tests
+from numerics_ref import assign_normal, numeric_grad  # shared by the tests
 import pytest
 
 from kcc.layers import GRU, LSTM, Dense, Input, SimpleRNN, concatenate
@@ -59,13 +59,7 @@ def bce(pred, y):
 
 def randomize(model, rng, scale=1.0):
     """Kernels N(0, scale^2 / fan_in), biases N(0, 0.2^2); float64 copies by path."""
-    params = {}
-    for v in model.weights:
-        std = 0.2 if v.name == "bias" else scale / np.sqrt(v.shape[0])
-        value = rng.normal(0.0, std, v.shape).astype(np.float32)
-        v.assign(value)
-        params[v.path] = value.astype(np.float64)
-    return params
+    return assign_normal(model, rng, lambda v: 0.2 if v.name == "bias" else scale / np.sqrt(v.shape[0]))
 
 
 def check_gradients(model, x, y, total, what):

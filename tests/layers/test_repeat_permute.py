@@ -8,7 +8,7 @@ import re
 
 import keras_parity
 import numpy as np
-from numerics_ref import assert_grads_close, numeric_grad
+from numerics_ref import assert_grads_close, assign_normal, numeric_grad
 import pytest
 
 import kcc
@@ -51,11 +51,7 @@ def test_gradients_match_finite_differences():
     model = Model(x_in, Dense(1, name="c")(h))
     model.compile("sgd", "mse")
     rng = np.random.default_rng(2)
-    params = {}
-    for v in model.weights:
-        value = rng.normal(0.0, 0.7, size=v.shape).astype(np.float32)
-        v.assign(value)
-        params[v.path] = value.astype(np.float64)
+    params = assign_normal(model, rng, 0.7)
     x = rng.normal(size=(3, 4)).astype(np.float32)
     y = rng.normal(size=(3, 1)).astype(np.float32)
 

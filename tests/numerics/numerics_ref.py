@@ -14,22 +14,23 @@ ACTIVATIONS = ("linear", "relu", "sigmoid", "hard_sigmoid", "tanh", "softmax", "
 
 
 # -- weights --------------------------------------------------------------------------------
+def assign_normal(model, rng, std):
+    """Give every weight `v` of `model` N(0, std^2) float32 values (`std` a number, or a
+    function of the weight); return them as float64 by path."""
+    params = {}
+    for v in model.weights:
+        value = rng.normal(0.0, std(v) if callable(std) else std, size=tuple(v.shape)).astype(np.float32)
+        v.assign(value)
+        params[v.path] = value.astype(np.float64)
+    return params
+
+
 def randomize(model, rng, scale=1.0):
     """Give every weight of `model` known float32 values; return them as float64 by path.
 
     Kernels are N(0, scale^2 / fan_in), so pre-activations are O(scale) and every
     activation works in its interesting range; biases are N(0, 0.1^2)."""
-    params = {}
-    for v in model.weights:
-        shape = tuple(v.numpy().shape)
-        if len(shape) >= 2:
-            value = rng.normal(0.0, scale / np.sqrt(shape[0]), size=shape)
-        else:
-            value = rng.normal(0.0, 0.1, size=shape)
-        value = value.astype(np.float32)
-        v.assign(value)
-        params[v.path] = value.astype(np.float64)
-    return params
+    return assign_normal(model, rng, lambda v: scale / np.sqrt(v.shape[0]) if len(v.shape) >= 2 else 0.1)
 
 
 def weights_of(model):
