@@ -142,13 +142,15 @@ def long_reduction_split_k(rng):
 def layer_norm(rng):
     """LayerNormalization (layers/layer_norm): over the last axis, shared by two calls (its
     gamma and beta gradients add up), over two trailing axes of 40 values (two blocks of
-    kcc::cuda::column_sum) with rms_scaling, and on a flat input without gamma."""
+    kcc::cuda::column_sum) with rms_scaling, on a flat input without gamma, and on rows of
+    300 (kcc::cuda::row_threads' 128 threads a row, most taking two or three columns)."""
     x = Input(shape=(5, 8))
     shared = LayerNormalization(gamma_regularizer="l2")
     a, b = shared(Dense(8)(x)), shared(Dense(8, activation="tanh")(x))
     c = LayerNormalization(axis=[-2, -1], rms_scaling=True, epsilon=0.1)(a)
     d = LayerNormalization(scale=False)(Flatten()(b))
-    y = Dense(3, activation="softmax")(concatenate([Flatten()(c), d]))
+    e = LayerNormalization()(Dense(300)(Flatten()(x)))   # 128 threads a row, 2 or 3 floats each
+    y = Dense(3, activation="softmax")(concatenate([Flatten()(c), d, e]))
     return dict(model=Model(x, y), x=[rng.standard_normal((6, 5, 8)).astype(np.float32)],
                 y=[_onehot(rng, 6, 3)], loss="categorical_crossentropy",
                 optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])

@@ -1,5 +1,6 @@
-"""CUDA cases: BatchNormalization (a thread per channel, its statistics summed in a fixed
-order, the moving statistics written by the training forward)."""
+"""CUDA cases: BatchNormalization (a block per channel, or per 32 channels when they are
+the last axis, its statistics summed in a fixed order, the moving statistics written by the
+training forward)."""
 import numpy as np
 
 from kcc import optimizers

@@ -171,14 +171,22 @@ inline void each_team(cudaStream_t stream, int blocks, int threads, int64_t smem
 }
 #endif  // KCC_CUDA_EMULATE
 
-// Fixed-shape tree reduction (deterministic): smem[l * cols + c] for lanes l < `lanes` (a
-// power of two) summed into smem[c], in log2(lanes) phases.
-__device__ __forceinline__ void fold_lanes(Block& blk, int cols, int lanes) {
+// Fixed-shape tree reduction (deterministic): part[l * cols + c] for lanes l < `lanes` (a
+// power of two) summed into part[c], in log2(lanes) phases. `part` is in the block's shared
+// memory (blk.smem, or a later region of it; doubles for sums that need them).
+template <class T>
+__device__ __forceinline__ void fold_lanes(Block& blk, T* part, int cols, int lanes) {
     for (int w = lanes / 2; w > 0; w >>= 1)
         blk.phase([&](int tid) {
-            if (tid < w * cols) blk.smem[tid] += blk.smem[tid + w * cols];
+            if (tid < w * cols) part[tid] += part[tid + w * cols];
         });
 }
+
+__device__ __forceinline__ void fold_lanes(Block& blk, int cols, int lanes) { fold_lanes(blk, blk.smem, cols, lanes); }
+
+// Threads for a block that reduces rows of d floats: a power of two from 32 to 256, about
+// four floats each, so short rows do not leave most of a block idle.
+constexpr int row_threads(int64_t d) { return d <= 128 ? 32 : d <= 256 ? 64 : d <= 512 ? 128 : 256; }
 
 // out[j] (+)= sum over rows r < rows of in[r * ld + j], j < d (ld 0: d): the bias gradient
 // of a Dense or recurrent layer (an LSTM's: 256 columns over n * T = 4,480 rows). A block per
