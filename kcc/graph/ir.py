@@ -86,6 +86,7 @@ class Loss:
     weighted_stats: list[int] = field(default_factory=list)  # where each accumulates sum(w m)
     weight_stat: int = -1      # where sum(w) accumulates, the weighted metrics' divisor
     label_smoothing: float = 0.0  # compiled in: the loss reads y (1 - ls) + ls / classes (or / 2)
+    delta: float = 1.0         # compiled in: Huber's delta (other losses ignore it)
 
 
 @dataclass
@@ -155,6 +156,7 @@ class Graph:
         for loss in self.losses:
             weighted = f" weighted_metrics={loss.weighted_metrics}" if loss.weighted_metrics else ""
             smooth = f" label_smoothing={loss.label_smoothing}" if loss.label_smoothing else ""
+            smooth += f" delta={loss.delta}" if loss.kind == "huber" else ""
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
                          f"{weighted}{smooth}{' fused ' + loss.fused if loss.fused else ''}")
         return "\n".join(lines)

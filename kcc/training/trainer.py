@@ -193,7 +193,7 @@ class Trainer:
             graph.losses.append(Loss(name, kind, float(cfg.loss_weights[i]), tuple(shape), dtype,
                                      _native_metrics(cfg.metrics[i]), index=i,
                                      weighted_metrics=_native_metrics(cfg.weighted_metrics[i]),
-                                     label_smoothing=cfg.smoothing(i)))
+                                     label_smoothing=cfg.smoothing(i), delta=cfg.delta(i)))
         graph.optimizer = _optimizer_spec(cfg.optimizer)
         previous = self._native if self.__dict__.get("optimizer") is cfg.optimizer else None
         self._native = NativeModel(graph, what=f"model '{self.name}'", device=device)
