@@ -419,6 +419,72 @@ KCC_HD float mean_squared_error(const float* p, const float* y, int64_t d) {
 KCC_HD float mean_absolute_error(const float* p, const float* y, int64_t d) {
     return loss::mean_absolute_error(p, y, d);
 }
+// The losses as metrics, as Keras 3 has them (at their defaults: no logits, no smoothing,
+// Huber's delta 1). Each is the row's loss; the epoch's value is their mean.
+#define KCC_LOSS_METRIC(name) \
+    KCC_HD float name(const float* p, const float* y, int64_t d) { return loss::name(p, y, d); }
+KCC_LOSS_METRIC(mean_absolute_percentage_error)
+KCC_LOSS_METRIC(mean_squared_logarithmic_error)
+KCC_LOSS_METRIC(log_cosh)
+KCC_LOSS_METRIC(kl_divergence)
+KCC_LOSS_METRIC(poisson)
+KCC_LOSS_METRIC(hinge)
+KCC_LOSS_METRIC(squared_hinge)
+KCC_LOSS_METRIC(categorical_hinge)
+KCC_LOSS_METRIC(binary_crossentropy)
+KCC_LOSS_METRIC(categorical_crossentropy)
+#undef KCC_LOSS_METRIC
+KCC_HD float sparse_categorical_crossentropy(const float* p, const int32_t* y, int64_t d) {
+    return loss::sparse_categorical_crossentropy(p, y, d);
+}
+KCC_HD float huber(const float* p, const float* y, int64_t d) {
+    return loss::huber(p, y, d, 1.0f);
+}
+// Keras's CosineSimilarity metric is the similarity, the loss its negative.
+KCC_HD float cosine_similarity(const float* p, const float* y, int64_t d) {
+    return -loss::cosine_similarity(p, y, d);
+}
+// RootMeanSquaredError accumulates the squared error; the driver takes the square root of
+// the epoch's mean (kcc.metrics.ROOTS).
+KCC_HD float root_mean_squared_error(const float* p, const float* y, int64_t d) {
+    return loss::mean_squared_error(p, y, d);
+}
+
+// Top-k accuracy as Keras 3's in_top_k on torch: the true class's score is at least the
+// k-th largest (ties count), i.e. fewer than k scores lie above it.
+KCC_HD float in_top_k(const float* p, int64_t label, int64_t d, int64_t k) {
+    int64_t above = 0;
+    for (int64_t j = 0; j < d; ++j) above += p[j] > p[label] ? 1 : 0;
+    return above < k ? 1.0f : 0.0f;
+}
+KCC_HD float top_k_categorical_accuracy(const float* p, const float* y, int64_t d,
+                                        int64_t k = 5) {
+    return in_top_k(p, argmax(y, d), d, k);
+}
+KCC_HD float sparse_top_k_categorical_accuracy(const float* p, const int32_t* y, int64_t d,
+                                               int64_t k = 5) {
+    return in_top_k(p, (int64_t)*y, d, k);
+}
+
+// Precision and Recall at the threshold 0.5, as Keras 3's: over every value, a prediction
+// above the threshold is positive, a target other than 0 is. Each is a ratio the driver
+// divides at the end of the epoch: true positives over the row's <name>_denominator.
+KCC_HD float precision(const float* p, const float* y, int64_t d) {
+    float tp = 0.0f;
+    for (int64_t j = 0; j < d; ++j) tp += (p[j] > 0.5f && y[j] != 0.0f) ? 1.0f : 0.0f;
+    return tp;
+}
+KCC_HD float precision_denominator(const float* p, const float*, int64_t d) {
+    float positive = 0.0f;
+    for (int64_t j = 0; j < d; ++j) positive += p[j] > 0.5f ? 1.0f : 0.0f;
+    return positive;
+}
+KCC_HD float recall(const float* p, const float* y, int64_t d) { return precision(p, y, d); }
+KCC_HD float recall_denominator(const float*, const float* y, int64_t d) {
+    float actual = 0.0f;
+    for (int64_t j = 0; j < d; ++j) actual += y[j] != 0.0f ? 1.0f : 0.0f;
+    return actual;
+}
 
 }  // namespace metric
 }  // namespace kcc
