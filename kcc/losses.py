@@ -487,6 +487,9 @@ def reference(loss, y_true, y_pred):
     return _REFERENCES[get(loss)](y_true, y_pred, **kwargs)
 
 
+HINGES = ("hinge", "squared_hinge")      # read 0/1 labels as -1/1
+
+
 def check_hinge_targets(y, loss, output_name):
     """Refuse targets whose hinge labels kcc would read otherwise than Keras. Keras turns
     0/1 labels into -1/1 when a whole batch holds only 0s and 1s; kcc's row functions decide
@@ -496,7 +499,7 @@ def check_hinge_targets(y, loss, output_name):
     binary = np.all((rows == 0) | (rows == 1), axis=-1)
     if binary.all() or not np.any(binary & np.any(rows == 0, axis=-1)):
         return
-    raise ValueError(f"Targets for output '{output_name}' with loss {loss!r} mix rows of 0/1 "
+    raise ValueError(f"Targets for output '{output_name}' with {loss!r} mix rows of 0/1 "
                      f"labels with other values. Keras converts 0/1 labels to -1/1 only in "
                      f"batches that hold nothing else, so the result would depend on the "
                      f"batching; kcc refuses it. Use labels in {{-1, 1}}, or all 0/1")

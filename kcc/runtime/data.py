@@ -10,8 +10,6 @@ from typing import Sequence
 
 import numpy as np
 
-from kcc import losses as losses_module
-
 
 def _fmt_shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
@@ -133,8 +131,6 @@ def targets(data, names: Sequence[str], specs: Sequence[tuple], losses: Sequence
                                  f"loss {loss}; received an array of shape "
                                  f"{_fmt_shape(arr.shape)}{hint}")
             arr = np.ascontiguousarray(arr, dtype=np.float32)
-            if loss in ("hinge", "squared_hinge"):
-                losses_module.check_hinge_targets(arr, loss, name)
         out.append(arr)
     same_rows(list(zip(names, out)), "output")
     return out

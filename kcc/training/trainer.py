@@ -282,6 +282,11 @@ class Trainer:
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
         specs = [losses_module.target_spec(l, s) for l, s in zip(cfg.losses, out_shapes)]
         ys = data.targets(y, self.output_names, specs, cfg.losses, out_shapes, what)
+        weighted = cfg.weighted_metrics or [[] for _ in ys]
+        for name, arr, loss, ms, wms in zip(self.output_names, ys, cfg.losses, cfg.metrics, weighted):
+            for kind in [loss] + [c for _, c in ms + wms]:   # a hinge loss or metric
+                if kind in losses_module.HINGES:
+                    losses_module.check_hinge_targets(arr, kind, name)
         weights = data.sample_weights(sample_weight, class_weight, ys, self.output_names, weight_what)
         return data.with_weights(ys, weights)
 

@@ -248,3 +248,27 @@ def test_bad_arguments_are_clear_errors():
         model.fit(x, np.array([[0, 1], [-1, 1], [1, 1]], np.float32), verbose=0)
     model.fit(x, np.array([[0, 1], [1, 0], [1, 1]], np.float32), verbose=0)     # all 0/1
     model.fit(x, np.array([[-1, 1], [1, 1], [1, -1]], np.float32), verbose=0)   # -1/1
+
+
+@pytest.mark.parametrize("name", ["cosine_similarity", "categorical_hinge", "huber"])
+def test_per_timestep_output_as_keras(name):
+    """A Dense over (T, features): the loss per row of the last axis, averaged over samples
+    and timesteps, as Keras 3; 2 epochs of fit and the weights after."""
+    keras = _keras()
+    rng = np.random.default_rng(2)
+
+    def build(L, M):
+        x = L.Input(shape=(4, 3), name="x")
+        return M(x, L.Dense(5, activation="tanh", name="out")(x))
+
+    x = rng.normal(size=(9, 4, 3)).astype(np.float32)
+    y = LOSSES[name][2](rng, 36, 5).reshape(9, 4, 5).astype(np.float32)
+    ours, theirs = build(kcc.layers, Model), build(keras.layers, keras.Model)
+    theirs.get_layer("out").set_weights(ours.get_layer("out").get_weights())
+    ours.compile(kcc.optimizers.SGD(0.3), name)
+    theirs.compile(keras.optimizers.SGD(0.3), name)
+    h = [m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+         for m in (ours, theirs)]
+    np.testing.assert_allclose(h[0], h[1], rtol=1e-4)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -151,6 +151,23 @@ def test_sparse_top_k_with_ties_as_keras():
         assert logs[f"top{k}"] == pytest.approx(float(np.mean(want)))
 
 
+def test_early_stopping_directions_as_keras():
+    """auto mode reads the metric's direction: similarity, top-k, precision and recall up,
+    the error metrics down (Keras 3's _direction)."""
+    from kcc.layers import Dense, Input
+    from kcc.training.monitor_callbacks import _direction
+    inp = Input(shape=(3,))
+    model = Model(inp, Dense(4, activation="softmax")(inp))
+    model.compile("sgd", "categorical_crossentropy",
+                  metrics=["cosine_similarity", "top_k_categorical_accuracy", "precision",
+                           metrics.Recall(name="r"), metrics.RootMeanSquaredError(), "kld",
+                           "categorical_hinge"])
+    for key, way in (("val_cosine_similarity", "max"), ("top_k_categorical_accuracy", "max"),
+                     ("val_precision", "max"), ("r", "max"), ("root_mean_squared_error", "min"),
+                     ("val_kld", "min"), ("categorical_hinge", "min")):
+        assert _direction(model, key) == way, key
+
+
 def test_metrics_survive_save_and_load(tmp_path):
     from kcc.layers import Dense, Input
     inp = Input(shape=(3,))
@@ -187,6 +204,11 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="only axis=-1"):
         metrics.CosineSimilarity(axis=0)
     inp = Input(shape=(3,))
+    model = Model(inp, Dense(2)(inp))
+    model.compile("sgd", "mse", metrics=["hinge"])
+    with pytest.raises(ValueError, match="'hinge' mix rows of 0/1 labels with other values"):
+        model.evaluate(np.zeros((3, 3), np.float32), np.array([[0, 1], [-1, 1], [1, 1]]),
+                       verbose=0)
     model = Model(inp, Dense(4, activation="softmax")(inp))
     with pytest.raises(ValueError, match="needs dense targets"):
         model.compile("sgd", "sparse_categorical_crossentropy", metrics=["precision"])
