@@ -3,7 +3,10 @@
 A loss is compiled into native code, so kcc knows it by its canonical name:
 
     categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy,
-    mean_squared_error (alias mse, MSE), mean_absolute_error (alias mae, MAE)
+    mean_squared_error (alias mse, MSE), mean_absolute_error (alias mae, MAE),
+    mean_absolute_percentage_error (mape), mean_squared_logarithmic_error (msle),
+    huber, log_cosh (Keras 2's logcosh), kl_divergence (kld, kullback_leibler_divergence),
+    poisson, hinge, squared_hinge, categorical_hinge, cosine_similarity
 
 The lowercase functions (``kcc.losses.mse``) and the classes
 (``kcc.losses.MeanSquaredError()``) are accepted by ``compile`` and resolve to the
@@ -20,6 +23,7 @@ use; ``base`` maps it back to the canonical loss, which decides the targets and 
 SparseCategoricalCrossentropy takes none) trains on y * (1 - ls) + ls / classes, or
 y * (1 - ls) + ls / 2 for binary, with or without from_logits. It is a constant of the
 loss, compiled into the native code (``smoothing`` reads it off an identifier).
+``Huber(delta=)`` is compiled in the same way (``delta``).
 """
 
 import functools
@@ -28,7 +32,10 @@ import numpy as np
 
 EPSILON = 1e-7
 CANONICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy",
-             "binary_crossentropy", "mean_squared_error", "mean_absolute_error")
+             "binary_crossentropy", "mean_squared_error", "mean_absolute_error",
+             "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "huber",
+             "log_cosh", "kl_divergence", "poisson", "hinge", "squared_hinge",
+             "categorical_hinge", "cosine_similarity")
 LOGITS = {name: name + "_from_logits" for name in CANONICAL[:3]}
 SMOOTHABLE = ("categorical_crossentropy", "binary_crossentropy")   # take label_smoothing
 
@@ -128,12 +135,100 @@ def mean_absolute_error(y_true, y_pred):
     return np.mean(np.abs(y_pred - y_true), axis=-1)
 
 
+def _pair(y_true, y_pred):
+    """float targets and predictions at the same rank (Keras's LossFunctionWrapper.call)."""
+    y_pred = _float(y_pred)
+    return same_rank(np.asarray(y_true).astype(y_pred.dtype), y_pred)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    eps = y_pred.dtype.type(EPSILON)
+    return 100 * np.mean(np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), eps)), axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    eps = y_pred.dtype.type(EPSILON)
+    return np.mean(np.square(np.log(np.maximum(y_pred, eps) + 1)
+                             - np.log(np.maximum(y_true, eps) + 1)), axis=-1)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    y_true, y_pred = _pair(y_true, y_pred)
+    delta = y_pred.dtype.type(delta)
+    error = y_pred - y_true
+    a = np.abs(error)
+    return np.mean(np.where(a <= delta, 0.5 * np.square(error), delta * a - 0.5 * delta * delta),
+                   axis=-1)
+
+
+def log_cosh(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    x = y_pred - y_true     # x + softplus(-2x) - log 2, which never overflows
+    return np.mean(x + np.logaddexp(0, -2 * x) - np.log(y_pred.dtype.type(2)), axis=-1)
+
+
+def kl_divergence(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    eps = y_pred.dtype.type(EPSILON)
+    y_true, y_pred = np.clip(y_true, eps, 1), np.clip(y_pred, eps, 1)
+    return np.sum(y_true * np.log(y_true / y_pred), axis=-1)
+
+
+def poisson(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    return np.mean(y_pred - y_true * np.log(y_pred + y_pred.dtype.type(EPSILON)), axis=-1)
+
+
+def _hinge_labels(y_true):
+    """Keras's convert_binary_labels_to_hinge: labels all 0 or 1 become -1 or 1."""
+    return 2 * y_true - 1 if np.all((y_true == 0) | (y_true == 1)) else y_true
+
+
+def hinge(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    return np.mean(np.maximum(1 - _hinge_labels(y_true) * y_pred, 0), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    return np.mean(np.square(np.maximum(1 - _hinge_labels(y_true) * y_pred, 0)), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    pos = np.sum(y_true * y_pred, axis=-1)
+    neg = np.max((1 - y_true) * y_pred, axis=-1)
+    return np.maximum(neg - pos + 1, 0)
+
+
+def _normalize(v):
+    """Keras's normalize: v * min(1 / |v|, 1 / eps) over the last axis."""
+    with np.errstate(divide="ignore"):
+        inv = 1 / np.sqrt(np.sum(np.square(v), axis=-1, keepdims=True))
+    return v * np.minimum(inv, v.dtype.type(1 / EPSILON))
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    if axis != -1:
+        raise ValueError(f"cosine_similarity: only axis=-1 is supported by kcc. Received: "
+                         f"axis={axis!r}")
+    y_true, y_pred = _pair(y_true, y_pred)
+    return -np.sum(_normalize(y_true) * _normalize(y_pred), axis=-1)
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kl_divergence
 
-_REFERENCES = {f.__name__: f for f in (categorical_crossentropy, sparse_categorical_crossentropy,
-                                       binary_crossentropy, mean_squared_error,
-                                       mean_absolute_error)}
+_REFERENCES = {f.__name__: f for f in (
+    categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy,
+    mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
+    mean_squared_logarithmic_error, huber, log_cosh, kl_divergence, poisson, hinge,
+    squared_hinge, categorical_hinge, cosine_similarity)}
 _REFERENCES.update({kind: functools.partial(_REFERENCES[name], from_logits=True)
                     for name, kind in LOGITS.items()})
 
@@ -160,6 +255,7 @@ class Loss:
         self.reduction = "sum_over_batch_size"
         self.from_logits = bool(from_logits)
         self.label_smoothing = float(label_smoothing)
+        self.delta = 1.0
 
     @property
     def kind(self):
@@ -222,14 +318,106 @@ class MeanAbsoluteError(Loss):
         super().__init__(name, reduction)
 
 
+class MeanAbsolutePercentageError(Loss):
+    canonical = "mean_absolute_percentage_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error"):
+        super().__init__(name, reduction)
+
+
+class MeanSquaredLogarithmicError(Loss):
+    canonical = "mean_squared_logarithmic_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error"):
+        super().__init__(name, reduction)
+
+
+class Huber(Loss):
+    """0.5 e^2 where |e| <= delta, else delta |e| - 0.5 delta^2; delta is compiled in."""
+    canonical = "huber"
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss"):
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating)) \
+                or not np.isfinite(delta) or delta < 0:
+            raise ValueError(f"Huber: `delta` must be a non-negative number. Received: "
+                             f"delta={delta!r}")
+        super().__init__(name, reduction)
+        self.delta = float(delta)
+
+    def __call__(self, y_true, y_pred):
+        return np.mean(huber(y_true, y_pred, self.delta))
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class LogCosh(Loss):
+    canonical = "log_cosh"
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh"):
+        super().__init__(name, reduction)
+
+
+class KLDivergence(Loss):
+    canonical = "kl_divergence"
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
+        super().__init__(name, reduction)
+
+
+class Poisson(Loss):
+    canonical = "poisson"
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson"):
+        super().__init__(name, reduction)
+
+
+class Hinge(Loss):
+    canonical = "hinge"
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge"):
+        super().__init__(name, reduction)
+
+
+class SquaredHinge(Loss):
+    canonical = "squared_hinge"
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge"):
+        super().__init__(name, reduction)
+
+
+class CategoricalHinge(Loss):
+    canonical = "categorical_hinge"
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge"):
+        super().__init__(name, reduction)
+
+
+class CosineSimilarity(Loss):
+    canonical = "cosine_similarity"
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity"):
+        _check_axis(self, axis)
+        super().__init__(name, reduction)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": -1}
+
+
 def _check_axis(loss, axis):
     if axis != -1:
         raise ValueError(f"{type(loss).__name__}: only axis=-1 is supported. Received: axis={axis!r}")
 
 
 _CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-            MeanSquaredError, MeanAbsoluteError)
-_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+            MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
+            MeanSquaredLogarithmicError, Huber, LogCosh, KLDivergence, Poisson, Hinge,
+            SquaredHinge, CategoricalHinge, CosineSimilarity)
+# Keras 3's aliases (bce, kld, mape, msle) and Keras 2's (logcosh, kullback_leibler_divergence)
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
+            "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error",
+            "kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence",
+            "logcosh": "log_cosh", "bce": "binary_crossentropy"}
 _ALIASES.update({name: name for name in CANONICAL})
 _ALIASES.update({kind: kind for kind in LOGITS.values()})   # as a saved compile config says
 _ALIASES.update({cls.__name__.lower(): cls.canonical for cls in _CLASSES})
@@ -255,12 +443,28 @@ def get(identifier):
     hint = (" (kcc compiles losses to native code, so custom loss functions are not supported)"
             if callable(identifier) else "")
     raise ValueError(f"Unknown loss: {what}{hint}. Valid names: {list(CANONICAL)} "
-                     f"(aliases: mse, mae)")
+                     f"(aliases: {', '.join(sorted(a for a in _ALIASES if len(a) < 5))})")
 
 
 def smoothing(identifier):
     """The label_smoothing of a loss identifier: a Loss instance's own, else 0."""
     return identifier.label_smoothing if isinstance(identifier, Loss) else 0.0
+
+
+def delta(identifier):
+    """Huber's delta of a loss identifier: a Huber instance's own, else 1."""
+    return identifier.delta if isinstance(identifier, Huber) else 1.0
+
+
+def with_delta(kind, value):
+    """A loss identifier for ``kind`` with Huber's ``delta``: the kind itself at 1 (how a
+    saved config rebuilds it)."""
+    if value == 1.0:
+        return kind
+    if kind != "huber":
+        raise ValueError(f"Loss {kind!r} takes no delta (only 'huber' does). Received: "
+                         f"delta={value!r}")
+    return Huber(delta=value)
 
 
 def smoothed(kind, label_smoothing):
@@ -279,7 +483,26 @@ def smoothed(kind, label_smoothing):
 def reference(loss, y_true, y_pred):
     """Per-sample loss of ``loss`` (any identifier ``get`` accepts), in numpy."""
     ls = smoothing(loss)
-    return _REFERENCES[get(loss)](y_true, y_pred, **({"label_smoothing": ls} if ls else {}))
+    kwargs = {"label_smoothing": ls} if ls else {"delta": loss.delta} if isinstance(loss, Huber) else {}
+    return _REFERENCES[get(loss)](y_true, y_pred, **kwargs)
+
+
+HINGES = ("hinge", "squared_hinge")      # read 0/1 labels as -1/1
+
+
+def check_hinge_targets(y, loss, output_name):
+    """Refuse targets whose hinge labels kcc would read otherwise than Keras. Keras turns
+    0/1 labels into -1/1 when a whole batch holds only 0s and 1s; kcc's row functions decide
+    per row of the last axis, which agrees unless a row of 0s and 1s with a 0 in it shares
+    the data with rows of other values (Keras's result would then depend on the batching)."""
+    rows = np.asarray(y, np.float32).reshape(-1, y.shape[-1] if y.ndim > 1 else 1)
+    binary = np.all((rows == 0) | (rows == 1), axis=-1)
+    if binary.all() or not np.any(binary & np.any(rows == 0, axis=-1)):
+        return
+    raise ValueError(f"Targets for output '{output_name}' with {loss!r} mix rows of 0/1 "
+                     f"labels with other values. Keras converts 0/1 labels to -1/1 only in "
+                     f"batches that hold nothing else, so the result would depend on the "
+                     f"batching; kcc refuses it. Use labels in {{-1, 1}}, or all 0/1")
 
 
 def _per_sample(output_shape):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from kcc.codegen.env import environment, family
 from kcc.codegen.io import OpIO, declarations, grad_name
 from kcc.graph.ir import Graph
+from kcc.metrics import RATIOS
 from kcc.passes.plan import ALIGN, IDENTITY_IN_INFERENCE, Plan, plan_predict, workspace_offsets
 
 
@@ -41,7 +42,8 @@ def stat_names(g: Graph) -> list[str]:
     """Names of the accumulators: Keras's log keys (loss, <out>_loss..., the metrics, then
     the weighted metrics, named as Keras 3 names them), then, per output with weighted
     metrics, its weight sum, the hidden divisor WEIGHT_SUM + <output> (kept out of the
-    logs). Also records in each Loss where its stats accumulate."""
+    logs), then each ratio metric's denominator (kcc.metrics.RATIOS), hidden as
+    DENOMINATOR + <its log key>. Also records in each Loss where its stats accumulate."""
     names = ["loss"]
     multi = len(g.losses) > 1
     if multi:
@@ -83,10 +85,22 @@ def stat_names(g: Graph) -> list[str]:
         if l.weighted_metrics:
             l.weight_stat = len(names)
             names.append(WEIGHT_SUM + g.output_names[l.index])
+    for l in g.losses:
+        for metrics, stats, dens in ((l.metrics, l.metric_stats, "metric_dens"),
+                                     (l.weighted_metrics, l.weighted_stats, "weighted_dens")):
+            setattr(l, dens, [])
+            for (_, canonical), i in zip(metrics, stats):
+                if canonical in RATIOS:
+                    getattr(l, dens).append(len(names))
+                    names.append(DENOMINATOR + names[i])
+                else:
+                    getattr(l, dens).append(-1)
     return names
 
 
+HIDDEN = "#"                        # a stat whose name starts so is not a log key
 WEIGHT_SUM = "#weights:"
+DENOMINATOR = "#denominator:"
 
 
 def _macro_floats(fams: dict, op, macro: str, *args) -> int:

@@ -85,7 +85,10 @@ class Loss:
     weighted_metrics: list[tuple[str, str]] = field(default_factory=list)  # (display, canonical)
     weighted_stats: list[int] = field(default_factory=list)  # where each accumulates sum(w m)
     weight_stat: int = -1      # where sum(w) accumulates, the weighted metrics' divisor
+    metric_dens: list[int] = field(default_factory=list)    # per metric: where a ratio's
+    weighted_dens: list[int] = field(default_factory=list)  # denominator accumulates, or -1
     label_smoothing: float = 0.0  # compiled in: the loss reads y (1 - ls) + ls / classes (or / 2)
+    delta: float = 1.0         # compiled in: Huber's delta (other losses ignore it)
 
 
 @dataclass
@@ -118,7 +121,8 @@ class Graph:
                          saved=dict(op.saved), workspace=dict(op.workspace)) for op in self.ops],
             losses=[replace(l, metrics=list(l.metrics), metric_stats=list(l.metric_stats),
                             weighted_metrics=list(l.weighted_metrics),
-                            weighted_stats=list(l.weighted_stats))
+                            weighted_stats=list(l.weighted_stats),
+                            metric_dens=list(l.metric_dens), weighted_dens=list(l.weighted_dens))
                     for l in self.losses],
             id_bounds=dict(self.id_bounds))
 
@@ -155,6 +159,7 @@ class Graph:
         for loss in self.losses:
             weighted = f" weighted_metrics={loss.weighted_metrics}" if loss.weighted_metrics else ""
             smooth = f" label_smoothing={loss.label_smoothing}" if loss.label_smoothing else ""
+            smooth += f" delta={loss.delta}" if loss.kind == "huber" else ""
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
                          f"{weighted}{smooth}{' fused ' + loss.fused if loss.fused else ''}")
         return "\n".join(lines)

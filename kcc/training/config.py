@@ -29,10 +29,15 @@ class CompileConfig:
     output_names: list = field(default_factory=list)
     weighted_metrics: list = field(default_factory=list)   # as metrics (empty: none)
     label_smoothing: list = field(default_factory=list)    # float per output (empty: none)
+    deltas: list = field(default_factory=list)    # Huber's delta per output (empty: all 1)
 
     def smoothing(self, i):
         """Output i's loss's label_smoothing (0: none)."""
         return self.label_smoothing[i] if self.label_smoothing else 0.0
+
+    def delta(self, i):
+        """Output i's Huber delta (1 for every other loss)."""
+        return self.deltas[i] if self.deltas else 1.0
 
     @property
     def metrics_names(self):
@@ -70,12 +75,15 @@ class CompileConfig:
                 "output_names": list(self.output_names)}
         if any(self.label_smoothing):
             data["label_smoothing"] = [float(ls) for ls in self.label_smoothing]
+        if any(d != 1.0 for d in self.deltas):
+            data["huber_delta"] = [float(d) for d in self.deltas]
         return data
 
     def structure_key(self):
         """What changes the generated code; loss weights and hparams are run-time values
         (label smoothing is compiled in)."""
         return (self.optimizer.structure_key(), tuple(self.losses), tuple(self.label_smoothing),
+                tuple(self.deltas),
                 tuple(tuple(c for _, c in m) for m in self.metrics),
                 tuple(tuple(c for _, c in m) for m in self.weighted_metrics))
 
@@ -191,6 +199,7 @@ def resolve_compile(optimizer, loss, metrics, loss_weights, output_names, output
                                  output_names, output_shapes),
         output_names=output_names,
         label_smoothing=[losses_module.smoothing(x) for x in per_output],
+        deltas=[losses_module.delta(x) for x in per_output],
         weighted_metrics=_resolve_metrics(
             _resolve_metric_lists(weighted_metrics, output_names, "weighted_metrics"), losses,
             output_names, output_shapes),
@@ -229,6 +238,13 @@ def compile_arguments(data):
             raise ValueError(f"the compile config's label_smoothing must be a list of one number "
                              f"per entry of its loss list {loss!r}, found {smoothing!r}")
         loss = [losses_module.smoothed(k, ls) for k, ls in zip(loss, smoothing)]
+    deltas = data.get("huber_delta")                  # absent: every Huber's delta is 1
+    if deltas is not None:
+        if not (isinstance(loss, list) and isinstance(deltas, list) and len(deltas) == len(loss)
+                and all(_is_number(v) for v in deltas)):
+            raise ValueError(f"the compile config's huber_delta must be a list of one number "
+                             f"per entry of its loss list {loss!r}, found {deltas!r}")
+        loss = [losses_module.with_delta(k, d) for k, d in zip(loss, deltas)]
     for arg, value in (("metrics", metrics), ("weighted_metrics", weighted)):
         if not _metric_pairs(value):
             raise ValueError(f"the compile config's {arg} must be one list of [name, metric] "

@@ -27,7 +27,8 @@ def _by_name(name):
 
 
 def _metric_direction(canonical):
-    return "max" if canonical.endswith("accuracy") else "min"
+    from kcc import metrics     # Keras 3's metric._direction
+    return "max" if metrics.base_name(canonical) in metrics.UP else "min"
 
 
 def _direction(model, monitor):

@@ -13,8 +13,9 @@ import numpy as np
 
 from kcc import backend
 from kcc import losses as losses_module
+from kcc import metrics as metrics_module
 from kcc.graph.ir import Loss, OptimizerSpec
-from kcc.codegen.render import WEIGHT_SUM
+from kcc.codegen.render import HIDDEN
 from kcc.graph.trace import loss_inputs, lower
 from kcc.runtime import data
 from kcc.runtime.native import NativeModel
@@ -24,8 +25,7 @@ from kcc.training.progbar import Progbar
 from kcc.utils import random as kcc_random
 
 # Metrics the native code computes (kcc/ops/losses.h, namespace kcc::metric).
-_NATIVE_METRICS = {"categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy",
-                   "mean_squared_error", "mean_absolute_error"}
+_NATIVE_METRICS = set(metrics_module.CANONICAL)
 _METRIC_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
 
 # Options for generators and Python datasets; kcc takes arrays, which they leave unchanged.
@@ -42,7 +42,7 @@ def _native_metrics(entries) -> list:
     out = []
     for display, canonical in entries:
         canonical = _METRIC_ALIASES.get(canonical, canonical)
-        if canonical not in _NATIVE_METRICS:
+        if metrics_module.base_name(canonical) not in _NATIVE_METRICS:
             raise ValueError(f"Metric '{display}' is not supported by kcc yet. Supported: "
                              f"{sorted(_NATIVE_METRICS)}")
         out.append((display, canonical))
@@ -193,7 +193,7 @@ class Trainer:
             graph.losses.append(Loss(name, kind, float(cfg.loss_weights[i]), tuple(shape), dtype,
                                      _native_metrics(cfg.metrics[i]), index=i,
                                      weighted_metrics=_native_metrics(cfg.weighted_metrics[i]),
-                                     label_smoothing=cfg.smoothing(i)))
+                                     label_smoothing=cfg.smoothing(i), delta=cfg.delta(i)))
         graph.optimizer = _optimizer_spec(cfg.optimizer)
         previous = self._native if self.__dict__.get("optimizer") is cfg.optimizer else None
         self._native = NativeModel(graph, what=f"model '{self.name}'", device=device)
@@ -208,17 +208,28 @@ class Trainer:
     def metrics_names(self) -> list[str]:
         """The log keys in the order the native code keeps them: loss, the outputs' losses,
         the metrics, the weighted metrics."""
-        return [key for key, _, _ in self._native_log_plan()[1]] if self._native else []
+        return [key for key, _, _, _ in self._native_log_plan()[1]] if self._native else []
 
     def _native_log_plan(self):
-        """(native, [(log key, stat, divisor stat or None: divide by the samples seen), ...]
-        in stat order), worked out once per compiled unit."""
+        """(native, [(log key, stat, divisor stat or None: divide by the samples seen, root:
+        take the square root after), ...] in stat order), worked out once per compiled unit.
+        A weighted metric divides by its output's weight sum, a ratio metric (precision,
+        recall) by its own denominator, weighted or not."""
         native = self._native
         cached = self.__dict__.get("_log_plan")
         if cached is None or cached[0] is not native:
-            divisor = {i: l.weight_stat for l in native.graph.losses for i in l.weighted_stats}
-            plan = [(key, i, divisor.get(i)) for i, key in enumerate(native.stat_names)
-                    if not key.startswith(WEIGHT_SUM)]
+            divisor, roots = {}, set()
+            for l in native.graph.losses:
+                divisor.update({i: l.weight_stat for i in l.weighted_stats})
+                for (_, canonical), i, den in zip(l.metrics + l.weighted_metrics,
+                                                  l.metric_stats + l.weighted_stats,
+                                                  l.metric_dens + l.weighted_dens):
+                    if den >= 0:
+                        divisor[i] = den
+                    if canonical in metrics_module.ROOTS:
+                        roots.add(i)
+            plan = [(key, i, divisor.get(i), i in roots) for i, key in enumerate(native.stat_names)
+                    if not key.startswith(HIDDEN)]
             cached = self._log_plan = (native, plan, sorted(plan))
         return cached
 
@@ -271,6 +282,11 @@ class Trainer:
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
         specs = [losses_module.target_spec(l, s) for l, s in zip(cfg.losses, out_shapes)]
         ys = data.targets(y, self.output_names, specs, cfg.losses, out_shapes, what)
+        weighted = cfg.weighted_metrics or [[] for _ in ys]
+        for name, arr, loss, ms, wms in zip(self.output_names, ys, cfg.losses, cfg.metrics, weighted):
+            for kind in [loss] + [c for _, c in ms + wms]:   # a hinge loss or metric
+                if kind in losses_module.HINGES:
+                    losses_module.check_hinge_targets(arr, kind, name)
         weights = data.sample_weights(sample_weight, class_weight, ys, self.output_names, weight_what)
         return data.with_weights(ys, weights)
 
@@ -296,11 +312,12 @@ class Trainer:
         """The logs of `seen` samples' stat sums, keys sorted as Keras 3 sorts them. A
         weighted metric divides by its weights' sum (0 when they sum to 0, as Keras)."""
         logs = {}
-        for key, i, d in self._native_log_plan()[2]:
+        for key, i, d, root in self._native_log_plan()[2]:
             if d is None:
-                logs[prefix + key] = float(sums[i]) / seen if seen else float("nan")
+                value = float(sums[i]) / seen if seen else float("nan")
             else:
-                logs[prefix + key] = float(sums[i]) / float(sums[d]) if sums[d] else 0.0
+                value = float(sums[i]) / float(sums[d]) if sums[d] else 0.0
+            logs[prefix + key] = float(np.sqrt(value)) if root else value
         return logs
 
     def _sync_hparams(self) -> list:

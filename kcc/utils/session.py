@@ -7,4 +7,6 @@ def clear_session():
     Existing layers and models keep their names and weights; only new names restart.
     """
     from kcc.frontend import naming   # deferred: kcc.utils must not pull in the frontend
+    from kcc import metrics
     naming.reset_names()
+    metrics._AUTO_NAMES.clear()

@@ -86,7 +86,7 @@ def test_scalar_loss_weight():
     ("mse", None, "accuracy", "Expected `metrics` to be a list, tuple or dict"),
     ("mse", None, {"aux": ["acc"]}, r"Unknown output name\(s\) \['aux'\] in `metrics`"),
     ("mse", None, [["acc"]], r"`metrics`.*expected 2 entries.*received 1"),
-    ("hinge", None, None, "Unknown loss: 'hinge'"),
+    ("dice", None, None, "Unknown loss: 'dice'"),
 ])
 def test_errors(loss, weights, metrics, message):
     with pytest.raises(ValueError, match=message):

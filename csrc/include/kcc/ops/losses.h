@@ -207,6 +207,191 @@ KCC_HD void mean_absolute_error_grad(float* dp, const float* p, const float* y, 
     }
 }
 
+// -- Keras 3's other losses ----------------------------------------------------------------
+// Each is the mean over the row (CategoricalHinge, KLDivergence, CosineSimilarity: one value
+// per row), as keras/src/losses/losses.py computes it in float32; `eps` is Keras's
+// backend.epsilon() (1e-7). Where Keras clips (max, clip), the gradient is torch's: it
+// flows where the clipped value is the input itself and is 0 where the clip holds.
+
+// Huber: 0.5 e^2 where |e| <= delta, else delta |e| - 0.5 delta^2 (e = p - y).
+KCC_HD float huber(const float* p, const float* y, int64_t d, float delta) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) {
+        const float e = p[j] - y[j], a = fabsf(e);
+        l += a <= delta ? 0.5f * e * e : delta * a - 0.5f * delta * delta;
+    }
+    return l / (float)d;
+}
+KCC_HD void huber_grad(float* dp, const float* p, const float* y, int64_t d, float scale,
+                       float delta) {
+    for (int64_t j = 0; j < d; ++j) {
+        const float e = p[j] - y[j];
+        const float g = fabsf(e) <= delta ? e : (e > 0.0f ? delta : -delta);
+        dp[j] = scale * g / (float)d;
+    }
+}
+
+// LogCosh: x + softplus(-2x) - log 2 of x = p - y (never overflows); d/dx = tanh(x).
+KCC_HD float log_cosh(const float* p, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) {
+        const float x = p[j] - y[j];
+        l += x + act::Softplus::f(-2.0f * x) - 0.69314718055994531f;
+    }
+    return l / (float)d;
+}
+KCC_HD void log_cosh_grad(float* dp, const float* p, const float* y, int64_t d, float scale) {
+    for (int64_t j = 0; j < d; ++j) dp[j] = scale * tanhf(p[j] - y[j]) / (float)d;
+}
+
+// KLDivergence: sum y log(y / p), y and p clipped to [eps, 1] (a summed row, not a mean).
+KCC_HD float clip_unit(float v) { return v < kEps ? kEps : (v > 1.0f ? 1.0f : v); }
+KCC_HD float kl_divergence(const float* p, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) {
+        const float t = clip_unit(y[j]);
+        l += t * logf(t / clip_unit(p[j]));
+    }
+    return l;
+}
+KCC_HD void kl_divergence_grad(float* dp, const float* p, const float* y, int64_t d,
+                               float scale) {
+    for (int64_t j = 0; j < d; ++j)
+        dp[j] = (p[j] >= kEps && p[j] <= 1.0f) ? -scale * clip_unit(y[j]) / p[j] : 0.0f;
+}
+
+// Poisson: mean of p - y log(p + eps).
+KCC_HD float poisson(const float* p, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) l += p[j] - y[j] * logf(p[j] + kEps);
+    return l / (float)d;
+}
+KCC_HD void poisson_grad(float* dp, const float* p, const float* y, int64_t d, float scale) {
+    for (int64_t j = 0; j < d; ++j) dp[j] = scale * (1.0f - y[j] / (p[j] + kEps)) / (float)d;
+}
+
+// Hinge and SquaredHinge read 0/1 labels as -1/1 (Keras's convert_binary_labels_to_hinge).
+// Keras decides per batch (all labels 0 or 1); a row decides here, which is the same
+// whenever a row of 0s and 1s sits in a batch of such rows or holds only 1s (2 * 1 - 1 = 1).
+// kcc.losses refuses targets where it would not be (kcc.losses.check_hinge_targets).
+KCC_HD bool binary_row(const float* y, int64_t d) {
+    for (int64_t j = 0; j < d; ++j) if (y[j] != 0.0f && y[j] != 1.0f) return false;
+    return true;
+}
+KCC_HD float hinge_label(float y, bool binary) { return binary ? 2.0f * y - 1.0f : y; }
+KCC_HD float hinge(const float* p, const float* y, int64_t d) {
+    const bool binary = binary_row(y, d);
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) l += fmaxf(1.0f - hinge_label(y[j], binary) * p[j], 0.0f);
+    return l / (float)d;
+}
+KCC_HD void hinge_grad(float* dp, const float* p, const float* y, int64_t d, float scale) {
+    const bool binary = binary_row(y, d);
+    for (int64_t j = 0; j < d; ++j) {
+        const float t = hinge_label(y[j], binary);
+        dp[j] = 1.0f - t * p[j] > 0.0f ? -scale * t / (float)d : 0.0f;
+    }
+}
+KCC_HD float squared_hinge(const float* p, const float* y, int64_t d) {
+    const bool binary = binary_row(y, d);
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) {
+        const float m = fmaxf(1.0f - hinge_label(y[j], binary) * p[j], 0.0f);
+        l += m * m;
+    }
+    return l / (float)d;
+}
+KCC_HD void squared_hinge_grad(float* dp, const float* p, const float* y, int64_t d,
+                               float scale) {
+    const bool binary = binary_row(y, d);
+    for (int64_t j = 0; j < d; ++j) {
+        const float t = hinge_label(y[j], binary), m = fmaxf(1.0f - t * p[j], 0.0f);
+        dp[j] = -scale * 2.0f * m * t / (float)d;
+    }
+}
+
+// CategoricalHinge: max(max_j (1 - y_j) p_j - sum_j y_j p_j + 1, 0), no label conversion;
+// the gradient of the max goes to its first maximum.
+KCC_HD int64_t categorical_hinge_neg(const float* p, const float* y, int64_t d) {
+    int64_t k = 0;
+    for (int64_t j = 1; j < d; ++j) if ((1.0f - y[j]) * p[j] > (1.0f - y[k]) * p[k]) k = j;
+    return k;
+}
+KCC_HD float categorical_hinge(const float* p, const float* y, int64_t d) {
+    float pos = 0.0f;
+    for (int64_t j = 0; j < d; ++j) pos += y[j] * p[j];
+    const int64_t k = categorical_hinge_neg(p, y, d);
+    return fmaxf((1.0f - y[k]) * p[k] - pos + 1.0f, 0.0f);
+}
+KCC_HD void categorical_hinge_grad(float* dp, const float* p, const float* y, int64_t d,
+                                   float scale) {
+    const bool live = categorical_hinge(p, y, d) > 0.0f;
+    const int64_t k = categorical_hinge_neg(p, y, d);
+    for (int64_t j = 0; j < d; ++j) dp[j] = live ? -scale * y[j] : 0.0f;
+    if (live) dp[k] += scale * (1.0f - y[k]);
+}
+
+// MeanSquaredLogarithmicError: mean of (log(max(p, eps) + 1) - log(max(y, eps) + 1))^2.
+KCC_HD float mean_squared_logarithmic_error(const float* p, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) {
+        const float e = logf(fmaxf(p[j], kEps) + 1.0f) - logf(fmaxf(y[j], kEps) + 1.0f);
+        l += e * e;
+    }
+    return l / (float)d;
+}
+KCC_HD void mean_squared_logarithmic_error_grad(float* dp, const float* p, const float* y,
+                                                int64_t d, float scale) {
+    for (int64_t j = 0; j < d; ++j) {
+        const float q = fmaxf(p[j], kEps) + 1.0f;
+        const float e = logf(q) - logf(fmaxf(y[j], kEps) + 1.0f);
+        dp[j] = p[j] > kEps ? scale * 2.0f * e / (q * (float)d) : 0.0f;
+    }
+}
+
+// MeanAbsolutePercentageError: 100 * mean of |y - p| / max(|y|, eps).
+KCC_HD float mean_absolute_percentage_error(const float* p, const float* y, int64_t d) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < d; ++j) l += fabsf((y[j] - p[j]) / fmaxf(fabsf(y[j]), kEps));
+    return 100.0f * l / (float)d;
+}
+KCC_HD void mean_absolute_percentage_error_grad(float* dp, const float* p, const float* y,
+                                                int64_t d, float scale) {
+    for (int64_t j = 0; j < d; ++j) {
+        const float r = p[j] - y[j];
+        const float s = r > 0.0f ? 1.0f : (r < 0.0f ? -1.0f : 0.0f);
+        dp[j] = scale * 100.0f * s / (fmaxf(fabsf(y[j]), kEps) * (float)d);
+    }
+}
+
+// CosineSimilarity: -sum of y and p each scaled by min(1 / |v|, 1 / eps) (Keras's
+// normalize: x * min(rsqrt(sum x^2), 1 / eps), so a zero row stays 0).
+KCC_HD float inv_norm(const float* v, int64_t d) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; ++j) s += v[j] * v[j];
+    const float r = 1.0f / sqrtf(s);
+    return r < 1.0f / kEps ? r : 1.0f / kEps;
+}
+KCC_HD float cosine_similarity(const float* p, const float* y, int64_t d) {
+    float dot = 0.0f;
+    for (int64_t j = 0; j < d; ++j) dot += y[j] * p[j];
+    return -dot * inv_norm(y, d) * inv_norm(p, d);
+}
+// With q = p / |p| and t = y / |y|: d(-t.q)/dp = -(t - (t.q) q) / |p|; where 1 / eps holds
+// the scale (|p| < eps) it is a constant and the gradient is -t / eps.
+KCC_HD void cosine_similarity_grad(float* dp, const float* p, const float* y, int64_t d,
+                                   float scale) {
+    float s = 0.0f, dot = 0.0f;
+    for (int64_t j = 0; j < d; ++j) { s += p[j] * p[j]; dot += y[j] * p[j]; }
+    const float iy = inv_norm(y, d), r = 1.0f / sqrtf(s);
+    if (r < 1.0f / kEps) {
+        const float tq = dot * iy * r;
+        for (int64_t j = 0; j < d; ++j) dp[j] = -scale * (y[j] * iy - tq * p[j] * r) * r;
+    } else {
+        for (int64_t j = 0; j < d; ++j) dp[j] = -scale * y[j] * iy / kEps;
+    }
+}
+
 }  // namespace loss
 
 namespace metric {
@@ -233,6 +418,72 @@ KCC_HD float mean_squared_error(const float* p, const float* y, int64_t d) {
 }
 KCC_HD float mean_absolute_error(const float* p, const float* y, int64_t d) {
     return loss::mean_absolute_error(p, y, d);
+}
+// The losses as metrics, as Keras 3 has them (at their defaults: no logits, no smoothing,
+// Huber's delta 1). Each is the row's loss; the epoch's value is their mean.
+#define KCC_LOSS_METRIC(name) \
+    KCC_HD float name(const float* p, const float* y, int64_t d) { return loss::name(p, y, d); }
+KCC_LOSS_METRIC(mean_absolute_percentage_error)
+KCC_LOSS_METRIC(mean_squared_logarithmic_error)
+KCC_LOSS_METRIC(log_cosh)
+KCC_LOSS_METRIC(kl_divergence)
+KCC_LOSS_METRIC(poisson)
+KCC_LOSS_METRIC(hinge)
+KCC_LOSS_METRIC(squared_hinge)
+KCC_LOSS_METRIC(categorical_hinge)
+KCC_LOSS_METRIC(binary_crossentropy)
+KCC_LOSS_METRIC(categorical_crossentropy)
+#undef KCC_LOSS_METRIC
+KCC_HD float sparse_categorical_crossentropy(const float* p, const int32_t* y, int64_t d) {
+    return loss::sparse_categorical_crossentropy(p, y, d);
+}
+KCC_HD float huber(const float* p, const float* y, int64_t d) {
+    return loss::huber(p, y, d, 1.0f);
+}
+// Keras's CosineSimilarity metric is the similarity, the loss its negative.
+KCC_HD float cosine_similarity(const float* p, const float* y, int64_t d) {
+    return -loss::cosine_similarity(p, y, d);
+}
+// RootMeanSquaredError accumulates the squared error; the driver takes the square root of
+// the epoch's mean (kcc.metrics.ROOTS).
+KCC_HD float root_mean_squared_error(const float* p, const float* y, int64_t d) {
+    return loss::mean_squared_error(p, y, d);
+}
+
+// Top-k accuracy as Keras 3's in_top_k on torch: the true class's score is at least the
+// k-th largest (ties count), i.e. fewer than k scores lie above it.
+KCC_HD float in_top_k(const float* p, int64_t label, int64_t d, int64_t k) {
+    int64_t above = 0;
+    for (int64_t j = 0; j < d; ++j) above += p[j] > p[label] ? 1 : 0;
+    return above < k ? 1.0f : 0.0f;
+}
+KCC_HD float top_k_categorical_accuracy(const float* p, const float* y, int64_t d,
+                                        int64_t k = 5) {
+    return in_top_k(p, argmax(y, d), d, k);
+}
+KCC_HD float sparse_top_k_categorical_accuracy(const float* p, const int32_t* y, int64_t d,
+                                               int64_t k = 5) {
+    return in_top_k(p, (int64_t)*y, d, k);
+}
+
+// Precision and Recall at the threshold 0.5, as Keras 3's: over every value, a prediction
+// above the threshold is positive, a target other than 0 is. Each is a ratio the driver
+// divides at the end of the epoch: true positives over the row's <name>_denominator.
+KCC_HD float precision(const float* p, const float* y, int64_t d) {
+    float tp = 0.0f;
+    for (int64_t j = 0; j < d; ++j) tp += (p[j] > 0.5f && y[j] != 0.0f) ? 1.0f : 0.0f;
+    return tp;
+}
+KCC_HD float precision_denominator(const float* p, const float*, int64_t d) {
+    float positive = 0.0f;
+    for (int64_t j = 0; j < d; ++j) positive += p[j] > 0.5f ? 1.0f : 0.0f;
+    return positive;
+}
+KCC_HD float recall(const float* p, const float* y, int64_t d) { return precision(p, y, d); }
+KCC_HD float recall_denominator(const float*, const float* y, int64_t d) {
+    float actual = 0.0f;
+    for (int64_t j = 0; j < d; ++j) actual += y[j] != 0.0f ? 1.0f : 0.0f;
+    return actual;
 }
 
 }  // namespace metric
