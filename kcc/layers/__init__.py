@@ -12,6 +12,7 @@ from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from kcc.layers.embedding import Embedding
 from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
                               Subtract)
+from kcc.layers.multi_head_attention import MultiHeadAttention
 from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum, merge, minimum,
                                         multiply, subtract)
 from kcc.layers.noise import GaussianDropout, GaussianNoise
@@ -43,5 +44,5 @@ __all__ = [
     "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
     "BatchNormalization",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
-    "GaussianDropout", "GaussianNoise", "Attention",
+    "GaussianDropout", "GaussianNoise", "Attention", "MultiHeadAttention",
 ]
