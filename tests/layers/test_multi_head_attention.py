@@ -202,3 +202,21 @@ def test_config_and_json_round_trip():
     scores = model.predict(data, verbose=0)[1].reshape(8, 2, T, T)
     assert np.all(scores[:, :, np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]] == 0)  # causal
     np.testing.assert_allclose(scores.sum(-1), 1, rtol=1e-5)
+
+
+def test_each_call_keeps_its_own_flags():
+    """One layer called causal inside a nested model and plain outside: two nodes, two
+    masks, one set of weights."""
+    x = Input(shape=(5, 4))
+    mha = MultiHeadAttention(2, 3, name="m")
+    inner = Model(x, mha(x, x, use_causal_mask=True))
+    y = Input(shape=(5, 4))
+    outer = Model(y, [inner(y), mha(y, y)])
+    data = np.random.default_rng(10).normal(size=(2, 5, 4)).astype(np.float32)
+    causal, plain = outer.predict(data, verbose=0)
+    np.testing.assert_allclose(causal, inner.predict(data, verbose=0), rtol=1e-6)
+    assert not np.allclose(causal, plain, rtol=1e-3)
+    np.testing.assert_allclose(causal[:, -1], plain[:, -1], rtol=1e-5)   # the last query sees all
+    later = data.copy()
+    later[:, 1:] += 3.0                # the first query sees only the first step when causal
+    np.testing.assert_allclose(outer.predict(later, verbose=0)[0][:, 0], causal[:, 0], rtol=1e-5)
