@@ -26,7 +26,7 @@ def write(graph: Graph, fingerprint: str, path: Path) -> None:
         if w.name in tensors:
             raise ValueError(f"Two weights of model '{graph.name}' are named '{w.name}'; "
                              f"rename one of the layers to export the model.")
-        tensors[w.name] = np.ascontiguousarray(np.asarray(w.buffer, dtype=np.float32).reshape(w.shape))
+        tensors[w.name] = np.asarray(w.buffer, dtype=np.float32, order="C").reshape(w.shape)  # 0-d stays 0-d
     metadata = {"format": FORMAT, "version": VERSION, "model": graph.name, "fingerprint": fingerprint}
     write_file(path, tensors, metadata)   # atomic, and the same bytes for the same weights
 

@@ -186,6 +186,7 @@ class Model(Trainer, Layer):
         """Inline the model's graph: its layers lower themselves, weights shared by identity."""
         env = {id(t): v for t, v in zip(self.inputs, inputs)}
         for node in self._nodes:
-            outs = g.lower_node(node.layer, node.index, [env[id(t)] for t in node.input_tensors])
+            outs = g.lower_node(node.layer, node.index, [env[id(t)] for t in node.input_tensors],
+                               node.arguments)
             env.update((id(t), v) for t, v in zip(node.output_tensors, outs))
         return [env[id(t)] for t in self.outputs]

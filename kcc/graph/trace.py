@@ -48,6 +48,7 @@ class GraphBuilder:
         self._layer_name: str = ""
         self._outputs_of_node = 0
         self._fold = 1                       # rows per sample of what is built now
+        self.call_arguments: dict = {}       # keyword arguments of the call being lowered
 
     # -- used by the tracer -------------------------------------------------
     def _fresh(self, base: str) -> str:
@@ -64,13 +65,19 @@ class GraphBuilder:
         self.graph.input_names.append(layer_name)
         return v
 
-    def lower_node(self, layer, call_index: int, inputs: list[Value]) -> list[Value]:
+    def lower_node(self, layer, call_index: int, inputs: list[Value],
+                   arguments: dict | None = None) -> list[Value]:
         """One call of `layer` on `inputs`: the int32 inputs it reads as floats go through
-        `as_float` first, then the layer's ops are named after it."""
+        `as_float` first, then the layer's ops are named after it. `arguments` (the Node's
+        call keywords, e.g. use_causal_mask) are `call_arguments` while the layer lowers."""
         inputs = [self.as_float(v, layer.name) if v.dtype == "int32" and layer._int_input_as_float(i)
                   else v for i, v in enumerate(inputs)]
         self.begin_node(layer.name, call_index)
-        outputs = layer.lower(self, inputs)
+        outer, self.call_arguments = self.call_arguments, dict(arguments or {})
+        try:
+            outputs = layer.lower(self, inputs)
+        finally:
+            self.call_arguments = outer
         reg = getattr(layer, "activity_regularizer", None)
         node = self._op_name
         return outputs if reg is None else [self.activity(y, reg, node) for y in outputs]
@@ -232,7 +239,7 @@ def lower(model) -> Graph:
         layer = node.layer
         k = calls.get(id(layer), 0)
         calls[id(layer)] = k + 1
-        outs = g.lower_node(layer, k, [env[id(t)] for t in node.input_tensors])
+        outs = g.lower_node(layer, k, [env[id(t)] for t in node.input_tensors], node.arguments)
         if len(outs) != len(node.output_tensors):
             raise RuntimeError(f"Layer {layer.name} lowered to {len(outs)} values, "
                                f"its node has {len(node.output_tensors)} outputs")

@@ -1,6 +1,7 @@
 """kcc.layers: the layers of the Keras functional API (`from kcc.layers import Input, Dense`)."""
 from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
+from kcc.layers.attention import Attention
 from kcc.layers.batch_norm import BatchNormalization
 from kcc.layers.bidirectional import Bidirectional
 from kcc.layers.conv1d import Conv1D, Convolution1D
@@ -11,6 +12,7 @@ from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from kcc.layers.embedding import Embedding
 from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
                               Subtract)
+from kcc.layers.multi_head_attention import MultiHeadAttention
 from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum, merge, minimum,
                                         multiply, subtract)
 from kcc.layers.noise import GaussianDropout, GaussianNoise
@@ -42,5 +44,5 @@ __all__ = [
     "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
     "BatchNormalization",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
-    "GaussianDropout", "GaussianNoise",
+    "GaussianDropout", "GaussianNoise", "Attention", "MultiHeadAttention",
 ]

@@ -69,7 +69,7 @@ def weight_tensors(model):
                     f"Layer '{where}' has two weights named '{weight_name}'; "
                     "weight names must be unique within a layer to be saved."
                 )
-            tensors[key] = np.ascontiguousarray(weight.value)
+            tensors[key] = np.asarray(weight.value, order="C")   # (ascontiguousarray: 0-d -> (1,))
     return tensors, layer_names
 
 

@@ -24,7 +24,7 @@ class FakeBuilder:
         self.calls.append(("view", x, tuple(shape)))
         return FakeValue(tuple(shape), x.dtype)
 
-    def lower_node(self, layer, call_index, inputs):     # a nested model's layers, as they are
+    def lower_node(self, layer, call_index, inputs, arguments=None):   # a nested model's layers
         return layer.lower(self, inputs)
 
 

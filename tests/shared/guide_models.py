@@ -170,6 +170,8 @@ def every_layer_model():
     c = L.Cropping1D((1, 2))(c)
     c = L.Conv1D(3, 2, padding="causal")(c)
     c = L.Convolution1D(3, 2, border_mode="same")(c)              # Keras 1 (1-D: channels last)
+    c = L.MultiHeadAttention(2, 2, dropout=0.1)(c, c, use_causal_mask=True)
+    at = L.GlobalAveragePooling1D()(L.Attention(use_scale=True)([c, e]))   # 13 queries, 6 keys
     c = L.SpatialDropout1D(0.25)(c)
     p1 = L.GlobalMaxPooling1D()(L.MaxPooling1D(2)(c))
     p2 = L.GlobalAveragePooling1D()(L.AveragePooling1D(2)(c))
@@ -179,7 +181,7 @@ def every_layer_model():
              L.Average()([s1, s4]), L.Maximum()([s2, s4]), L.Minimum()([s3, s4]),
              L.Dot(axes=1)([s1, s4]), L.add([g1, s1]), L.concatenate([g1, g2]),
              L.merge([s1, s2], mode="mul"), L.merge([s1, s2], mode="ave"),
-             L.merge([s1, s2], mode="max"), L.merge([s1, s2], mode="dot"), p1, p2, bi, rp]
+             L.merge([s1, s2], mode="max"), L.merge([s1, s2], mode="dot"), p1, p2, bi, rp, at]
     x = L.concatenate(parts)
     x = L.Dropout(0.5, seed=3)(x)
     x = L.GaussianDropout(0.2)(L.GaussianNoise(0.1, seed=4)(x))
