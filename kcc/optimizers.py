@@ -102,9 +102,6 @@ class Optimizer:
                              f"set. Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
                              f"global_clipnorm={global_clipnorm}")
         for arg, value in clips.items():
-            if value is not None:
-                raise ValueError(f"{owner}: `{arg}` is not supported by kcc yet. "
-                                 f"Received: {arg}={value!r}")
             setattr(self, arg, _optional(owner, arg, value))
         self.weight_decay = self.default_weight_decay if weight_decay == "default" else weight_decay
         self.learning_rate = learning_rate
@@ -139,6 +136,12 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if callable(value) or isinstance(value, dict):
+            # a keras.optimizers.schedules object, its config, or a function
+            raise ValueError(f"{type(self).__name__}: learning-rate schedules are not supported "
+                             f"by kcc yet; `learning_rate` takes a float (for a schedule per "
+                             f"epoch, use kcc.callbacks.LearningRateScheduler). "
+                             f"Received: learning_rate={value!r}")
         self._learning_rate = _number(type(self).__name__, "learning_rate", value)
 
     lr = learning_rate  # Keras 1/2 name, same property

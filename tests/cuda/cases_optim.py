@@ -1,6 +1,7 @@
-"""CUDA cases for the optimizers beyond SGD/RMSprop/Adam/Adagrad and for weight decay:
-the same small MLP (a constrained kernel among its weights, so one weight also goes through
-the constraint launch) with each of them."""
+"""CUDA cases for the optimizers beyond SGD/RMSprop/Adam/Adagrad, weight decay and gradient
+clipping (clipnorm and global_clipnorm: kcc::cuda::gradient_squares before the update): the
+same small MLP (a constrained kernel among its weights, so one weight also goes through the
+constraint launch) with each of them. The thresholds are under the gradients' norms."""
 import numpy as np
 
 from kcc import constraints, optimizers
@@ -40,5 +41,18 @@ def optim_lion_decay(rng):
     return _mlp(rng, optimizers.Lion(learning_rate=0.01, weight_decay=0.5))
 
 
+def optim_clipnorm(rng):
+    return _mlp(rng, optimizers.Adam(learning_rate=0.01, clipnorm=0.05))
+
+
+def optim_global_clipnorm_decay(rng):
+    return _mlp(rng, optimizers.AdamW(learning_rate=0.01, weight_decay=0.3, global_clipnorm=0.1))
+
+
+def optim_clipvalue(rng):
+    return _mlp(rng, optimizers.SGD(learning_rate=0.1, momentum=0.9, clipvalue=0.01))
+
+
 CASES = {f.__name__: f for f in (optim_adamw_excluding_biases, optim_adamax, optim_nadam_decay,
-                                  optim_adadelta, optim_lion_decay)}
+                                  optim_adadelta, optim_lion_decay, optim_clipnorm,
+                                  optim_global_clipnorm_decay, optim_clipvalue)}

@@ -52,6 +52,14 @@ OPTIMIZERS = {
     "adagrad_decay": lambda: optimizers.Adagrad(learning_rate=0.1, weight_decay=0.5),
     "nadam_decay": lambda: optimizers.Nadam(learning_rate=0.01, weight_decay=0.5),
     "lion_decay": lambda: optimizers.Lion(learning_rate=0.01, weight_decay=2.0),
+    # gradient clipping (the batches' gradients have norms of about 0.2 to 3 per weight)
+    "sgd_clipnorm": lambda: optimizers.SGD(learning_rate=0.1, clipnorm=0.3),
+    "adam_clipvalue": lambda: optimizers.Adam(learning_rate=0.01, clipvalue=0.05),
+    "adamw_global_clipnorm": lambda: optimizers.AdamW(learning_rate=0.01, weight_decay=0.5,
+                                                      global_clipnorm=0.5),
+    "nadam_clipnorm": lambda: optimizers.Nadam(learning_rate=0.01, clipnorm=0.2),
+    "rmsprop_global_clipnorm": lambda: optimizers.RMSprop(learning_rate=0.01,
+                                                          global_clipnorm=0.5),
 }
 
 
@@ -182,7 +190,8 @@ def test_train_on_batch_returns_the_loss_before_the_update():
 
 
 @pytest.mark.parametrize("name", ["sgd_nesterov", "rmsprop_centered_momentum", "adam_amsgrad",
-                                  "adagrad", "adamw", "nadam", "adadelta", "lion"])
+                                  "adagrad", "adamw", "nadam", "adadelta", "lion",
+                                  "sgd_clipnorm", "adamw_global_clipnorm", "adam_clipvalue"])
 @pytest.mark.parametrize("threads", [1, 4])
 def test_steps_on_batches_split_across_threads(name, threads):
     """64-row batches, which the runtime may split across threads for the gradient and for
@@ -194,6 +203,39 @@ def test_steps_on_batches_split_across_threads(name, threads):
     ref.randomize(model, rng, scale=1.5)
     slots = _init_slots(opt, model)
     _run_steps(model, opt, _batches(rng, n=64), slots, what=f"{name}, {threads} threads")
+
+
+@pytest.mark.parametrize("name", ["sgd_clipnorm", "adamw_global_clipnorm"])
+def test_clipping_sees_the_whole_summed_gradient(name):
+    """With 4 threads each holding a quarter of the batch's gradient, the clip norm is the
+    summed gradient's: the step equals the 1-thread step (a norm taken of one thread's shard
+    would clip less and differ)."""
+    rng = np.random.default_rng(27)
+    batches = _batches(rng, n=64)
+    results = []
+    for threads in (1, 4):
+        model = _model(OPTIMIZERS[name]())
+        model._native.session.set_threads(threads)
+        ref.randomize(model, np.random.default_rng(7), scale=1.5)
+        for x, y in batches:
+            model.train_on_batch(x, y)
+        results.append(ref.weights_of(model))
+    for k in results[0]:
+        np.testing.assert_allclose(results[1][k], results[0][k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+def test_clip_threshold_is_a_run_time_value():
+    rng = np.random.default_rng(28)
+    opt = OPTIMIZERS["sgd_clipnorm"]()
+    model = _model(opt)
+    ref.randomize(model, rng, scale=1.5)
+    native = model._native
+    slots = _init_slots(opt, model)
+    batches = _batches(rng)
+    _run_steps(model, opt, batches[:1], slots, what="clipnorm=0.3")
+    opt.clipnorm = 0.05
+    _run_steps(model, opt, batches[1:], slots, t0=1, what="clipnorm=0.05")
+    assert model._native is native
 
 
 def test_fit_does_not_depend_on_the_thread_count():

@@ -159,8 +159,6 @@ def test_keras_arguments_kcc_does_not_implement():
     with pytest.warns(UserWarning, match="decay"):
         optimizers.SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True)
     optimizers.Adam(clipnorm=None, weight_decay=None)  # defaults are fine
-    with pytest.raises(ValueError, match="`clipnorm` is not supported"):
-        optimizers.Adam(clipnorm=1.0)
     with pytest.raises(ValueError, match="`use_ema` is not supported"):
         optimizers.AdamW(use_ema=True)
 
@@ -302,3 +300,61 @@ def test_a_keras_config_loads(name):
     config = getattr(keras().optimizers, name)(learning_rate=0.02, weight_decay=0.1).get_config()
     opt = getattr(optimizers, name).from_config(config)
     assert opt.learning_rate == pytest.approx(0.02) and opt.weight_decay == 0.1
+
+
+def test_clipping_arguments():
+    opt = optimizers.SGD(clipnorm=1.5)
+    assert opt.clip() == ("clipnorm", 1.5) and opt.hparam_names()[-1] == "clipnorm"
+    assert opt.get_config()["clipnorm"] == 1.5 and opt.get_config()["clipvalue"] is None
+    opt = optimizers.AdamW(global_clipnorm=2.0)
+    assert opt.hparam_names()[-2:] == ["weight_decay", "global_clipnorm"]
+    assert opt.hparams()[-2:] == [0.004, 2.0]
+    # the threshold is a run-time value, which one is set is structure
+    assert optimizers.Adam(clipvalue=1.0).structure_key() == \
+        optimizers.Adam(clipvalue=3.0).structure_key()
+    assert len({optimizers.Adam(**{a: 1.0}).structure_key()
+                for a in ("clipnorm", "clipvalue", "global_clipnorm")}) == 3
+    # 0 clips nothing, as Keras's `if self.clipnorm and self.clipnorm > 0`
+    assert optimizers.Adam(clipnorm=0.0).clip() is None
+    assert optimizers.Adam(clipnorm=0.0).structure_key() == optimizers.Adam().structure_key()
+    for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
+        with pytest.raises(ValueError, match=f"invalid value for `{arg}` in Lion"):
+            optimizers.Lion(**{arg: -1.0})
+    with pytest.raises(ValueError, match="Only one of `clipnorm`, `clipvalue` and "
+                                         "`global_clipnorm` can be set"):
+        optimizers.SGD(clipnorm=0.0, global_clipnorm=1.0)    # Keras counts `is not None`
+    again = optimizers.get(optimizers.serialize(optimizers.Nadam(clipvalue=0.5)))
+    assert again.clipvalue == 0.5 and again.clip() == ("clipvalue", 0.5)
+
+
+def test_clipping_by_hand():
+    ws = {"a/kernel": np.array([1.0, 1.0]), "b/kernel": np.array([1.0])}
+    gs = {"a/kernel": np.array([3.0, 4.0]), "b/kernel": np.array([-12.0])}
+    sgd = lambda **kw: optimizers.SGD(learning_rate=1.0, **kw).reference_apply(
+        ws, gs, {k: {} for k in ws}, 1)
+    # per weight: ||(3, 4)|| = 5 -> (0.6, 0.8); ||-12|| = 12 -> -1
+    out = sgd(clipnorm=1.0)
+    np.testing.assert_allclose(out["a/kernel"], [0.4, 0.2])
+    np.testing.assert_allclose(out["b/kernel"], [2.0])
+    # global: ||(3, 4, -12)|| = 13 -> every gradient times 1/13
+    out = sgd(global_clipnorm=1.0)
+    np.testing.assert_allclose(out["a/kernel"], [1 - 3 / 13, 1 - 4 / 13])
+    np.testing.assert_allclose(out["b/kernel"], [1 + 12 / 13])
+    out = sgd(clipvalue=3.5)
+    np.testing.assert_allclose(out["a/kernel"], [-2.0, -2.5])
+    np.testing.assert_allclose(out["b/kernel"], [4.5])
+    # a norm under the threshold leaves the gradient as it is
+    out = sgd(global_clipnorm=100.0)
+    np.testing.assert_allclose(out["a/kernel"], [-2.0, -3.0])
+
+
+def test_learning_rate_schedules_are_refused_by_name():
+    from keras_parity import keras
+    schedule = keras().optimizers.schedules.ExponentialDecay(0.1, 100, 0.9)
+    with pytest.raises(ValueError, match="AdamW: learning-rate schedules are not supported"):
+        optimizers.AdamW(learning_rate=schedule)
+    config = keras().optimizers.Adam(learning_rate=schedule).get_config()
+    with pytest.raises(ValueError, match="Adam: learning-rate schedules are not supported"):
+        optimizers.Adam.from_config(config)
+    with pytest.raises(ValueError, match="SGD: learning-rate schedules are not supported"):
+        optimizers.SGD(learning_rate=lambda: 0.1)

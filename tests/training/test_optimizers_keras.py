@@ -26,6 +26,18 @@ CASES = [
     ("Adadelta", dict(learning_rate=0.5, weight_decay=0.2)),
     ("Lion", dict(learning_rate=0.01, beta_1=0.5)),
     ("Lion", dict(learning_rate=0.01, weight_decay=2.0)),
+    # gradient clipping, alone and before weight decay (the gradients' norms are 0.5 to 6)
+    ("SGD", dict(learning_rate=0.1, clipnorm=0.5)),
+    ("SGD", dict(learning_rate=0.1, momentum=0.5, global_clipnorm=0.7)),
+    ("Adam", dict(learning_rate=0.01, clipvalue=0.3)),
+    ("AdamW", dict(learning_rate=0.01, weight_decay=0.5, clipnorm=0.5)),
+    ("AdamW", dict(learning_rate=0.01, weight_decay=0.5, global_clipnorm=0.7)),
+    ("Nadam", dict(learning_rate=0.01, clipvalue=0.3)),
+    ("RMSprop", dict(learning_rate=0.01, global_clipnorm=0.7)),
+    ("Adagrad", dict(learning_rate=0.1, clipnorm=0.5)),
+    ("Adadelta", dict(learning_rate=1.0, global_clipnorm=0.7)),
+    ("Lion", dict(learning_rate=0.01, clipnorm=0.5, weight_decay=1.0)),
+    ("Adamax", dict(learning_rate=0.01, clipvalue=0.3)),
 ]
 
 
