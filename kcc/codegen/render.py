@@ -17,11 +17,18 @@ def _align(n: int) -> int:
 
 @dataclass
 class Layout:
-    """Where each weight's gradient and optimizer slots live in the flat buffers."""
+    """Where each weight's gradient and optimizer slots live in the flat buffers. After the
+    weights' slots, opt_state holds the optimizer's state for all weights (global_offset,
+    Nadam's u_product), then, when gradients are clipped by a norm, the CUDA unit's scratch
+    for the squared norms (norms_offset: one float per trainable weight and their total;
+    the C++ unit computes them in each thread instead). Saved with the rest; the same
+    layout on both backends, so a saved state loads on either."""
     grad_offset: list[int]
     state_offset: list[int]
     grads_size: int
     state_size: int
+    global_offset: int = 0
+    norms_offset: int = 0
 
 
 def layout(g: Graph, n_slots: int) -> Layout:
@@ -35,7 +42,11 @@ def layout(g: Graph, n_slots: int) -> Layout:
         else:
             go.append(-1)
             so.append(-1)
-    return Layout(go, so, gtop, stop)
+    opt = g.optimizer
+    if opt is None:
+        return Layout(go, so, gtop, stop)
+    norms = sum(w.trainable for w in g.weights) + 1 if opt.clip in ("clipnorm", "global_clipnorm") else 0
+    return Layout(go, so, gtop, stop + opt.n_global + norms, stop, stop + opt.n_global)
 
 
 def stat_names(g: Graph) -> list[str]:

@@ -168,14 +168,23 @@ class Graph:
 @dataclass(frozen=True)
 class OptimizerSpec:
     """What of an optimizer shapes the generated code. Values that may change while
-    training (learning rate, rho, ...) are passed at run time in `hparams` instead."""
-    kind: str                            # "sgd", "rmsprop", "adam", "adagrad"
+    training (learning rate, rho, weight decay, clip threshold, ...) are passed at run time
+    in `hparams` instead, in the order of `hparam_names`."""
+    kind: str                            # the update's template: "sgd", "adam", "nadam", ...
     slots: tuple[tuple[str, float], ...] # per-weight state buffers and their initial value
     flags: tuple[tuple[str, bool], ...] = ()  # e.g. (("momentum", True), ("nesterov", False))
     n_hparams: int = 1
+    hparam_names: tuple[str, ...] = ()
+    decays: tuple[bool, ...] = ()        # per graph weight: weight decay applies to it
+    clip: str = ""                       # "", "clipnorm", "clipvalue" or "global_clipnorm"
+    n_global: int = 0                    # floats of state for all weights (Nadam's u_product)
 
     def flag(self, name: str) -> bool:
         return dict(self.flags).get(name, False)
 
     def slot(self, name: str) -> int:
         return [s for s, _ in self.slots].index(name)
+
+    def hp(self, name: str) -> int:
+        """Index of hyperparameter `name` in run->hparams."""
+        return self.hparam_names.index(name)

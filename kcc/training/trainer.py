@@ -139,12 +139,18 @@ def _rows_for(steps, n: int, bs: int, call: str) -> int:
     return n if steps is None else min(n, steps * bs)
 
 
-def _optimizer_spec(opt) -> OptimizerSpec:
-    key = opt.structure_key()
+def _optimizer_spec(opt, graph) -> OptimizerSpec:
+    """The optimizer's structure for codegen; which of the graph's weights it decays (Keras's
+    _use_weight_decay: every trainable weight but the excluded ones)."""
+    key = opt._kind_key()
     names = {"sgd": ("momentum", "nesterov"), "rmsprop": ("momentum", "centered"),
-             "adam": ("amsgrad",), "adagrad": ()}[opt.kind]
+             "adam": ("amsgrad",), "adamw": ("amsgrad",)}.get(opt.kind, ())
     flags = tuple(zip(names, (bool(v) for v in key[1:])))
-    return OptimizerSpec(opt.kind, tuple(opt.slots()), flags, len(opt.hparams()))
+    decays = tuple(w.trainable and opt.uses_weight_decay(w.name, w.buffer) for w in graph.weights)
+    template = "adam" if opt.kind == "adamw" else opt.kind   # AdamW is Adam with weight decay
+    return OptimizerSpec(template, tuple(opt.slots()), flags, len(opt.hparams()),
+                         tuple(opt.hparam_names()), decays, (opt.clip() or ("",))[0],
+                         opt.GLOBAL_STATE)
 
 
 def _carry_optimizer_state(old: NativeModel | None, new: NativeModel) -> bool:
@@ -194,7 +200,7 @@ class Trainer:
                                      _native_metrics(cfg.metrics[i]), index=i,
                                      weighted_metrics=_native_metrics(cfg.weighted_metrics[i]),
                                      label_smoothing=cfg.smoothing(i), delta=cfg.delta(i)))
-        graph.optimizer = _optimizer_spec(cfg.optimizer)
+        graph.optimizer = _optimizer_spec(cfg.optimizer, graph)
         previous = self._native if self.__dict__.get("optimizer") is cfg.optimizer else None
         self._native = NativeModel(graph, what=f"model '{self.name}'", device=device)
         self._compile_config = cfg
@@ -323,6 +329,11 @@ class Trainer:
     def _sync_hparams(self) -> list:
         """Hand the optimizer's hyperparameters and step to the native loop; returns them."""
         native = self._native
+        if _optimizer_spec(self.optimizer, native.graph) != native.graph.optimizer:
+            raise ValueError(f"Model '{self.name}': the optimizer changed in a way the compiled "
+                             f"code depends on (its weight decay or gradient clipping turned "
+                             f"on or off, or exclude_from_weight_decay) since compile(); call "
+                             f"compile() again. Optimizer now: {self.optimizer!r}")
         hparams = [float(v) for v in self.optimizer.hparams()]
         native.session.set_hparams(hparams)
         native.session.step = int(getattr(self.optimizer, "iterations", 0) or 0)

@@ -38,6 +38,28 @@ OPTIMIZERS = {
                                             amsgrad=True),
     "adagrad": lambda: optimizers.Adagrad(learning_rate=0.1),
     "adagrad_init": lambda: optimizers.Adagrad(learning_rate=0.05, initial_accumulator_value=0.5),
+    "adamw": lambda: optimizers.AdamW(learning_rate=0.01, weight_decay=0.5),
+    "adamw_amsgrad": lambda: optimizers.AdamW(learning_rate=0.01, beta_1=0.8, beta_2=0.5,
+                                              amsgrad=True),
+    "adamax": lambda: optimizers.Adamax(learning_rate=0.01, beta_2=0.5),
+    "nadam": lambda: optimizers.Nadam(learning_rate=0.01),
+    "adadelta": lambda: optimizers.Adadelta(learning_rate=1.0, rho=0.8),
+    "lion": lambda: optimizers.Lion(learning_rate=0.01, beta_1=0.5),
+    # weight decay on kinds that do not default to it (Keras 3's base optimizer's)
+    "sgd_momentum_decay": lambda: optimizers.SGD(learning_rate=0.1, momentum=0.9,
+                                                 weight_decay=0.3),
+    "rmsprop_decay": lambda: optimizers.RMSprop(learning_rate=0.01, weight_decay=0.5),
+    "adagrad_decay": lambda: optimizers.Adagrad(learning_rate=0.1, weight_decay=0.5),
+    "nadam_decay": lambda: optimizers.Nadam(learning_rate=0.01, weight_decay=0.5),
+    "lion_decay": lambda: optimizers.Lion(learning_rate=0.01, weight_decay=2.0),
+    # gradient clipping (the batches' gradients have norms of about 0.2 to 3 per weight)
+    "sgd_clipnorm": lambda: optimizers.SGD(learning_rate=0.1, clipnorm=0.3),
+    "adam_clipvalue": lambda: optimizers.Adam(learning_rate=0.01, clipvalue=0.05),
+    "adamw_global_clipnorm": lambda: optimizers.AdamW(learning_rate=0.01, weight_decay=0.5,
+                                                      global_clipnorm=0.5),
+    "nadam_clipnorm": lambda: optimizers.Nadam(learning_rate=0.01, clipnorm=0.2),
+    "rmsprop_global_clipnorm": lambda: optimizers.RMSprop(learning_rate=0.01,
+                                                          global_clipnorm=0.5),
 }
 
 
@@ -74,13 +96,20 @@ def _batches(rng, n=16):
     return [(x * s, y) for s in (3.0, 1.0, 0.2)]
 
 
-def _run_steps(model, opt, batches, slots, t0=0, what=""):
+def _init_slots(opt, model):
+    """Each weight's slots, and under None the optimizer's state for all weights."""
+    slots = {k: opt.init_slots(w) for k, w in ref.weights_of(model).items()}
+    slots[None] = opt.init_global_state()
+    return slots
+
+
+def _run_steps(model, opt, batches, slots, t0=0, what="", decays=None):
     for t, (x, y) in enumerate(batches, start=t0 + 1):
         before = ref.weights_of(model)
         grads = _native_gradients(model, x, y)
         assert all(np.abs(g).max() > 0 for g in grads.values())
-        expected = {k: opt.reference_update(before[k], grads[k].astype(np.float64), slots[k], t)
-                    for k in before}
+        expected = opt.reference_apply(before, {k: g.astype(np.float64) for k, g in grads.items()},
+                                       slots, t, slots[None], decays)
         model.train_on_batch(x, y)
         assert model.optimizer.iterations == t
         _assert_step(before, ref.weights_of(model), expected, f"{what} step {t}")
@@ -93,7 +122,7 @@ def test_three_steps_match_reference_update(name):
     model = _model(opt)
     assert model.optimizer is opt
     ref.randomize(model, rng, scale=1.5)
-    slots = {k: opt.init_slots(w) for k, w in ref.weights_of(model).items()}
+    slots = _init_slots(opt, model)
     _run_steps(model, opt, _batches(rng), slots, what=name)
 
 
@@ -108,7 +137,7 @@ def test_hyperparameters_change_between_steps_without_rebuild(name, attr, value)
     ref.randomize(model, rng, scale=1.5)
     batches = _batches(rng)
     native, library = model._native, model._native.library
-    slots = {k: opt.init_slots(w) for k, w in ref.weights_of(model).items()}
+    slots = _init_slots(opt, model)
     _run_steps(model, opt, batches[:1], slots, what=name)
     setattr(model.optimizer, attr, value)
     assert getattr(opt, attr) == value
@@ -161,7 +190,8 @@ def test_train_on_batch_returns_the_loss_before_the_update():
 
 
 @pytest.mark.parametrize("name", ["sgd_nesterov", "rmsprop_centered_momentum", "adam_amsgrad",
-                                  "adagrad"])
+                                  "adagrad", "adamw", "nadam", "adadelta", "lion",
+                                  "sgd_clipnorm", "adamw_global_clipnorm", "adam_clipvalue"])
 @pytest.mark.parametrize("threads", [1, 4])
 def test_steps_on_batches_split_across_threads(name, threads):
     """64-row batches, which the runtime may split across threads for the gradient and for
@@ -171,8 +201,41 @@ def test_steps_on_batches_split_across_threads(name, threads):
     model = _model(opt)
     model._native.session.set_threads(threads)
     ref.randomize(model, rng, scale=1.5)
-    slots = {k: opt.init_slots(w) for k, w in ref.weights_of(model).items()}
+    slots = _init_slots(opt, model)
     _run_steps(model, opt, _batches(rng, n=64), slots, what=f"{name}, {threads} threads")
+
+
+@pytest.mark.parametrize("name", ["sgd_clipnorm", "adamw_global_clipnorm"])
+def test_clipping_sees_the_whole_summed_gradient(name):
+    """With 4 threads each holding a quarter of the batch's gradient, the clip norm is the
+    summed gradient's: the step equals the 1-thread step (a norm taken of one thread's shard
+    would clip less and differ)."""
+    rng = np.random.default_rng(27)
+    batches = _batches(rng, n=64)
+    results = []
+    for threads in (1, 4):
+        model = _model(OPTIMIZERS[name]())
+        model._native.session.set_threads(threads)
+        ref.randomize(model, np.random.default_rng(7), scale=1.5)
+        for x, y in batches:
+            model.train_on_batch(x, y)
+        results.append(ref.weights_of(model))
+    for k in results[0]:
+        np.testing.assert_allclose(results[1][k], results[0][k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+def test_clip_threshold_is_a_run_time_value():
+    rng = np.random.default_rng(28)
+    opt = OPTIMIZERS["sgd_clipnorm"]()
+    model = _model(opt)
+    ref.randomize(model, rng, scale=1.5)
+    native = model._native
+    slots = _init_slots(opt, model)
+    batches = _batches(rng)
+    _run_steps(model, opt, batches[:1], slots, what="clipnorm=0.3")
+    opt.clipnorm = 0.05
+    _run_steps(model, opt, batches[1:], slots, t0=1, what="clipnorm=0.05")
+    assert model._native is native
 
 
 def test_fit_does_not_depend_on_the_thread_count():

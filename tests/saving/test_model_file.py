@@ -108,7 +108,11 @@ def test_compiled_headline_model_comes_back_compiled_as_saved(tmp_path):
 
 @pytest.mark.parametrize("optimizer", [
     "adam", "rmsprop", optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
-    optimizers.Adagrad(learning_rate=0.05), optimizers.RMSprop(momentum=0.5, centered=True)])
+    optimizers.Adagrad(learning_rate=0.05), optimizers.RMSprop(momentum=0.5, centered=True),
+    "adamw", optimizers.Adamax(learning_rate=0.01),
+    # Nadam's u_product, one float for all weights, is saved with the slots
+    optimizers.Nadam(learning_rate=0.01, weight_decay=0.1), "adadelta",
+    optimizers.Lion(learning_rate=0.001)])
 def test_training_continues_with_the_saved_optimizer_state(tmp_path, optimizer):
     model, _ = GUIDE_MODELS["headline"]()
     model.compile(optimizer=optimizer, loss='binary_crossentropy', loss_weights=[1., 0.2])

@@ -159,19 +159,22 @@ def test_keras_arguments_kcc_does_not_implement():
     with pytest.warns(UserWarning, match="decay"):
         optimizers.SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True)
     optimizers.Adam(clipnorm=None, weight_decay=None)  # defaults are fine
-    with pytest.raises(ValueError, match="`clipnorm` is not supported"):
-        optimizers.Adam(clipnorm=1.0)
+    with pytest.raises(ValueError, match="`use_ema` is not supported"):
+        optimizers.AdamW(use_ema=True)
 
 
 def test_get():
     for name, cls in [("sgd", optimizers.SGD), ("RMSprop", optimizers.RMSprop),
-                      ("ADAM", optimizers.Adam), ("adagrad", optimizers.Adagrad)]:
+                      ("ADAM", optimizers.Adam), ("adagrad", optimizers.Adagrad),
+                      ("adamw", optimizers.AdamW), ("AdamW", optimizers.AdamW),
+                      ("adamax", optimizers.Adamax), ("nadam", optimizers.Nadam),
+                      ("Adadelta", optimizers.Adadelta), ("lion", optimizers.Lion)]:
         opt = optimizers.get(name)
         assert type(opt) is cls and opt.kind == cls.kind
     opt = optimizers.Adam(0.1)
     assert optimizers.get(opt) is opt
-    with pytest.raises(ValueError, match=r"Unknown optimizer: 'adamw'.*'adagrad', 'adam'"):
-        optimizers.get("adamw")
+    with pytest.raises(ValueError, match=r"Unknown optimizer: 'ftrl'.*'adadelta', 'adagrad'"):
+        optimizers.get("ftrl")
     with pytest.raises(ValueError, match="Could not interpret optimizer"):
         optimizers.get(3)
 
@@ -190,3 +193,168 @@ def test_iterations_is_a_plain_counter():
     assert opt.iterations == 0
     opt.iterations = 10
     assert opt.iterations == 10
+
+
+NEW = ["AdamW", "Adamax", "Nadam", "Adadelta", "Lion"]
+
+
+@pytest.mark.parametrize("name", NEW + ["SGD", "RMSprop", "Adam", "Adagrad"])
+def test_arguments_and_defaults_are_keras_3(name):
+    """Every argument Keras 3's class takes with its default, in kcc's config: the same
+    names and values (learning rate, weight decay, the kind's own)."""
+    from keras_parity import keras
+    theirs = getattr(keras().optimizers, name)().get_config()
+    ours = getattr(optimizers, name)().get_config()
+    for key, value in ours.items():
+        if key != "name":
+            assert key in theirs and theirs[key] == pytest.approx(value), key
+    assert ours["weight_decay"] == (0.004 if name == "AdamW" else None)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_config_round_trip_of_the_new_optimizers(name):
+    cls = getattr(optimizers, name)
+    opt = cls(learning_rate=0.02, weight_decay=0.25)
+    again = optimizers.get(optimizers.serialize(opt))
+    assert type(again) is cls and again.get_config() == opt.get_config()
+    assert again.hparams() == opt.hparams() and again.structure_key() == opt.structure_key()
+    assert opt.hparam_names()[-1] == "weight_decay" and opt.hparams()[-1] == 0.25
+
+
+def test_weight_decay_is_a_run_time_value_and_its_presence_structure():
+    assert optimizers.Adam(weight_decay=0.1).structure_key() == \
+        optimizers.Adam(weight_decay=0.5).structure_key()
+    assert optimizers.Adam(weight_decay=0.1).structure_key() != optimizers.Adam().structure_key()
+    # 0 decays nothing: no code for it (Keras multiplies by 1)
+    assert optimizers.Adam(weight_decay=0.0).structure_key() == optimizers.Adam().structure_key()
+    assert optimizers.AdamW().hparam_names() == ["learning_rate", "beta_1", "beta_2", "epsilon",
+                                                 "weight_decay"]
+
+
+def test_weight_decay_by_hand():
+    # SGD(0.1, weight_decay=0.5): w *= 1 - 0.05, then w -= 0.1 g
+    opt = optimizers.SGD(learning_rate=0.1, weight_decay=0.5)
+    w = opt.reference_apply({"d/kernel": np.array([2.0])}, {"d/kernel": np.array([1.0])},
+                            {"d/kernel": {}}, 1)
+    assert w["d/kernel"][0] == pytest.approx(2.0 * 0.95 - 0.1)
+
+
+def test_exclude_from_weight_decay():
+    from kcc.layers import Dense, Input
+    opt = optimizers.AdamW()
+    assert opt.uses_weight_decay("dense_1/kernel") and opt.uses_weight_decay("dense_1/bias")
+    opt.exclude_from_weight_decay(var_names=["bias"])
+    assert opt.uses_weight_decay("dense_1/kernel") and not opt.uses_weight_decay("dense_1/bias")
+    # Keras matches the variable's own name, not the layer's
+    opt.exclude_from_weight_decay(var_names=["dense"])
+    assert opt.uses_weight_decay("dense_1/kernel")
+    layer = Dense(2)
+    layer(Input(shape=(3,)))
+    opt.exclude_from_weight_decay(var_list=[layer.kernel])
+    assert not opt.uses_weight_decay("x/kernel", layer.kernel.value)
+    assert opt.uses_weight_decay("x/bias", layer.bias.value)
+    assert not optimizers.Adam().uses_weight_decay("dense_1/kernel")   # no weight decay
+    with pytest.raises(ValueError, match="var_list takes a layer's weights"):
+        opt.exclude_from_weight_decay(var_list=[np.zeros(3)])
+    with pytest.raises(ValueError, match="var_names takes strings"):
+        opt.exclude_from_weight_decay(var_names=[3])
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: optimizers.AdamW(weight_decay=None), r"`weight_decay` must be a float"),
+    (lambda: optimizers.Adam(weight_decay=-0.1), r"invalid value for `weight_decay` in Adam"),
+    (lambda: optimizers.SGD(weight_decay="big"), r"invalid value for `weight_decay` in SGD"),
+    (lambda: optimizers.Lion(beta_1=0.0), r"`beta_1` must be in the \[0, 1\] range"),
+    (lambda: optimizers.Lion(beta_1=1.5), r"`beta_1` must be in the \[0, 1\] range"),
+    (lambda: optimizers.Nadam(beta_1=1.0), r"invalid value for `beta_1` in Nadam"),
+    (lambda: optimizers.Adamax(epsilon=-1), r"invalid value for `epsilon` in Adamax"),
+    (lambda: optimizers.Adadelta(rho=1.5), r"invalid value for `rho` in Adadelta"),
+    (lambda: optimizers.AdamW(rho=0.9), r"AdamW got an unexpected keyword argument `rho`"),
+    (lambda: optimizers.Adam(clipnorm=1.0, clipvalue=1.0),
+     r"Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set"),
+])
+def test_bad_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_turning_weight_decay_on_after_compile_asks_for_compile():
+    from kcc.layers import Dense, Input
+    from kcc.models import Model
+    inp = Input(shape=(3,))
+    model = Model(inp, Dense(2)(inp))
+    model.compile(optimizers.Adam(), "mse")
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+    model.optimizer.weight_decay = 0.1
+    with pytest.raises(ValueError, match="call compile\\(\\) again"):
+        model.fit(x, y, verbose=0)
+    model.compile(model.optimizer, "mse")
+    model.fit(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_a_keras_config_loads(name):
+    """Keras 3's get_config (with its EMA, loss scale and accumulation entries at their
+    defaults) makes the same optimizer in kcc."""
+    from keras_parity import keras
+    config = getattr(keras().optimizers, name)(learning_rate=0.02, weight_decay=0.1).get_config()
+    opt = getattr(optimizers, name).from_config(config)
+    assert opt.learning_rate == pytest.approx(0.02) and opt.weight_decay == 0.1
+
+
+def test_clipping_arguments():
+    opt = optimizers.SGD(clipnorm=1.5)
+    assert opt.clip() == ("clipnorm", 1.5) and opt.hparam_names()[-1] == "clipnorm"
+    assert opt.get_config()["clipnorm"] == 1.5 and opt.get_config()["clipvalue"] is None
+    opt = optimizers.AdamW(global_clipnorm=2.0)
+    assert opt.hparam_names()[-2:] == ["weight_decay", "global_clipnorm"]
+    assert opt.hparams()[-2:] == [0.004, 2.0]
+    # the threshold is a run-time value, which one is set is structure
+    assert optimizers.Adam(clipvalue=1.0).structure_key() == \
+        optimizers.Adam(clipvalue=3.0).structure_key()
+    assert len({optimizers.Adam(**{a: 1.0}).structure_key()
+                for a in ("clipnorm", "clipvalue", "global_clipnorm")}) == 3
+    # 0 clips nothing, as Keras's `if self.clipnorm and self.clipnorm > 0`
+    assert optimizers.Adam(clipnorm=0.0).clip() is None
+    assert optimizers.Adam(clipnorm=0.0).structure_key() == optimizers.Adam().structure_key()
+    for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
+        with pytest.raises(ValueError, match=f"invalid value for `{arg}` in Lion"):
+            optimizers.Lion(**{arg: -1.0})
+    with pytest.raises(ValueError, match="Only one of `clipnorm`, `clipvalue` and "
+                                         "`global_clipnorm` can be set"):
+        optimizers.SGD(clipnorm=0.0, global_clipnorm=1.0)    # Keras counts `is not None`
+    again = optimizers.get(optimizers.serialize(optimizers.Nadam(clipvalue=0.5)))
+    assert again.clipvalue == 0.5 and again.clip() == ("clipvalue", 0.5)
+
+
+def test_clipping_by_hand():
+    ws = {"a/kernel": np.array([1.0, 1.0]), "b/kernel": np.array([1.0])}
+    gs = {"a/kernel": np.array([3.0, 4.0]), "b/kernel": np.array([-12.0])}
+    sgd = lambda **kw: optimizers.SGD(learning_rate=1.0, **kw).reference_apply(
+        ws, gs, {k: {} for k in ws}, 1)
+    # per weight: ||(3, 4)|| = 5 -> (0.6, 0.8); ||-12|| = 12 -> -1
+    out = sgd(clipnorm=1.0)
+    np.testing.assert_allclose(out["a/kernel"], [0.4, 0.2])
+    np.testing.assert_allclose(out["b/kernel"], [2.0])
+    # global: ||(3, 4, -12)|| = 13 -> every gradient times 1/13
+    out = sgd(global_clipnorm=1.0)
+    np.testing.assert_allclose(out["a/kernel"], [1 - 3 / 13, 1 - 4 / 13])
+    np.testing.assert_allclose(out["b/kernel"], [1 + 12 / 13])
+    out = sgd(clipvalue=3.5)
+    np.testing.assert_allclose(out["a/kernel"], [-2.0, -2.5])
+    np.testing.assert_allclose(out["b/kernel"], [4.5])
+    # a norm under the threshold leaves the gradient as it is
+    out = sgd(global_clipnorm=100.0)
+    np.testing.assert_allclose(out["a/kernel"], [-2.0, -3.0])
+
+
+def test_learning_rate_schedules_are_refused_by_name():
+    from keras_parity import keras
+    schedule = keras().optimizers.schedules.ExponentialDecay(0.1, 100, 0.9)
+    with pytest.raises(ValueError, match="AdamW: learning-rate schedules are not supported"):
+        optimizers.AdamW(learning_rate=schedule)
+    config = keras().optimizers.Adam(learning_rate=schedule).get_config()
+    with pytest.raises(ValueError, match="Adam: learning-rate schedules are not supported"):
+        optimizers.Adam.from_config(config)
+    with pytest.raises(ValueError, match="SGD: learning-rate schedules are not supported"):
+        optimizers.SGD(learning_rate=lambda: 0.1)

@@ -232,6 +232,31 @@ inline void channel_sum(cudaStream_t stream, float* out, const float* in, int64_
     });
 }
 
+// out[k] = the sum of the squares of segment k's gradient, a block per weight, then
+// out[N] = their sum in weight order: the norms gradient clipping needs (clipnorm, one per
+// weight; global_clipnorm, the total) before the update reads them. Each thread adds its
+// strided share in double, the shares fold in a fixed tree: deterministic, no atomics.
+template <int N>
+inline void gradient_squares(cudaStream_t stream, const WeightSegments<N>& segs, float* out) {
+    each_block(stream, N, kThreads, kThreads, [=] __device__(Block& blk) {
+        blk.phase([&](int tid) {
+            const WeightSegment& sg = segs.w[blk.index];
+            double acc = 0.0;
+            for (int64_t i = tid; i < sg.n; i += kThreads) acc += (double)sg.g[i] * (double)sg.g[i];
+            blk.smem[tid] = (float)acc;
+        });
+        fold_lanes(blk, 1, kThreads);
+        blk.phase([&](int tid) {
+            if (tid == 0) out[blk.index] = blk.smem[0];
+        });
+    });
+    each(stream, 1, [=] __device__(int64_t) {
+        float total = 0.0f;
+        for (int k = 0; k < N; ++k) total += out[k];
+        out[N] = total;
+    });
+}
+
 }  // namespace cuda
 }  // namespace kcc
 

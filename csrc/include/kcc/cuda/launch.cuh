@@ -24,6 +24,7 @@ struct WeightSegment {
     const float* g;
     float* s;
     int64_t n, stride;
+    bool decay;   // the optimizer's weight decay applies to this weight
     __device__ __forceinline__ float* slot(int j) const { return s + j * stride; }
 };
 template <int N>
