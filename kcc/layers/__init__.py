@@ -5,6 +5,8 @@ from kcc.layers.batch_norm import BatchNormalization
 from kcc.layers.bidirectional import Bidirectional
 from kcc.layers.conv1d import Conv1D, Convolution1D
 from kcc.layers.convolutional import Conv2D, Convolution2D
+from kcc.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Convolution1DTranspose,
+                                       Convolution2DTranspose)
 from kcc.layers.cropping import Cropping1D, Cropping2D
 from kcc.layers.dense import Dense
 from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
@@ -43,4 +45,5 @@ __all__ = [
     "BatchNormalization",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
     "GaussianDropout", "GaussianNoise",
+    "Conv1DTranspose", "Conv2DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
 ]
