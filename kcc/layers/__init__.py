@@ -9,6 +9,7 @@ from kcc.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Convolu
                                        Convolution2DTranspose)
 from kcc.layers.cropping import Cropping1D, Cropping2D
 from kcc.layers.dense import Dense
+from kcc.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from kcc.layers.embedding import Embedding
 from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
@@ -46,4 +47,5 @@ __all__ = [
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
     "GaussianDropout", "GaussianNoise",
     "Conv1DTranspose", "Conv2DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
+    "DepthwiseConv2D", "SeparableConv2D",
 ]

@@ -89,23 +89,6 @@ class Conv2DTranspose(Conv2D):
     def _kernel_shape(self, channels):
         return tuple(self.kernel_size) + (self.filters, channels)   # Keras: (..., filters, in)
 
-    def build(self, input_shape):
-        self._resolve_format()
-        c_axis = self._axes()[0]
-        channels = input_shape[c_axis]
-        if channels is None:
-            raise ValueError(f"Layer {self.name}: the channel axis (axis {c_axis}, "
-                             f"{self._describe()}) of its input must be known; received "
-                             f"shape {tuple(input_shape)}.")
-        self.kernel = self.add_weight("kernel", self._kernel_shape(channels),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
-        self.input_spec = InputSpec(ndim=len(input_shape), axes={c_axis: channels})
-
     def _lengths(self, sizes):
         """[(output length, front crop)] per spatial axis (None lengths stay None)."""
         ops = self.output_padding or (None,) * len(sizes)
@@ -130,7 +113,9 @@ class Conv2DTranspose(Conv2D):
         return tuple(out)
 
     def get_config(self):
-        return {**super().get_config(), "output_padding": self.output_padding}
+        config = {**super().get_config(), "output_padding": self.output_padding}
+        del config["groups"]
+        return config
 
     # -- lowering ------------------------------------------------------------------------------
     def lower(self, g, inputs):

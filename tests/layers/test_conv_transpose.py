@@ -4,7 +4,7 @@ decoder trained 2 epochs against Keras (keras_parity); gradients against central
 differences of a float64 numpy reference; config round trip; errors for what Keras refuses
 and what kcc does not take."""
 import numpy as np
-from keras_parity import assert_net_fits_as_keras, keras
+from keras_parity import assert_net_fits_as_keras, keras, same_normal_weights
 from numerics_ref import assert_grads_close, assign_normal, numeric_grad
 import pytest
 
@@ -59,11 +59,7 @@ def test_every_padding_stride_and_format_predicts_as_keras():
     k = keras()
     ours, theirs = _branches(kcc.layers, Model), _branches(k.layers, k.Model)
     rng = np.random.default_rng(0)
-    for name, *_ in _BRANCHES:
-        weights = [rng.normal(size=w.shape).astype(np.float32)
-                   for w in theirs.get_layer(name).get_weights()]   # Keras's (.., filters, in)
-        ours.get_layer(name).set_weights(weights)
-        theirs.get_layer(name).set_weights(weights)
+    same_normal_weights(ours, theirs, [b[0] for b in _BRANCHES], rng)   # (.., filters, in)
     image, seq = (rng.normal(size=s).astype(np.float32) for s in ((4, 5, 6, 3), (4, 7, 3)))
     xs = [image, image.transpose(0, 3, 1, 2).copy(), seq, seq.transpose(0, 2, 1).copy()]
     got, want = ours.predict(xs, verbose=0), theirs.predict(xs, verbose=0)
@@ -75,13 +71,14 @@ def test_every_padding_stride_and_format_predicts_as_keras():
     assert ours.get_layer("t1").kernel.shape == (3, 3, 3)
 
 
-# -- a decoder trained as Keras trains it ----------------------------------------------------
+# -- a decoder trained as Keras trains it (with a regularizer and a constraint) ---------------
 def _decoder(L, Model):
     x = L.Input(shape=(3, 4, 2))
-    h = L.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu", name="up1")(x)
+    h = L.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu",
+                          kernel_regularizer="l2", bias_regularizer="l1", name="up1")(x)
     h = L.Conv2D(3, 3, strides=2, name="down")(h)
     h = L.Conv2DTranspose(2, (2, 3), strides=(2, 1), output_padding=(1, 0),
-                          activation="tanh", name="up2")(h)
+                          activation="tanh", kernel_constraint="non_neg", name="up2")(h)
     s = L.Conv1DTranspose(3, 3, strides=2, padding="same", activation="sigmoid",
                           name="up1d")(L.Reshape((12, 2))(x))
     c = L.Conv2DTranspose(2, 3, dilation_rate=2, data_format=CF, name="upcf")(
