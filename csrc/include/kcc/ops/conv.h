@@ -288,6 +288,27 @@ KCC_HD float grouped_forward(const float* x, const float* W, const Geometry& g, 
     return s;
 }
 
+// The C++ unit's channels_last forward: the F values of output pixel (oh, ow) (yr, zeroed by
+// the caller) accumulated tap by tap, each tap a pass along the contiguous filters (and, for
+// a depthwise conv, contiguous channels), which vectorizes; each value sums the same terms
+// in the same order as grouped_forward.
+inline void grouped_pixel_cl(float* KCC_RESTRICT yr, const float* KCC_RESTRICT x,
+                             const float* KCC_RESTRICT W, const Geometry& g, int64_t Cg,
+                             int64_t Fg, int64_t oh, int64_t ow) {
+    for (int64_t i = 0; i < g.KH; ++i) {
+        const int64_t h = in_row(g, oh, i);
+        if (h < 0 || h >= g.H) continue;
+        for (int64_t j = 0; j < g.KW; ++j) {
+            const int64_t w = in_col(g, ow, j);
+            if (w < 0 || w >= g.W) continue;
+            const float* KCC_RESTRICT xr = x + (h * g.W + w) * g.C;
+            const float* KCC_RESTRICT wt = W + (i * g.KW + j) * Cg * g.F;
+            for (int64_t cg = 0; cg < Cg; ++cg)
+                for (int64_t f = 0; f < g.F; ++f) yr[f] += xr[f / Fg * Cg + cg] * wt[cg * g.F + f];
+        }
+    }
+}
+
 // dx at (c, h, w) of one sample: dz of every output of c's group that reads it, times the tap.
 template <bool CL>
 KCC_HD float grouped_dx(const float* dz, const float* W, const Geometry& g, int64_t Cg, int64_t Fg,
