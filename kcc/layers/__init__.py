@@ -6,8 +6,11 @@ from kcc.layers.batch_norm import BatchNormalization
 from kcc.layers.bidirectional import Bidirectional
 from kcc.layers.conv1d import Conv1D, Convolution1D
 from kcc.layers.convolutional import Conv2D, Convolution2D
+from kcc.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Convolution1DTranspose,
+                                       Convolution2DTranspose)
 from kcc.layers.cropping import Cropping1D, Cropping2D
 from kcc.layers.dense import Dense
+from kcc.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from kcc.layers.embedding import Embedding
 from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
@@ -45,4 +48,6 @@ __all__ = [
     "BatchNormalization",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
     "GaussianDropout", "GaussianNoise", "Attention", "MultiHeadAttention",
+    "Conv1DTranspose", "Conv2DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
+    "DepthwiseConv2D", "SeparableConv2D",
 ]

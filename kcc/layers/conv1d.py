@@ -85,24 +85,7 @@ class Conv1D(Conv2D):
                  else "(batch, steps, channels)")
         return f"{order} for data_format='{self.data_format}'"
 
-    # -- shapes and weights ----------------------------------------------------------------
-    def build(self, input_shape):
-        self._resolve_format()
-        c_axis, _ = self._axes()
-        channels = input_shape[c_axis]
-        if channels is None:
-            raise ValueError(f"Layer {self.name}: the channel axis (axis {c_axis}, "
-                             f"{self._describe()}) of its input must be known; received "
-                             f"shape {tuple(input_shape)}.")
-        self.kernel = self.add_weight("kernel", (self.kernel_size[0], channels, self.filters),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
-        self.input_spec = InputSpec(ndim=3, axes={c_axis: channels})
-
+    # -- shapes ------------------------------------------------------------------------------
     def _geometry(self, steps):
         (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
         out, pad = output_steps(steps, k, self.padding, s, d)
@@ -134,7 +117,7 @@ class Conv1D(Conv2D):
         y = conv2d_op(g, x, [self.kernel, self.bias], data_format=self.data_format,
                       image=(c, 1, steps), out=(1, out), filters=self.filters, kernel=(1, k),
                       strides=(1, s), dilation=(1, d), pad=(0, pad), padding=self.padding,
-                      activation=self.activation,
+                      activation=self.activation, groups=self.groups,
                       shape=(self.filters, out) if cf else (out, self.filters))
         return [y]
 

@@ -91,9 +91,11 @@ class Conv2D(Layer):
             raise ValueError(f"Layer '{self.name}': `strides > 1` is not compatible with "
                              f"`dilation_rate > 1` (as in Keras). Received: strides={self.strides}, "
                              f"dilation_rate={self.dilation_rate}")
-        if groups != 1:
-            raise NotImplementedError(f"Layer '{self.name}': grouped convolution (groups={groups!r}) "
-                                      "is not supported by kcc yet.")
+        self.groups = positive_int("groups", groups)
+        if self.filters % self.groups:
+            raise ValueError(f"Layer '{self.name}': the number of filters must be evenly "
+                             f"divisible by the number of groups. Received: groups={self.groups}, "
+                             f"filters={self.filters}.")
         # 'default' was Keras 1's "use the global setting"
         explicit = legacy("data_format", data_format, "dim_ordering",
                           None if dim_ordering == "default" else dim_ordering)
@@ -145,23 +147,43 @@ class Conv2D(Layer):
 
     # -- shapes and weights ----------------------------------------------------------------
     def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        self.kernel = self.add_weight("kernel", self._kernel_shape(channels),
+                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self._build_bias(input_shape, channels)
+
+    def _input_channels(self, input_shape):
+        """The channel count of the input (resolving the layout), which must be known."""
         self._resolve_format()                  # built directly or inside TimeDistributed
-        c_axis, _, _ = self._axes()
+        c_axis = self._axes()[0]
         channels = input_shape[c_axis]
         if channels is None:
             raise ValueError(f"Layer {self.name}: the channel axis (axis {c_axis}, "
                              f"{self._describe()}) of its input must be known; received "
                              f"shape {tuple(input_shape)}.")
-        kh, kw = self.kernel_size
-        self.kernel = self.add_weight("kernel", (kh, kw, channels, self.filters),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        return channels
+
+    def _kernel_shape(self, channels):
+        """Keras's kernel: (*kernel_size, channels / groups, filters)."""
+        return tuple(self.kernel_size) + (self._group_channels(channels), self.filters)
+
+    def _build_bias(self, input_shape, channels):
+        """The bias (filters,) when use_bias, and the input spec that locks the channels."""
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
         # Rows and cols may differ between calls (a shared conv on 32x32 and 64x64 images).
-        self.input_spec = InputSpec(ndim=4, axes={c_axis: channels})
+        self.input_spec = InputSpec(ndim=len(input_shape), axes={self._axes()[0]: channels})
+
+    def _group_channels(self, channels):
+        """The input channels each filter reads (Keras's kernel's third axis): C / groups."""
+        if channels % self.groups:
+            raise ValueError(f"Layer {self.name}: the number of input channels must be evenly "
+                             f"divisible by the number of groups. Received groups={self.groups}, "
+                             f"but the input has {channels} channels.")
+        return channels // self.groups
 
     def compute_output_shape(self, input_shape):
         self._resolve_format()
@@ -185,7 +207,8 @@ class Conv2D(Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding,
                 "data_format": self.data_format or self._explicit_format,
-                "dilation_rate": self.dilation_rate, "activation": self.activation,
+                "dilation_rate": self.dilation_rate, "groups": self.groups,
+                "activation": self.activation,
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
@@ -193,7 +216,11 @@ class Conv2D(Layer):
 
     # -- lowering ------------------------------------------------------------------------------
     def lower(self, g, inputs):
-        (x,) = inputs
+        return [self._conv_op(g, inputs[0], [self.kernel, self.bias], self.filters,
+                              self.activation, self.groups)]
+
+    def _conv_op(self, g, x, weights, filters, activation, groups):
+        """The conv2d op of this layer's geometry on x (DepthwiseConv2D's too)."""
         cf = self.data_format == layout.CHANNELS_FIRST
         c, h, w = x.shape if cf else (x.shape[2], x.shape[0], x.shape[1])
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
@@ -201,15 +228,14 @@ class Conv2D(Layer):
         wo = layout.conv_output_length(w, kw, self.padding, sw, dw)
         pad_top = layout.same_padding(h, kh, sh, dh)[0] if self.padding == "same" else 0
         pad_left = layout.same_padding(w, kw, sw, dw)[0] if self.padding == "same" else 0
-        return [conv2d_op(g, x, [self.kernel, self.bias], data_format=self.data_format,
-                          image=(c, h, w), out=(ho, wo), filters=self.filters,
-                          kernel=(kh, kw), strides=(sh, sw), dilation=(dh, dw),
-                          pad=(pad_top, pad_left), padding=self.padding,
-                          activation=self.activation)]
+        return conv2d_op(g, x, weights, data_format=self.data_format, image=(c, h, w),
+                         out=(ho, wo), filters=filters, kernel=(kh, kw), strides=(sh, sw),
+                         dilation=(dh, dw), pad=(pad_top, pad_left), padding=self.padding,
+                         activation=activation, groups=groups)
 
 
 def conv2d_op(g, x, weights, *, data_format, image, out, filters, kernel, strides, dilation, pad,
-              padding, activation, shape=None):
+              padding, activation, shape=None, groups=1):
     """The `conv2d` op of one call, with the kernel path kcc picks for its geometry (direct
     1x1, im2col bands, shifted GEMM, Winograd) and that path's workspace. `image` is the
     input's (channels, rows, cols), `out` the output's (rows, cols); `pad` the zeros before
@@ -220,12 +246,19 @@ def conv2d_op(g, x, weights, *, data_format, image, out, filters, kernel, stride
     (c, h, w), (ho, wo) = image, out
     (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilation
     pad_top, pad_left = pad
+    if shape is None:
+        shape = (filters, ho, wo) if cf else (ho, wo, filters)
+    if groups > 1:      # each filter reads its group's channels: kcc/layers/depthwise.py
+        return g.op("grouped_conv2d", [x], shape, weights=weights,
+                    attrs={"activation": activation, "data_format": data_format,
+                           "channels": c, "rows": h, "cols": w, "filters": filters,
+                           "out_rows": ho, "out_cols": wo, "kernel": (kh, kw),
+                           "strides": (sh, sw), "dilation": (dh, dw),
+                           "pad": (pad_top, pad_left), "padding": padding, "groups": groups})
     # A 1x1 kernel with stride 1 needs no im2col: the input already is the matrix.
     direct = (kh, kw, sh, sw) == (1, 1, 1, 1)
     k = kh * kw * c
     tile_rows = ho if direct else band_rows(k, ho, wo, filters)
-    if shape is None:
-        shape = (filters, ho, wo) if cf else (ho, wo, filters)
     # channels-first, stride 1, no dilation: the forward needs no im2col (see shift_rows)
     shifted = (cf and not direct and (sh, sw) == (1, 1) and (dh, dw) == (1, 1)
                and activation not in activations.ROW and c >= _SHIFT_MIN_CHANNELS)

@@ -10,7 +10,7 @@
    backward turns dy into dz in place, as for relu. Recomputing z instead would be a second
    GEMM. In predict no z is stored (the memory plan gives it no room) and the epilogue is
    the plain one. A Dense(activation='gelu') gets the same buffer.
-   Conv2D has several epilogues (im2col, shifted, direct, Winograd; CUDA's own): rather than
+   Conv2D (and the transposed and grouped convs) has several epilogues (im2col, shifted, direct, Winograd; CUDA's own): rather than
    teach each to store z, a Conv2D with such an activation is split, in a training graph,
    into a linear conv and an Activation op, whose backward reads its input (the conv's
    output, which the plan keeps alive until then). A graph without losses (the export,
@@ -28,8 +28,9 @@ from kcc.graph.ir import Graph, Op, Value
 # activation that each loss can absorb into its gradient
 _FUSABLE = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
             "binary_crossentropy": "sigmoid"}
-_HAS_ACTIVATION = {"dense", "conv2d", "activation"}   # families with an activation epilogue
-_EPILOGUE = {"dense", "conv2d"}                         # ... that can absorb an Activation
+# families with an activation epilogue, and those of them that can absorb an Activation
+_HAS_ACTIVATION = {"dense", "conv2d", "conv2d_transpose", "grouped_conv2d", "activation"}
+_EPILOGUE = {"dense", "conv2d", "conv2d_transpose", "grouped_conv2d"}
 
 
 def _fold_activations(g: Graph) -> None:

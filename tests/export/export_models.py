@@ -1,6 +1,7 @@
 """The models the export tests ship: the guide's, at small sizes, plus a conv net (with
-gelu, silu, log_softmax, LayerNormalization, BatchNormalization, a causal MultiHeadAttention and
-an Attention with a scale), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
+transposed, depthwise, separable and grouped convolutions, gelu, silu, log_softmax,
+LayerNormalization, BatchNormalization, a causal MultiHeadAttention and an Attention with a
+scale), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
 import numpy as np
 
 
@@ -35,9 +36,11 @@ def headline(rng, n):
 def conv_net(rng, n):
     from kcc.initializers import RandomUniform
     from kcc.layers import (Activation, Attention, AveragePooling2D, BatchNormalization, Conv1D,
-                            Conv2D, Dense, Flatten, GlobalAveragePooling1D, GlobalMaxPooling2D,
-                            Input, LayerNormalization, MaxPooling1D, MaxPooling2D,
-                            MultiHeadAttention, Reshape, ZeroPadding2D, add, concatenate)
+                            Conv1DTranspose, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D,
+                            Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                            GlobalMaxPooling2D, Input, LayerNormalization, MaxPooling1D,
+                            MaxPooling2D, MultiHeadAttention, Reshape, SeparableConv2D,
+                            ZeroPadding2D, add, concatenate)
     from kcc.models import Model
     image = Input(shape=(12, 12, 3))
     x = ZeroPadding2D((1, 1))(image)
@@ -50,11 +53,17 @@ def conv_net(rng, n):
     b = Activation('log_softmax')(GlobalMaxPooling2D()(x))   # a row activation on its own
     s = Conv1D(4, 5, strides=3, padding='causal', activation='relu')(Reshape((144, 3))(image))
     s = LayerNormalization(axis=[-2, -1])(s)                 # one row of 48 x 4 per image
+    u = GlobalAveragePooling1D()(Conv1DTranspose(3, 4, strides=3, data_format='channels_first')(s))
     s = MaxPooling1D(2, padding='same')(s)                   # pixels as one sequence of 24
     s = add([s, MultiHeadAttention(2, 3, dropout=0.1)(s, s, use_causal_mask=True)])
     s = Attention(use_scale=True, dropout=0.2)([s, s])      # dropout: training only
     c = GlobalAveragePooling1D()(s)
-    h = Dense(6, activation='silu')(concatenate([a, b, c]))  # gelu, silu: backward needs the input,
+    t = Conv2DTranspose(4, 3, strides=2, padding='same', output_padding=1, activation='relu')(x)
+    t = GlobalAveragePooling2D()(t)                          # the transposed convs' col2im paths
+    d = DepthwiseConv2D(3, depth_multiplier=2, padding='same', activation='relu')(x)
+    d = SeparableConv2D(4, 2, strides=2)(Conv2D(8, 1, groups=4)(d))    # the grouped op
+    t = concatenate([t, Flatten()(d)])
+    h = Dense(6, activation='silu')(concatenate([a, b, c, t, u]))  # gelu, silu: backward needs the input,
     out = Dense(4, activation='softmax')(                   # predict stores no pre-activation
         LayerNormalization(center=False)(h))
     return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]

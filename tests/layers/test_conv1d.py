@@ -234,8 +234,9 @@ def test_errors_name_the_layer():
         MaxPooling1D(5, name="mp3")(Input(shape=(3, 2)))
     with pytest.raises(TypeError, match="Conv1D needs `filters` and `kernel_size`"):
         Conv1D(4)
-    with pytest.raises(NotImplementedError, match="grouped convolution"):
-        Conv1D(4, 3, groups=2)
+    with pytest.raises(ValueError, match=r"filters must be evenly divisible by the number of "
+                                         r"groups. Received: groups=3, filters=4"):
+        Conv1D(4, 3, groups=3)
     conv = Conv1D(2, 3, name="locked")
     conv(Input(shape=(6, 2)))
     with pytest.raises(ValueError, match="locked"):

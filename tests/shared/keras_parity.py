@@ -15,6 +15,16 @@ def keras():
     return pytest.importorskip("keras")
 
 
+def same_normal_weights(ours, theirs, names, rng):
+    """Give layers `names` of both models the same N(0, 1) weights, drawn in Keras's shapes
+    and order (a kcc layer whose weights differ in either fails set_weights)."""
+    for name in names:
+        weights = [rng.normal(size=w.shape).astype(np.float32)
+                   for w in theirs.get_layer(name).get_weights()]
+        ours.get_layer(name).set_weights(weights)
+        theirs.get_layer(name).set_weights(weights)
+
+
 def assert_fits_as_keras(ours, theirs, names, x, y, loss="categorical_crossentropy"):
     """Copy the weights of layers `names` from `ours` to `theirs`; then the predictions, 2
     epochs of SGD(0.5) in unshuffled batches of 4 (losses that change), the weights after,

@@ -254,6 +254,101 @@ inline void crop_bias_act_cf(float* KCC_RESTRICT y, const float* KCC_RESTRICT wi
     }
 }
 
+// ---- grouped convolution (Conv2D groups, DepthwiseConv2D): direct, one value at a time --------
+//
+// G groups: input channel c is in group c / Cg (Cg = C / G), filter f in group f / Fg
+// (Fg = F / G), and each filter reads its group's Cg channels only. W is Keras's
+// (KH, KW, Cg, F) kernel; DepthwiseConv2D's (KH, KW, C, M) kernel is the same memory with
+// G = C, Cg = 1, F = C * M (filter c * M + m reads channel c). Each function computes one
+// value as a sum, so the CPU loops and the CUDA threads (one value each, no atomics) share
+// them: a group's reduction is Cg * KH * KW long, too short for a GEMM to pay off.
+
+// Offset of (f, oh, ow) in one sample of y (or dz).
+template <bool CL>
+KCC_HD int64_t y_at(const Geometry& g, int64_t f, int64_t oh, int64_t ow) {
+    return CL ? (oh * g.Wo + ow) * g.F + f : (f * g.Ho + oh) * g.Wo + ow;
+}
+
+// z (before bias and activation) of filter f at output pixel (oh, ow), one sample's x.
+template <bool CL>
+KCC_HD float grouped_forward(const float* x, const float* W, const Geometry& g, int64_t Cg,
+                             int64_t Fg, int64_t f, int64_t oh, int64_t ow) {
+    const int64_t c0 = f / Fg * Cg;
+    float s = 0.0f;
+    for (int64_t i = 0; i < g.KH; ++i) {
+        const int64_t h = in_row(g, oh, i);
+        if (h < 0 || h >= g.H) continue;
+        for (int64_t j = 0; j < g.KW; ++j) {
+            const int64_t w = in_col(g, ow, j);
+            if (w < 0 || w >= g.W) continue;
+            const float* wt = W + (i * g.KW + j) * Cg * g.F + f;
+            for (int64_t cg = 0; cg < Cg; ++cg) s += x[x_at<CL>(g, c0 + cg, h, w)] * wt[cg * g.F];
+        }
+    }
+    return s;
+}
+
+// The C++ unit's channels_last forward: the F values of output pixel (oh, ow) (yr, zeroed by
+// the caller) accumulated tap by tap, each tap a pass along the contiguous filters (and, for
+// a depthwise conv, contiguous channels), which vectorizes; each value sums the same terms
+// in the same order as grouped_forward.
+inline void grouped_pixel_cl(float* KCC_RESTRICT yr, const float* KCC_RESTRICT x,
+                             const float* KCC_RESTRICT W, const Geometry& g, int64_t Cg,
+                             int64_t Fg, int64_t oh, int64_t ow) {
+    for (int64_t i = 0; i < g.KH; ++i) {
+        const int64_t h = in_row(g, oh, i);
+        if (h < 0 || h >= g.H) continue;
+        for (int64_t j = 0; j < g.KW; ++j) {
+            const int64_t w = in_col(g, ow, j);
+            if (w < 0 || w >= g.W) continue;
+            const float* KCC_RESTRICT xr = x + (h * g.W + w) * g.C;
+            const float* KCC_RESTRICT wt = W + (i * g.KW + j) * Cg * g.F;
+            for (int64_t cg = 0; cg < Cg; ++cg)
+                for (int64_t f = 0; f < g.F; ++f) yr[f] += xr[f / Fg * Cg + cg] * wt[cg * g.F + f];
+        }
+    }
+}
+
+// dx at (c, h, w) of one sample: dz of every output of c's group that reads it, times the tap.
+template <bool CL>
+KCC_HD float grouped_dx(const float* dz, const float* W, const Geometry& g, int64_t Cg, int64_t Fg,
+                        int64_t c, int64_t h, int64_t w) {
+    const int64_t f0 = c / Cg * Fg, cg = c % Cg;
+    float s = 0.0f;
+    for (int64_t i = 0; i < g.KH; ++i) {
+        const int64_t oh = reader(h, i, g.PT, g.SH, g.DH, 0, g.Ho);
+        if (oh < 0) continue;
+        for (int64_t j = 0; j < g.KW; ++j) {
+            const int64_t ow = reader(w, j, g.PL, g.SW, g.DW, 0, g.Wo);
+            if (ow < 0) continue;
+            const float* wt = W + ((i * g.KW + j) * Cg + cg) * g.F;
+            for (int64_t f = f0; f < f0 + Fg; ++f) s += dz[y_at<CL>(g, f, oh, ow)] * wt[f];
+        }
+    }
+    return s;
+}
+
+// dW at tap (i, j), group channel cg, filter f: summed over the n samples (xs, zs floats
+// apart) and the output pixels, in that order.
+template <bool CL>
+KCC_HD float grouped_dw(const float* x, const float* dz, const Geometry& g, int64_t Cg, int64_t Fg,
+                        int64_t n, int64_t xs, int64_t zs, int64_t i, int64_t j, int64_t cg,
+                        int64_t f) {
+    const int64_t c = f / Fg * Cg + cg;
+    float s = 0.0f;
+    for (int64_t k = 0; k < n; ++k)
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+            const int64_t h = in_row(g, oh, i);
+            if (h < 0 || h >= g.H) continue;
+            for (int64_t ow = 0; ow < g.Wo; ++ow) {
+                const int64_t w = in_col(g, ow, j);
+                if (w < 0 || w >= g.W) continue;
+                s += x[k * xs + x_at<CL>(g, c, h, w)] * dz[k * zs + y_at<CL>(g, f, oh, ow)];
+            }
+        }
+    return s;
+}
+
 // ---- channels_first epilogues (channels_last reuses kcc::dense, rows = pixels) ---------------
 
 // y: F rows of `len` values, `ld` apart, holding z on entry; y = act(z + b[f]). b may be null.
