@@ -9,6 +9,7 @@ from kcc.layers.cropping import Cropping1D, Cropping2D
 from kcc.layers.dense import Dense
 from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from kcc.layers.embedding import Embedding
+from kcc.layers.masking import Masking
 from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
                               Subtract)
 from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum, merge, minimum,
@@ -42,5 +43,5 @@ __all__ = [
     "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
     "BatchNormalization",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
-    "GaussianDropout", "GaussianNoise",
+    "GaussianDropout", "GaussianNoise", "Masking",
 ]

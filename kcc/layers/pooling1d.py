@@ -9,6 +9,7 @@ _pool_op) with a 1 x pool_size window: its C++ and CUDA kernels and the export s
 `data_format`, then the input tensor's, then the global default; Keras 1's `border_mode`
 does not make a 1-D layer channels-first.
 """
+from kcc.frontend.mask import refuse
 from kcc.layers import image_layout as il
 from kcc.layers.args import legacy
 from kcc.layers.pooling import ImageLayer, _pool_op
@@ -121,6 +122,13 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
 class GlobalAveragePooling1D(_GlobalPooling1D):
     """The mean over all steps, per channel: (batch, channels)."""
     _kind = "avg"
+    supports_masking = True     # Keras 3 averages the kept steps only
+    _uses_mask = True
+
+    def compute_mask(self, inputs, previous_mask):
+        if previous_mask is not None:
+            refuse(self, "to average the kept steps only")
+        return None
 
 
 # Keras's short aliases (the auto names stay max_pooling1d_1, ...).

@@ -168,6 +168,8 @@ def _grad_flags(g: Graph, roots: dict[str, str]) -> set[str]:
     """Storages whose gradient someone needs: downstream of a trainable weight."""
     needs: set[str] = set()
     for op in g.ops:
+        if op.family == "mask":         # which steps are kept: no gradient flows through it
+            continue
         trainable = any(w is not None and g.weights[w].trainable for w in op.weights)
         if trainable or any(roots[i] in needs for i in op.inputs):
             needs.update(roots[o] for o in op.outputs)

@@ -15,6 +15,7 @@ from kcc import backend
 from kcc import losses as losses_module
 from kcc.graph.ir import Loss, OptimizerSpec
 from kcc.codegen.render import WEIGHT_SUM
+from kcc.frontend.mask import mask_of
 from kcc.graph.trace import loss_inputs, lower
 from kcc.runtime import data
 from kcc.runtime.native import NativeModel
@@ -186,6 +187,14 @@ class Trainer:
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
         cfg = resolve_compile(optimizer, loss, metrics, loss_weights, self.output_names, out_shapes,
                               weighted_metrics)
+        for t, out_name, kind in zip(self.outputs, self.output_names, cfg.losses):
+            if mask_of(t) is not None and kind is not None:
+                raise NotImplementedError(
+                    f"Output {out_name} of model {self.name} carries a Keras mask (from "
+                    "Embedding(mask_zero=True) or Masking, through layers that keep it), which "
+                    "Keras 3 uses to weigh its loss and metrics per timestep; kcc does not "
+                    "support masked losses yet: end the model with an output without a mask "
+                    "(e.g. a recurrent layer with return_sequences=False).")
         graph = lower(self)
         for i, name in enumerate(loss_inputs(graph)):
             kind = cfg.losses[i]
