@@ -86,6 +86,10 @@ class Loss:
     weighted_stats: list[int] = field(default_factory=list)  # where each accumulates sum(w m)
     weight_stat: int = -1      # where sum(w) accumulates, the weighted metrics' divisor
     label_smoothing: float = 0.0  # compiled in: the loss reads y (1 - ls) + ls / classes (or / 2)
+    mask: str | None = None    # the output's Keras mask (1 kept, 0 masked per row): Keras 3
+                               # weighs the loss by it over the batch's kept rows, the
+                               # metrics over the epoch's
+    mask_stat: int = -1        # where sum(mask) accumulates, the masked metrics' divisor
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Graph:
     optimizer: Any = None      # the optimizer's structure (kind + flags) when training
     id_bounds: dict[str, tuple[int, str]] = field(default_factory=dict)  # int input -> (ids must
                                                 # be < this, layer that needs it), checked in Python
+    output_masks: list = field(default_factory=list)  # per output its Keras mask's value, or
+                                                # None (what a loss on it weighs by)
 
     def value(self, name: str) -> Value:
         return self.values[name]
@@ -120,7 +126,7 @@ class Graph:
                             weighted_metrics=list(l.weighted_metrics),
                             weighted_stats=list(l.weighted_stats))
                     for l in self.losses],
-            id_bounds=dict(self.id_bounds))
+            id_bounds=dict(self.id_bounds), output_masks=list(self.output_masks))
 
     def root(self, name: str) -> str:
         """The value whose storage `name` uses (follows views)."""
@@ -155,6 +161,7 @@ class Graph:
         for loss in self.losses:
             weighted = f" weighted_metrics={loss.weighted_metrics}" if loss.weighted_metrics else ""
             smooth = f" label_smoothing={loss.label_smoothing}" if loss.label_smoothing else ""
+            smooth += f" mask={loss.mask}" if loss.mask else ""
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
                          f"{weighted}{smooth}{' fused ' + loss.fused if loss.fused else ''}")
         return "\n".join(lines)

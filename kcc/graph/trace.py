@@ -288,6 +288,8 @@ def lower(model) -> Graph:
     for t in model.outputs:
         g.graph.outputs.append(env[id(t)].name)
         g.graph.output_names.append(t._keras_history[0].name)
+        mask = getattr(t, "_keras_mask", None)
+        g.graph.output_masks.append(None if mask is None else g.mask_value(mask).name)
     return g.graph
 
 

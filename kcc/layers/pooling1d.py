@@ -120,15 +120,24 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
 
 
 class GlobalAveragePooling1D(_GlobalPooling1D):
-    """The mean over all steps, per channel: (batch, channels)."""
+    """The mean over all steps, per channel: (batch, channels). With a Keras mask, as Keras 3:
+    the mean over the kept steps (the masked_mean op)."""
     _kind = "avg"
-    supports_masking = True     # Keras 3 averages the kept steps only
+    supports_masking = True
     _uses_mask = True
 
     def compute_mask(self, inputs, previous_mask):
-        if previous_mask is not None:
-            refuse(self, "to average the kept steps only")
+        if previous_mask is not None and self.data_format != "channels_last":
+            refuse(self, f"with data_format={self.data_format!r}")
         return None
+
+    def lower(self, g, inputs):
+        m = g.input_mask(0)
+        if m is None:
+            return super().lower(g, inputs)
+        (x,) = inputs
+        out = (1, x.shape[-1]) if self.keepdims else (x.shape[-1],)
+        return [g.op("masked_mean", [x, m], out)]
 
 
 # Keras's short aliases (the auto names stay max_pooling1d_1, ...).

@@ -15,7 +15,6 @@ from kcc import backend
 from kcc import losses as losses_module
 from kcc.graph.ir import Loss, OptimizerSpec
 from kcc.codegen.render import WEIGHT_SUM
-from kcc.frontend.mask import mask_of
 from kcc.graph.trace import loss_inputs, lower
 from kcc.runtime import data
 from kcc.runtime.native import NativeModel
@@ -187,14 +186,6 @@ class Trainer:
         out_shapes = [tuple(t.shape[1:]) for t in self.outputs]
         cfg = resolve_compile(optimizer, loss, metrics, loss_weights, self.output_names, out_shapes,
                               weighted_metrics)
-        for t, out_name, kind in zip(self.outputs, self.output_names, cfg.losses):
-            if mask_of(t) is not None and kind is not None:
-                raise NotImplementedError(
-                    f"Output {out_name} of model {self.name} carries a Keras mask (from "
-                    "Embedding(mask_zero=True) or Masking, through layers that keep it), which "
-                    "Keras 3 uses to weigh its loss and metrics per timestep; kcc does not "
-                    "support masked losses yet: end the model with an output without a mask "
-                    "(e.g. a recurrent layer with return_sequences=False).")
         graph = lower(self)
         for i, name in enumerate(loss_inputs(graph)):
             kind = cfg.losses[i]
@@ -202,7 +193,8 @@ class Trainer:
             graph.losses.append(Loss(name, kind, float(cfg.loss_weights[i]), tuple(shape), dtype,
                                      _native_metrics(cfg.metrics[i]), index=i,
                                      weighted_metrics=_native_metrics(cfg.weighted_metrics[i]),
-                                     label_smoothing=cfg.smoothing(i)))
+                                     label_smoothing=cfg.smoothing(i),
+                                     mask=graph.output_masks[i]))
         graph.optimizer = _optimizer_spec(cfg.optimizer)
         previous = self._native if self.__dict__.get("optimizer") is cfg.optimizer else None
         self._native = NativeModel(graph, what=f"model '{self.name}'", device=device)
@@ -226,6 +218,8 @@ class Trainer:
         cached = self.__dict__.get("_log_plan")
         if cached is None or cached[0] is not native:
             divisor = {i: l.weight_stat for l in native.graph.losses for i in l.weighted_stats}
+            divisor.update((i, l.mask_stat) for l in native.graph.losses if l.mask
+                           for i in l.metric_stats)
             plan = [(key, i, divisor.get(i)) for i, key in enumerate(native.stat_names)
                     if not key.startswith(WEIGHT_SUM)]
             cached = self._log_plan = (native, plan, sorted(plan))

@@ -1,12 +1,14 @@
 """CUDA cases: Keras masks (Embedding(mask_zero=True), Masking) into every recurrent cell's
 one-launch kernels (R in registers; GRU without reset_after in shared memory), the per-step
 launches (an LSTM too large for the one-launch kernels), Bidirectional's zeroed sequences
-and return_state through masked end steps, with the mask and masking ops."""
+and return_state through masked end steps, with the mask and masking ops, an average
+over kept steps (GlobalAveragePooling1D); a per-timestep
+loss and metrics weighed by the output's mask."""
 import numpy as np
 
 from kcc import optimizers
-from kcc.layers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Embedding, Input, Masking,
-                        SimpleRNN)
+from kcc.layers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Embedding,
+                        GlobalAveragePooling1D, Input, Masking, SimpleRNN)
 from kcc.models import Model
 
 
@@ -29,8 +31,11 @@ def every_cell(rng):
     h, state = SimpleRNN(3, go_backwards=True, return_state=True)(s)
     b = Bidirectional(GRU(3, return_sequences=True))(e)
     b = Bidirectional(LSTM(2, return_sequences=True), merge_mode="sum")(b)
-    y = Dense(3, activation="softmax")(Concatenate()([h, state, LSTM(3)(b)]))
-    return dict(model=Model(i, y), x=[_ids(rng, 6, 6, 11)],
+    y = Dense(3, activation="softmax")(Concatenate()([h, state, LSTM(3)(b),
+                                                      GlobalAveragePooling1D()(b)]))
+    x = _ids(rng, 6, 6, 11)
+    x[3, 2] = 1     # the average needs a kept step in each row (else 0 / 0, as Keras)
+    return dict(model=Model(i, y), x=[x],
                 y=[np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)]],
                 loss="categorical_crossentropy", optimizer=optimizers.Adam(learning_rate=0.01),
                 metrics=["accuracy"])
@@ -50,5 +55,18 @@ def masking_per_step(rng):
                 loss="mse", optimizer=optimizers.SGD(learning_rate=0.05), metrics=[])
 
 
+def seq2seq_masked_loss(rng):
+    # a per-timestep loss on an output that carries the mask: the batch's mean over kept
+    # steps (one thread sums the mask first), metrics and weighted metrics over kept steps
+    i = Input(shape=(5,), dtype="int32")
+    s = GRU(4, return_sequences=True)(Embedding(9, 3, mask_zero=True)(i))
+    y = Dense(3, activation="softmax")(s)
+    return dict(model=Model(i, y), x=[_ids(rng, 6, 5, 9)],
+                y=[rng.integers(0, 3, (6, 5)).astype(np.int32)],
+                loss="sparse_categorical_crossentropy",
+                optimizer=optimizers.SGD(learning_rate=0.1), metrics=["accuracy"],
+                weighted_metrics=["accuracy"])
+
+
 # "masks_" prefix: `pytest tests/cuda -k masks` selects these
-CASES = {"masks_" + f.__name__: f for f in (every_cell, masking_per_step)}
+CASES = {"masks_" + f.__name__: f for f in (every_cell, masking_per_step, seq2seq_masked_loss)}
