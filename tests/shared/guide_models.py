@@ -174,12 +174,13 @@ def every_layer_model():
     p1 = L.GlobalMaxPooling1D()(L.MaxPooling1D(2)(c))
     p2 = L.GlobalAveragePooling1D()(L.AveragePooling1D(2)(c))
     bi = L.Bidirectional(L.LSTM(2), merge_mode="concat")(e)
+    mk = L.GRU(2)(L.Masking(mask_value=0.0)(e))     # a mask: Masking, a masked recurrence
     rp = L.Flatten()(L.Permute((2, 1))(L.RepeatVector(2)(s1)))   # (2, 3) -> (3, 2) -> 6
     parts = [L.Add()([s1, s2]), L.Subtract()([s1, s3]), L.Multiply()([s2, s3]),
              L.Average()([s1, s4]), L.Maximum()([s2, s4]), L.Minimum()([s3, s4]),
              L.Dot(axes=1)([s1, s4]), L.add([g1, s1]), L.concatenate([g1, g2]),
              L.merge([s1, s2], mode="mul"), L.merge([s1, s2], mode="ave"),
-             L.merge([s1, s2], mode="max"), L.merge([s1, s2], mode="dot"), p1, p2, bi, rp]
+             L.merge([s1, s2], mode="max"), L.merge([s1, s2], mode="dot"), p1, p2, bi, rp, mk]
     x = L.concatenate(parts)
     x = L.Dropout(0.5, seed=3)(x)
     x = L.GaussianDropout(0.2)(L.GaussianNoise(0.1, seed=4)(x))
