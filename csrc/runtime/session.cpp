@@ -135,6 +135,10 @@ int Session::train_parts(int64_t rows) const {
     return info_->whole_batch ? 1 : parts_for(rows);
 }
 
+int Session::test_parts(int64_t rows) const {
+    return (info_->whole_batch & KCC_WHOLE_BATCH_TEST) ? 1 : parts_for(rows);
+}
+
 // Every shard's arena holds the rows of the largest slice; staging holds a whole batch.
 void Session::ensure_capacity(int64_t rows) {
     if (rows <= batch_capacity_) return;
@@ -307,13 +311,13 @@ EpochResult Session::gradients(const std::vector<HostArray>& x, const std::vecto
 EpochResult Session::test(const std::vector<HostArray>& x, const std::vector<HostArray>& y,
                           int64_t n, int64_t batch_size) {
     ensure_capacity(std::min(batch_size, n));
-    blas_threads_for(parts_for(std::min(batch_size, n)));
+    blas_threads_for(test_parts(std::min(batch_size, n)));
     FlushDenormals ftz;
     EpochResult res;
     res.sums.assign((size_t)info_->n_stats, 0.0);
     for (int64_t begin = 0; begin < n; begin += batch_size) {
         const int64_t rows = std::min(batch_size, n - begin);
-        const int parts = parts_for(rows);
+        const int parts = test_parts(rows);
         on_pool(*pool_, parts, [&](int k) {
             const int64_t lo = begin + rows * k / parts, hi = begin + rows * (k + 1) / parts;
             std::vector<const void*> in(x.size()), tg(y.size());

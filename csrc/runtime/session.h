@@ -84,6 +84,9 @@ private:
     // Threads a training step's batch is split over: parts_for, or 1 when the unit's
     // training forward needs the whole batch at once (KccModelInfo::whole_batch).
     int train_parts(int64_t rows) const;
+    // ... and a test step's: 1 also when its losses need the whole batch (a masked loss
+    // divides by the batch's kept steps: KCC_WHOLE_BATCH_TEST).
+    int test_parts(int64_t rows) const;
     void blas_threads_for(int parts);
     // The run of one shard; `parts` threads share the batch, and when that is one (a batch
     // too small to split, or a whole-batch training step) the unit may borrow the pool for

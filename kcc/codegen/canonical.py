@@ -94,5 +94,7 @@ def canonical(g: Graph) -> Graph:
         out.weights.append(replace(w, name=f"{layers.get(owner, cnames[w.index])}/{leaf}", cname=cnames[w.index]))
     for loss, was in zip(out.losses, g.losses):
         loss.output = names[was.output]
+        loss.mask = names[was.mask] if was.mask else None
+    out.output_masks = [names[m] if m else None for m in g.output_masks]
     out.id_bounds = {names[k]: (bound, layers.get(layer, "")) for k, (bound, layer) in g.id_bounds.items()}
     return out

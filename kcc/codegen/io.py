@@ -79,6 +79,10 @@ class OpIO:
     def in_size(self, i: int = 0) -> int:
         return self.g.values[self.op.inputs[i]].size
 
+    def in_ctype(self, i: int = 0) -> str:
+        """The C element type of input i: int32_t for ids, else float."""
+        return "int32_t" if self.g.values[self.op.inputs[i]].dtype == "int32" else "float"
+
     def out_size(self, i: int = 0) -> int:
         return self.g.values[self.op.outputs[i]].size
 

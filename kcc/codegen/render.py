@@ -106,6 +106,11 @@ def stat_names(g: Graph) -> list[str]:
                     names.append(DENOMINATOR + names[i])
                 else:
                     getattr(l, dens).append(-1)
+    for l in g.losses:   # a masked output's metrics divide by its kept rows
+        l.mask_stat = -1
+        if l.mask and l.metrics:
+            l.mask_stat = len(names)
+            names.append(WEIGHT_SUM + "mask:" + g.output_names[l.index])
     return names
 
 
@@ -179,8 +184,10 @@ def render(g: Graph, predict: Plan, train: Plan | None, backend: str = "cpu") ->
         arena_per_sample=base_arena + scratch, scratch_per_sample=scratch,
         workspace_size=base_workspace + fixed, fixed_offset=base_workspace, fixed_size=fixed,
         cuda=backend == "cuda",
-        # an op whose training forward reads statistics of the whole batch (batch_norm)
-        whole_batch=any(op.attrs.get("batch_stats") for op in g.ops),
+        # an op whose training forward reads statistics of the whole batch (batch_norm), a
+        # loss that divides by the batch's kept rows (a masked one: test steps too)
+        whole_batch=(1 if any(op.attrs.get("batch_stats") for op in g.ops) else 0)
+                    | (3 if any(l.mask for l in g.losses) else 0),
     )
     return environment().get_template("module/model.j2").render(**ctx)
 

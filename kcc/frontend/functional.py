@@ -5,6 +5,7 @@ inlines the model's graph, so its layers keep their weights wherever the model i
 Training (compile/fit/evaluate/predict) comes from the Trainer mixin.
 """
 from kcc.frontend.layer import Layer
+from kcc.frontend.mask import mask_of, refuse
 from kcc.frontend.node import Node
 from kcc.frontend.summary import print_summary
 from kcc.frontend.topology import map_graph
@@ -174,6 +175,20 @@ class Model(Trainer, Layer):
             if layout is not None:
                 t._kcc_layout = layout
 
+    _uses_mask = True
+
+    def _propagate_mask(self, inputs, outputs, masks):
+        """Keras 3 hands a called model its inputs' masks and its outputs' masks back out;
+        kcc does not inline masks across a model boundary yet."""
+        if any(m is not None for m in masks):
+            refuse(self, "inside the model it is called as a layer")
+        if any(mask_of(t) is not None for t in self.outputs):
+            raise NotImplementedError(
+                f"Model {self.name} is called as a layer, and its output carries a mask (from "
+                "Embedding(mask_zero=True) or Masking inside it), which Keras would hand on to "
+                "the layers after it; kcc does not support that yet: build the layers into "
+                "the outer model instead.")
+
     def compute_output_shape(self, input_shape):
         batch = (input_shape[0] if self._multi_input else input_shape)[0]
         shapes = [(batch,) + t.shape[1:] for t in self.outputs]
@@ -185,8 +200,10 @@ class Model(Trainer, Layer):
     def lower(self, g, inputs):
         """Inline the model's graph: its layers lower themselves, weights shared by identity."""
         env = {id(t): v for t, v in zip(self.inputs, inputs)}
+        g.bind(self.inputs, inputs)
         for node in self._nodes:
             outs = g.lower_node(node.layer, node.index, [env[id(t)] for t in node.input_tensors],
-                               node.arguments)
+                               node.arguments, node.input_masks)
             env.update((id(t), v) for t, v in zip(node.output_tensors, outs))
+            g.bind(node.output_tensors, outs)
         return [env[id(t)] for t in self.outputs]

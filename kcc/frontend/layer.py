@@ -11,6 +11,7 @@ from kcc.frontend import naming
 from kcc.frontend.dtypes import standardize_dtype
 from kcc.frontend.errors import MultipleNodesError
 from kcc.frontend.input_spec import InputSpec, check_input_specs
+from kcc.frontend.mask import mask_of, warn_dropped
 from kcc.frontend.node import Node
 from kcc.frontend.shapes import standardize_shape
 from kcc.frontend.tensor import KerasTensor
@@ -69,6 +70,10 @@ class Layer:
     _name_prefix = None             # auto-name prefix of this very class; None: snake_case
     _multi_input = False            # True for layers called on a list of tensors (merge)
     _call_arguments = ("training",)  # keyword arguments __call__ accepts (kept on the Node)
+    # Keras 3: a layer that supports masking hands its input's mask on (compute_mask); one
+    # that does not drops it with a warning (kcc/frontend/mask.py)
+    supports_masking = False
+    _uses_mask = False          # whether Keras's call of this layer reads the mask it is given
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -137,9 +142,27 @@ class Layer:
         base = self.name if call == 0 else f"{self.name}_{call}"
         outputs = [KerasTensor(tuple(s), d, f"{base}:{i}" if several else base)
                    for i, (s, d) in enumerate(zip(shapes, dtypes))]
-        Node(self, tensors, outputs, arguments=kwargs)
+        masks = [mask_of(t) for t in tensors]
+        Node(self, tensors, outputs, arguments=kwargs).input_masks = masks
         self._propagate_layout(tensors, outputs)
+        self._propagate_mask(tensors, outputs, masks)
         return outputs if several else outputs[0]
+
+    def compute_mask(self, inputs, previous_mask):
+        """The output's mask (Keras 3's rule for a layer that supports masking: the input's)."""
+        return previous_mask
+
+    def _propagate_mask(self, inputs, outputs, masks):
+        """As Keras 3's Layer.__call__: the first argument's mask (a list of masks for a
+        merge) goes through compute_mask onto the outputs, or is dropped with a warning."""
+        previous = masks if self._multi_input else masks[0]
+        if self.supports_masking:
+            out = self.compute_mask(inputs if self._multi_input else inputs[0], previous)
+            for t, m in zip(outputs, out if isinstance(out, (list, tuple)) else [out]):
+                if m is not None:
+                    t._keras_mask = m
+        elif any(m is not None for m in (masks if self._multi_input else masks[:1])):
+            warn_dropped(self)
 
     def _propagate_layout(self, inputs, outputs):
         """Image layout (channels first/last, see kcc/layers/image_layout.py) flows through

@@ -15,6 +15,7 @@ class Node:
         self.output_tensors = list(output_tensors)
         self.arguments = dict(arguments or {})     # call keyword arguments, e.g. training=
         self.index = len(layer._inbound_nodes)
+        self.input_masks = [None] * len(self.input_tensors)   # their Keras masks (Layer.__call__)
         layer._inbound_nodes.append(self)
         if link:
             for i, t in enumerate(self.output_tensors):

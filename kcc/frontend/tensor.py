@@ -12,6 +12,7 @@ class KerasTensor:
         self.dtype = dtype
         self.name = name
         self._keras_history = None   # set by the Node that produces this tensor
+        self._keras_mask = None      # a kcc.frontend.mask.Mask: which timesteps are real
 
     @property
     def ndim(self):

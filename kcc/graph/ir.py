@@ -89,6 +89,10 @@ class Loss:
     weighted_dens: list[int] = field(default_factory=list)  # denominator accumulates, or -1
     label_smoothing: float = 0.0  # compiled in: the loss reads y (1 - ls) + ls / classes (or / 2)
     delta: float = 1.0         # compiled in: Huber's delta (other losses ignore it)
+    mask: str | None = None    # the output's Keras mask (1 kept, 0 masked per row): Keras 3
+                               # weighs the loss by it over the batch's kept rows, the
+                               # metrics over the epoch's
+    mask_stat: int = -1        # where sum(mask) accumulates, the masked metrics' divisor
 
 
 @dataclass
@@ -105,6 +109,8 @@ class Graph:
     optimizer: Any = None      # the optimizer's structure (kind + flags) when training
     id_bounds: dict[str, tuple[int, str]] = field(default_factory=dict)  # int input -> (ids must
                                                 # be < this, layer that needs it), checked in Python
+    output_masks: list = field(default_factory=list)  # per output its Keras mask's value, or
+                                                # None (what a loss on it weighs by)
 
     def value(self, name: str) -> Value:
         return self.values[name]
@@ -124,7 +130,7 @@ class Graph:
                             weighted_stats=list(l.weighted_stats),
                             metric_dens=list(l.metric_dens), weighted_dens=list(l.weighted_dens))
                     for l in self.losses],
-            id_bounds=dict(self.id_bounds))
+            id_bounds=dict(self.id_bounds), output_masks=list(self.output_masks))
 
     def root(self, name: str) -> str:
         """The value whose storage `name` uses (follows views)."""
@@ -160,6 +166,7 @@ class Graph:
             weighted = f" weighted_metrics={loss.weighted_metrics}" if loss.weighted_metrics else ""
             smooth = f" label_smoothing={loss.label_smoothing}" if loss.label_smoothing else ""
             smooth += f" delta={loss.delta}" if loss.kind == "huber" else ""
+            smooth += f" mask={loss.mask}" if loss.mask else ""
             lines.append(f"  loss {loss.kind}({loss.output}) x{loss.weight} metrics={loss.metrics}"
                          f"{weighted}{smooth}{' fused ' + loss.fused if loss.fused else ''}")
         return "\n".join(lines)

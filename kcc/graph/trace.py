@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from math import prod
 
 from kcc.graph.ir import Graph, Op, Value, WeightSlot
 
@@ -49,6 +50,9 @@ class GraphBuilder:
         self._outputs_of_node = 0
         self._fold = 1                       # rows per sample of what is built now
         self.call_arguments: dict = {}       # keyword arguments of the call being lowered
+        self._tensors: dict[int, Value] = {}  # id(KerasTensor) -> its value (a mask's sources)
+        self._masks: dict[tuple, Value] = {}  # lowered masks by recipe and sources
+        self._node_masks: list = []          # the Keras masks of the node being lowered
 
     # -- used by the tracer -------------------------------------------------
     def _fresh(self, base: str) -> str:
@@ -65,19 +69,25 @@ class GraphBuilder:
         self.graph.input_names.append(layer_name)
         return v
 
+    def bind(self, tensors, values) -> None:
+        """Record which value each symbolic tensor lowered to (masks read them later)."""
+        self._tensors.update((id(t), v) for t, v in zip(tensors, values))
+
     def lower_node(self, layer, call_index: int, inputs: list[Value],
-                   arguments: dict | None = None) -> list[Value]:
+                   arguments: dict | None = None, masks=None) -> list[Value]:
         """One call of `layer` on `inputs`: the int32 inputs it reads as floats go through
         `as_float` first, then the layer's ops are named after it. `arguments` (the Node's
-        call keywords, e.g. use_causal_mask) are `call_arguments` while the layer lowers."""
+        call keywords, e.g. use_causal_mask) are `call_arguments` while the layer lowers;
+        `masks`: the inputs' Keras masks, which the layer reads with `input_mask`."""
         inputs = [self.as_float(v, layer.name) if v.dtype == "int32" and layer._int_input_as_float(i)
                   else v for i, v in enumerate(inputs)]
         self.begin_node(layer.name, call_index)
-        outer, self.call_arguments = self.call_arguments, dict(arguments or {})
+        outer = self.call_arguments, self._node_masks
+        self.call_arguments, self._node_masks = dict(arguments or {}), list(masks or [])
         try:
             outputs = layer.lower(self, inputs)
         finally:
-            self.call_arguments = outer
+            self.call_arguments, self._node_masks = outer
         reg = getattr(layer, "activity_regularizer", None)
         node = self._op_name
         return outputs if reg is None else [self.activity(y, reg, node) for y in outputs]
@@ -106,6 +116,37 @@ class GraphBuilder:
                 finally:
                     self._fold = outer
         return self._casts[x.name]
+
+    def input_mask(self, i: int = 0) -> Value | None:
+        """The mask of the node's input i as a value, (timesteps,) per sample of 1.0 (kept)
+        and 0.0 (masked), or None when it has none."""
+        masks = self._node_masks
+        return self.mask_value(masks[i]) if i < len(masks) and masks[i] is not None else None
+
+    def mask_value(self, mask) -> Value:
+        """A kcc.frontend.mask.Mask lowered to a "mask" op (made once per recipe and source,
+        named <source>_mask). No gradient flows through a mask (passes/plan.py)."""
+        if mask.kind == "or":
+            sources = [self.mask_value(m) for m in mask.parts]
+        else:
+            sources = [self._tensors[id(mask.tensor)]]
+        return self.mask_op(mask.kind, mask.value, sources, mask.steps)
+
+    def mask_op(self, kind: str, value: float, sources: list[Value], steps) -> Value:
+        """The "mask" op of `kind` (see kcc/frontend/mask.py) on `sources`, made once."""
+        key = (kind, value, tuple(v.name for v in sources))
+        if key not in self._masks:
+            with self.inner_nodes():
+                outer, self._fold = self._fold, sources[0].fold
+                try:
+                    self._op_name = self._fresh(f"{sources[0].name}_mask")
+                    self._outputs_of_node = 0
+                    features = sources[0].size // max(1, prod(steps))
+                    self._masks[key] = self.op("mask", sources, steps, attrs={
+                        "kind": kind, "value": value, "features": features})
+                finally:
+                    self._fold = outer
+        return self._masks[key]
 
     def begin_node(self, layer_name: str, call_index: int):
         base = c_ident(layer_name) if call_index == 0 else f"{c_ident(layer_name)}_call{call_index + 1}"
@@ -234,20 +275,25 @@ def lower(model) -> Graph:
     for t in model.inputs:
         layer = t._keras_history[0]
         env[id(t)] = g.add_input(layer.name, t.shape[1:], t.dtype)
+        g.bind([t], [env[id(t)]])
     calls: dict[int, int] = {}
     for node in model._nodes_in_order():
         layer = node.layer
         k = calls.get(id(layer), 0)
         calls[id(layer)] = k + 1
-        outs = g.lower_node(layer, k, [env[id(t)] for t in node.input_tensors], node.arguments)
+        outs = g.lower_node(layer, k, [env[id(t)] for t in node.input_tensors],
+                            node.arguments, node.input_masks)
         if len(outs) != len(node.output_tensors):
             raise RuntimeError(f"Layer {layer.name} lowered to {len(outs)} values, "
                                f"its node has {len(node.output_tensors)} outputs")
         for t, v in zip(node.output_tensors, outs):
             env[id(t)] = v
+        g.bind(node.output_tensors, outs)
     for t in model.outputs:
         g.graph.outputs.append(env[id(t)].name)
         g.graph.output_names.append(t._keras_history[0].name)
+        mask = getattr(t, "_keras_mask", None)
+        g.graph.output_masks.append(None if mask is None else g.mask_value(mask).name)
     return g.graph
 
 

@@ -13,6 +13,7 @@ from kcc.layers.dense import Dense
 from kcc.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from kcc.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from kcc.layers.embedding import Embedding
+from kcc.layers.masking import Masking
 from kcc.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
                               Subtract)
 from kcc.layers.multi_head_attention import MultiHeadAttention
@@ -47,7 +48,7 @@ __all__ = [
     "Permute", "RepeatVector", "LayerNormalization", "SpatialDropout1D", "SpatialDropout2D",
     "BatchNormalization",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
-    "GaussianDropout", "GaussianNoise", "Attention", "MultiHeadAttention",
+    "GaussianDropout", "GaussianNoise", "Masking", "Attention", "MultiHeadAttention",
     "Conv1DTranspose", "Conv2DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
     "DepthwiseConv2D", "SeparableConv2D",
 ]

@@ -4,6 +4,7 @@ from kcc.frontend.layer import Layer
 
 
 class Activation(Layer):
+    supports_masking = True     # as Keras 3: the mask passes through
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation, f"Layer {self.name} (Activation)")

@@ -17,6 +17,7 @@ from math import prod
 from kcc import initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
+from kcc.frontend.mask import refuse
 from kcc.layers.args import weight_rules, weight_rules_config
 
 # Keras 3 arguments kcc does not compile, with the value that means "off".
@@ -25,6 +26,14 @@ _REFUSED = {"synchronized": False, "renorm": False, "renorm_clipping": None,
 
 
 class BatchNormalization(Layer):
+    supports_masking = True
+    _uses_mask = True
+
+    def compute_mask(self, inputs, previous_mask):
+        if previous_mask is not None:
+            refuse(self, "to weigh the batch statistics")
+        return None
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",

@@ -39,6 +39,17 @@ def _copy(layer, name, go_backwards=None):
 
 class Bidirectional(Layer):
     _call_arguments = ("training", "mask", "initial_state")
+    supports_masking = True     # each direction honours the mask (the backward one reads it
+    _uses_mask = True           # backwards with its sequence)
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras's Bidirectional.compute_mask: the mask for returned sequences (one per
+        output with merge_mode=None), none for last outputs and states."""
+        m = previous_mask if self.forward_layer.return_sequences else None
+        out = [m, m] if self.merge_mode is None else [m]
+        if self.return_state:
+            out += [None] * (2 * len(self.forward_layer._states))
+        return out if len(out) > 1 else out[0]
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
@@ -202,7 +213,8 @@ class Bidirectional(Layer):
             with g.inner_nodes():
                 g.begin_node(layer.name, 0)
                 # Keras flips the backward layer's sequence (whichever way it reads)
-                outs.append(layer.lower(g, [x, *own], flip_output=flip))
+                outs.append(layer.lower(g, [x, *own], flip_output=flip,
+                                        zero_output=layer.return_sequences))
         (y, *fstates), (y_rev, *bstates) = outs
         merged = [y, y_rev] if self._merge is None else self._merge.lower(g, [y, y_rev])
         return merged + fstates + bstates

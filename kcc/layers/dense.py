@@ -7,6 +7,7 @@ from kcc.layers.args import (KERAS_DEFAULT, legacy, legacy_flag, positive_int, u
 
 
 class Dense(Layer):
+    supports_masking = True     # as Keras 3: the mask passes through
     def __init__(self, units=None, activation=None, use_bias=KERAS_DEFAULT, kernel_initializer=None,
                  bias_initializer=None, kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,

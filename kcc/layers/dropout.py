@@ -79,6 +79,7 @@ def lower_dropout(g, x, rate, seed, shared_rows=False, shared=()):
 
 
 class Dropout(Layer):
+    supports_masking = True     # as Keras 3: the mask passes through
     def __init__(self, rate=None, noise_shape=None, seed=None, *, p=None, **kwargs):
         rate = legacy("rate", rate, "p", p)      # Keras 1: Dropout(p=0.5)
         rate = check_rate(type(self).__name__, "rate", rate)

@@ -8,6 +8,7 @@ bounds.
 from kcc import initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
+from kcc.frontend.mask import Mask
 from kcc.frontend.tensor import KerasTensor
 from kcc.layers.args import legacy, positive_int, unsupported, weight_rules, weight_rules_config
 
@@ -46,12 +47,15 @@ class Embedding(Layer):
             kwargs["input_shape"] = self.input_length     # Keras: input_length sets the shape
         super().__init__(**kwargs)
         weight_rules(self, locals(), "embeddings")
-        if mask_zero:
-            raise NotImplementedError(f"Layer {self.name} (Embedding): mask_zero=True is not "
-                                      "supported by kcc yet (no layer consumes masks); pad with "
-                                      "id 0 and leave mask_zero=False.")
-        self.mask_zero = False
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero     # as Keras 3
         self.embeddings = None
+
+    def compute_mask(self, inputs, previous_mask):
+        """mask_zero: id 0 is padding, the step is masked (Keras: ids != 0)."""
+        if not self.mask_zero:
+            return None
+        return Mask("not_equal", tuple(inputs.shape[1:]), tensor=inputs, value=0)
 
     def __call__(self, inputs, **kwargs):
         t = inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs

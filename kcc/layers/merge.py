@@ -7,6 +7,7 @@ messages plus the layer's name. The Keras 1 `merge(mode=...)` and the Keras 2/3 
 from math import prod
 
 from kcc.frontend.layer import Layer
+from kcc.frontend.mask import either, refuse
 
 
 def _operands(g, inputs):
@@ -67,6 +68,10 @@ class _Merge(Layer):
 
 class _ElementWise(_Merge):
     mode = None                 # template mode: sum, sub, mul, ave, max, min
+    supports_masking = True
+
+    def compute_mask(self, inputs, previous_mask):
+        return either(previous_mask)    # Keras's Merge.compute_mask: the OR, None if any has none
 
     def compute_output_shape(self, input_shape):
         shapes = [tuple(s) for s in input_shape]
@@ -110,6 +115,16 @@ class Minimum(_ElementWise):
 
 
 class Concatenate(_Merge):
+    supports_masking = True
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras's Concatenate.compute_mask: an input without a mask counts as all kept, and
+        a step is kept when any input keeps it (so one unmasked input keeps every step)."""
+        if all(m is None for m in previous_mask):
+            return None
+        if self._axis([t.shape for t in inputs]) != len(inputs[0].shape) - 1:
+            refuse(self, f"concatenated along axis {self.axis}, not the features")
+        return either(previous_mask)
     def __init__(self, axis=-1, **kwargs):
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise ValueError("Received an invalid value for `axis`, expected an integer. "
@@ -174,6 +189,11 @@ def _dot_axes(axes):
 
 
 class Dot(_Merge):
+    supports_masking = True     # Keras: it takes masked inputs, its output has no mask
+
+    def compute_mask(self, inputs, previous_mask):
+        return None
+
     """Dot product of two (None, D) inputs over axis 1 -> (None, 1). (Higher ranks, other
     axes and normalize=True are not compiled by kcc yet.)"""
     _exact_inputs = 2

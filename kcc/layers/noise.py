@@ -25,6 +25,7 @@ def _fraction(owner, name, value, closed):
 
 
 class _Noise(Layer):
+    supports_masking = True     # as Keras 3: the mask passes through
     _multiply = False
 
     def __init__(self, seed=None, **kwargs):

@@ -28,6 +28,7 @@ def _axis(value):
 
 
 class LayerNormalization(Layer):
+    supports_masking = True     # as Keras 3: the mask passes through
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, *, rms_scaling=False,

@@ -9,6 +9,7 @@ _pool_op) with a 1 x pool_size window: its C++ and CUDA kernels and the export s
 `data_format`, then the input tensor's, then the global default; Keras 1's `border_mode`
 does not make a 1-D layer channels-first.
 """
+from kcc.frontend.mask import refuse
 from kcc.layers import image_layout as il
 from kcc.layers.args import legacy
 from kcc.layers.pooling import ImageLayer, _pool_op
@@ -119,8 +120,24 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
 
 
 class GlobalAveragePooling1D(_GlobalPooling1D):
-    """The mean over all steps, per channel: (batch, channels)."""
+    """The mean over all steps, per channel: (batch, channels). With a Keras mask, as Keras 3:
+    the mean over the kept steps (the masked_mean op)."""
     _kind = "avg"
+    supports_masking = True
+    _uses_mask = True
+
+    def compute_mask(self, inputs, previous_mask):
+        if previous_mask is not None and self.data_format != "channels_last":
+            refuse(self, f"with data_format={self.data_format!r}")
+        return None
+
+    def lower(self, g, inputs):
+        m = g.input_mask(0)
+        if m is None:
+            return super().lower(g, inputs)
+        (x,) = inputs
+        out = (1, x.shape[-1]) if self.keepdims else (x.shape[-1],)
+        return [g.op("masked_mean", [x, m], out)]
 
 
 # Keras's short aliases (the auto names stay max_pooling1d_1, ...).

@@ -50,8 +50,9 @@ def call_with_states(layer, inputs, training, mask, initial_state):
     """A recurrent layer's call (and Bidirectional's): the sequence, then the initial states
     `layer._initial_states` checks, as the op's inputs."""
     if mask is not None:
-        raise NotImplementedError(f"Layer {layer.name}: masks are not supported by kcc's "
-                                  "recurrent layers yet (received mask=...).")
+        raise NotImplementedError(f"Layer {layer.name}: an explicit `mask=` argument is not "
+                                  "supported by kcc yet; make the mask with "
+                                  "Embedding(mask_zero=True) or Masking before the layer.")
     if isinstance(inputs, (list, tuple)) and initial_state is None and len(inputs) > 1:
         # Keras 2's form, and how a saved config calls it: [sequence, *initial states]
         inputs, initial_state = inputs[0], list(inputs[1:])
@@ -67,6 +68,14 @@ class _Recurrent(Layer):
     _states = ("h",)    # the state tensors, in Keras's order (initial_state, return_state)
     recurrent_activation = "linear"     # gated cells set their own
     _call_arguments = ("training", "mask", "initial_state")
+    supports_masking = True     # a masked step keeps the state (Keras 3's backend rnn)
+    _uses_mask = True
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras's RNN.compute_mask: the sequence's mask for a returned sequence, none for
+        the last output and the states."""
+        out = previous_mask if self.return_sequences else None
+        return [out] + [None] * len(self._states) if self.return_state else out
 
     def __init__(self, units, activation, recurrent_activation, use_bias, kernel_initializer,
                  recurrent_initializer, bias_initializer, *, output_dim, init, inner_init,
@@ -236,10 +245,15 @@ class _Recurrent(Layer):
     def _op_cell(self):
         return self._cell
 
-    def lower(self, g, inputs, flip_output=False):
+    def lower(self, g, inputs, flip_output=False, zero_output=False):
         """flip_output: write the output sequence in the other order (Bidirectional's
-        backward layer, whose sequence Keras flips back into input order)."""
+        backward layer, whose sequence Keras flips back into input order). With a mask
+        (the sequence's Keras mask) the op reads it as its last input; zero_output: masked
+        steps output zeros (Keras's zero_output_for_mask, which Bidirectional sets)."""
         x, states = inputs[0], inputs[1:]
+        # Keras 3.15 fills in `mask` only for a call with one tensor argument (Layer.__call__,
+        # step 6): a call with initial states runs unmasked, its output still carries the mask
+        mask = None if states else g.input_mask(0)
         steps, _ = self._check_sequence((None,) + tuple(x.shape))
         if self.dropout:
             with g.sub_node("dropout"):
@@ -264,8 +278,12 @@ class _Recurrent(Layer):
                  "initial_state": bool(states), "return_state": self.return_state}
         if flip_output and self.return_sequences:
             attrs["flip_output"] = True
+        if mask is not None:        # only then: a layer without one renders as it did
+            attrs["masked"] = True
+            attrs["zero_output"] = bool(zero_output and self.return_sequences)
         shapes = [out_shape] + [(u,)] * (len(self._states) if self.return_state else 0)
-        return g.op_outputs("recurrent", [x, *states], shapes,
+        return g.op_outputs("recurrent", [x, *states] + ([mask] if mask is not None else []),
+                            shapes,
                             weights=[self.kernel, self.recurrent_kernel, self.bias],
                             attrs=attrs, saved=saved)
 

@@ -7,11 +7,20 @@ simply run on n * T rows.
 """
 from kcc.frontend.input_spec import check_input_specs
 from kcc.frontend.layer import Layer
+from kcc.frontend.mask import refuse
 from kcc.frontend.tensor import KerasTensor
 from kcc.layers.embedding import Embedding
 
 
 class TimeDistributed(Layer):
+    supports_masking = True     # Keras 3: the mask passes on; each step's to the wrapped call
+    _uses_mask = True
+
+    def compute_mask(self, inputs, previous_mask):
+        if previous_mask is not None and self.layer._uses_mask:
+            refuse(self, f"for each timestep of {self.layer.name} ({type(self.layer).__name__})")
+        return previous_mask
+
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
             raise ValueError("TimeDistributed wraps a layer or a model instance. Received: "

@@ -154,7 +154,8 @@ def plan_predict(g: Graph, outputs_external: bool = True) -> Plan:
         step += 1
     # evaluate: the outputs, and what the losses read (an int32 output's float32 cast), stay
     # live until the losses run
-    kept = [] if outputs_external else [roots[n] for n in g.outputs + [l.output for l in g.losses]]
+    kept = [] if outputs_external else [roots[n] for n in g.outputs + [l.output for l in g.losses]
+                                        + [l.mask for l in g.losses if l.mask]]
     for r in [r for _, r in copies] + kept:
         _touch(live, r, step)
     internal = {s: tuple(iv) for s, iv in live.items() if s not in external}
@@ -168,6 +169,8 @@ def _grad_flags(g: Graph, roots: dict[str, str]) -> set[str]:
     """Storages whose gradient someone needs: downstream of a trainable weight."""
     needs: set[str] = set()
     for op in g.ops:
+        if op.family == "mask":         # which steps are kept: no gradient flows through it
+            continue
         trainable = any(w is not None and g.weights[w].trainable for w in op.weights)
         if trainable or any(roots[i] in needs for i in op.inputs):
             needs.update(roots[o] for o in op.outputs)
@@ -190,6 +193,8 @@ def plan_train(g: Graph) -> Plan:
     for loss in g.losses:
         r = roots[loss.output]
         _touch(live, r, step)
+        if loss.mask:
+            _touch(live, roots[loss.mask], step)
         if r in needs:
             _touch(live, "d:" + r, step)
             accumulate[("loss:" + loss.output, r)] = written.write(r, loss.output)

@@ -199,7 +199,8 @@ class Trainer:
             graph.losses.append(Loss(name, kind, float(cfg.loss_weights[i]), tuple(shape), dtype,
                                      _native_metrics(cfg.metrics[i]), index=i,
                                      weighted_metrics=_native_metrics(cfg.weighted_metrics[i]),
-                                     label_smoothing=cfg.smoothing(i), delta=cfg.delta(i)))
+                                     label_smoothing=cfg.smoothing(i), delta=cfg.delta(i),
+                                     mask=graph.output_masks[i]))
         graph.optimizer = _optimizer_spec(cfg.optimizer, graph)
         previous = self._native if self.__dict__.get("optimizer") is cfg.optimizer else None
         self._native = NativeModel(graph, what=f"model '{self.name}'", device=device)
@@ -227,6 +228,8 @@ class Trainer:
             divisor, roots = {}, set()
             for l in native.graph.losses:
                 divisor.update({i: l.weight_stat for i in l.weighted_stats})
+                if l.mask:   # a masked output's metrics: the mean over the epoch's kept rows
+                    divisor.update({i: l.mask_stat for i in l.metric_stats})
                 for (_, canonical), i, den in zip(l.metrics + l.weighted_metrics,
                                                   l.metric_stats + l.weighted_stats,
                                                   l.metric_dens + l.weighted_dens):

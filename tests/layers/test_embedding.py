@@ -73,10 +73,11 @@ def test_invalid_arguments(kwargs, error, message):
         Embedding(**kwargs)
 
 
-def test_mask_zero_is_not_supported_yet():
-    with pytest.raises(NotImplementedError,
-                       match=r"Layer embedding_1 \(Embedding\): mask_zero=True is not supported"):
-        Embedding(10, 4, mask_zero=True)
+def test_mask_zero_is_in_the_config():
+    """mask_zero=True is supported (tests/layers/test_masks.py) and round-trips its config."""
+    emb = Embedding(10, 4, mask_zero=True)
+    assert emb.get_config()["mask_zero"] is True and emb.supports_masking
+    assert Embedding.from_config(emb.get_config()).mask_zero is True
 
 
 def test_input_length_must_match_the_input():

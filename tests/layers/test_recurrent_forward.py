@@ -25,9 +25,12 @@ def _act(name, z):
 
 def rnn_reference(cell, x, kernel, recurrent_kernel, bias=None, activation="tanh",
                   recurrent_activation="sigmoid", return_sequences=False, go_backwards=False,
-                  reset_after=True, initial_state=None, return_state=False):
+                  reset_after=True, initial_state=None, return_state=False, mask=None,
+                  zero_output=False):
     """Keras's recurrence in float64. cell: 'lstm', 'gru' or 'simple_rnn'. initial_state:
-    [h0] ([h0, c0] for LSTM), zeros when None; return_state: [output, h] ([output, h, c])."""
+    [h0] ([h0, c0] for LSTM), zeros when None; return_state: [output, h] ([output, h, c]).
+    mask: (n, steps), a masked step keeps the states and outputs them (zeros with
+    zero_output), as Keras's backend rnn (from zero states)."""
     x = np.asarray(x, np.float64)
     n, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
@@ -41,7 +44,7 @@ def rnn_reference(cell, x, kernel, recurrent_kernel, bias=None, activation="tanh
         if cell == "lstm":
             c = np.asarray(initial_state[1], np.float64)
     for t in (range(steps - 1, -1, -1) if go_backwards else range(steps)):
-        xt = x[:, t]
+        xt, h_prev, c_prev = x[:, t], h, c
         if cell == "lstm":
             i, f, g, o = np.split(xt @ W + h @ R + b, 4, axis=-1)
             i, f, o = (_act(recurrent_activation, v) for v in (i, f, o))
@@ -59,7 +62,12 @@ def rnn_reference(cell, x, kernel, recurrent_kernel, bias=None, activation="tanh
             h = z * h + (1 - z) * _act(activation, x_h + rec_h)
         else:
             h = _act(activation, xt @ W + b + h @ R)
-        outs.append(h)
+        if mask is None:
+            outs.append(h)
+            continue
+        keep = np.asarray(mask)[:, t, None] != 0
+        h, c = np.where(keep, h, h_prev), np.where(keep, c, c_prev)
+        outs.append(np.where(keep, h, 0.0) if zero_output else h)
     out = np.stack(outs, axis=1) if return_sequences else h
     if return_state:
         return [out, h, c] if cell == "lstm" else [out, h]
@@ -221,7 +229,7 @@ def test_bad_input_shapes_name_the_layer():
     with pytest.raises(ValueError, match="timesteps"):
         LSTM(3).build((None, None, 4))
     inp = Input(shape=(3, 2))
-    with pytest.raises(NotImplementedError, match="lstm_3: masks are not supported"):
+    with pytest.raises(NotImplementedError, match="lstm_3: an explicit `mask=` argument is not supported"):
         LSTM(2)(inp, mask=inp)
     with pytest.raises(ValueError, match=r"lstm_4 \(LSTM\): `initial_state` expects 2 tensors"):
         LSTM(2)(inp, initial_state=[inp])

@@ -16,6 +16,7 @@ extern "C" {
 
 #define KCC_ABI_VERSION 4
 #define KCC_MAX_RANK 8
+#define KCC_WHOLE_BATCH_TEST 2   // KccModelInfo::whole_batch: test steps see whole batches too
 
 enum KccDtype { KCC_FLOAT32 = 0, KCC_INT32 = 1 };
 
@@ -56,7 +57,9 @@ typedef struct KccModelInfo {
     int32_t trainable;              // 1 when train functions are present
     int32_t whole_batch;            // 1 when a training step must see the whole batch in one
                                     // kcc_forward_backward call (BatchNormalization's batch
-                                    // statistics): the driver never splits it across threads
+                                    // statistics): the driver never splits it across threads;
+                                    // | KCC_WHOLE_BATCH_TEST when a test step must too (a
+                                    // masked loss divides by the batch's kept steps)
 } KccModelInfo;
 
 // What changes from one training step to the next, for CUDA units: it lives in device

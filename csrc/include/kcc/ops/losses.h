@@ -22,6 +22,7 @@
 #include <string.h>
 #include "kcc/common.h"
 #include "kcc/ops/activations.h"
+#include "kcc/ops/mask.h"
 
 namespace kcc {
 namespace loss {

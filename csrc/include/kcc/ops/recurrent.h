@@ -73,6 +73,34 @@ inline void add_or_copy(float* KCC_RESTRICT dst, const float* KCC_RESTRICT src, 
         memcpy(dst, src, sizeof(float) * m);
 }
 
+// ---- masks (Keras 3's backend rnn with a (batch, timesteps) mask) ----------------------------
+// A masked step keeps the states it was given: new = where(mask, new, previous). Its output is
+// the previous step's output, which (from zero states: Keras passes no mask to a call with
+// initial states) is that state, or zero with zero_output_for_mask (Bidirectional returning
+// sequences). M holds 1 (kept) or 0 per step.
+
+// state = the previous one (null: the zero initial state), over U floats
+KCC_HD void keep_state(float* state, const float* prev, int64_t U) {
+    for (int64_t u = 0; u < U; ++u) state[u] = at(prev, u);
+}
+
+// Backward of a masked step, unit j: the state passed through unchanged, so its gradient goes
+// on to the step before, plus the output's gradient when the output was that state (dy, null
+// when it was a constant); no gradient reaches the step's gates dz (and dq: GRU), ng of them.
+KCC_HD void masked_step_backward_at(float* dh, const float* dy, float* dz, float* dq, int ng,
+                                    int64_t U, int64_t j) {
+    if (dy) dh[j] += dy[j];
+    for (int g = 0; g < ng; ++g) {
+        dz[g * U + j] = 0.0f;
+        if (dq) dq[g * U + j] = 0.0f;
+    }
+}
+
+KCC_HD void masked_step_backward(float* dh, const float* dy, float* dz, float* dq, int ng,
+                                 int64_t U) {
+    for (int64_t j = 0; j < U; ++j) masked_step_backward_at(dh, dy, dz, dq, ng, U, j);
+}
+
 // ---- LSTM ----------------------------------------------------------------------------------
 // One unit. In: i f g o pre-activations (bias included). Out: activations, c, h.
 template <class A, class RA>
