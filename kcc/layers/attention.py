@@ -10,6 +10,7 @@ it lies, and `attention_softmax`, the scaled, optionally causal row softmax; Dro
 dropout op. score_mode='concat' and masks are refused by name.
 """
 from kcc.frontend.layer import Layer
+from kcc.frontend.mask import refuse
 from kcc.layers.dropout import check_rate, lower_dropout
 from kcc.layers.merge import _operands
 
@@ -72,7 +73,21 @@ def attend(g, q, k, v, *, heads, alpha, scale, causal, rate, seed, scores_shape,
         return matmul(*args), p
 
 
-class Attention(Layer):
+class MaskedInputsRefused:
+    """Keras 3 builds the attention mask from the inputs' Keras masks (the query's, value's
+    and key's: Embedding(mask_zero=True), Masking); kcc does not compile that yet, so a
+    masked input is refused by name rather than dropped with the warning of a layer that
+    does not read masks."""
+
+    supports_masking = True
+    _uses_mask = True
+
+    def _propagate_mask(self, inputs, outputs, masks):
+        if any(m is not None for m in masks):
+            refuse(self, "to mask the attention scores")
+
+
+class Attention(MaskedInputsRefused, Layer):
     _multi_input = True
     _call_arguments = _CALL
 

@@ -16,7 +16,7 @@ from kcc import activations, initializers
 from kcc.frontend.input_spec import InputSpec
 from kcc.frontend.layer import Layer
 from kcc.layers.args import positive_int, unsupported, weight_rules, weight_rules_config
-from kcc.layers.attention import _CALL, attend, call_flags
+from kcc.layers.attention import _CALL, MaskedInputsRefused, attend, call_flags
 from kcc.layers.dropout import check_rate
 
 
@@ -33,7 +33,7 @@ def _output_shape(name, output_shape):
     return shape or None
 
 
-class MultiHeadAttention(Layer):
+class MultiHeadAttention(MaskedInputsRefused, Layer):
     _multi_input = True
     _call_arguments = _CALL
 

@@ -135,3 +135,18 @@ def test_config_and_json_round_trip(tmp_path):
     first = Model([q, v], y)
     np.testing.assert_allclose(first.predict(changed, verbose=0)[:, 0],
                                first.predict(data, verbose=0)[:, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("masked", ["query", "value"])
+def test_masked_inputs_are_refused_not_ignored(masked):
+    """Keras 3 masks the attention scores with the inputs' Keras masks; kcc does not yet, so a
+    mask from Embedding(mask_zero=True) into either input, of Attention or of
+    MultiHeadAttention, is a clear error rather than the dropped-mask warning."""
+    from kcc.layers import Embedding, MultiHeadAttention
+    ids, x = Input(shape=(6,), dtype="int32"), Input(shape=(6, 8))
+    e = Embedding(10, 8, mask_zero=True)(ids)
+    q, v = (e, x) if masked == "query" else (x, e)
+    for call in (lambda: Attention()([q, v]), lambda: MultiHeadAttention(2, 4)(q, v)):
+        with pytest.raises(NotImplementedError, match="mask the attention scores"):
+            call()
+    Attention()([x, x])   # no mask: fine
