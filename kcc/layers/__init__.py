@@ -1,6 +1,7 @@
 """kcc.layers: the layers of the Keras functional API (`from kcc.layers import Input, Dense`)."""
 from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
+from kcc.layers.activations import ELU, Identity, LeakyReLU, ReLU, Softmax
 from kcc.layers.batch_norm import BatchNormalization
 from kcc.layers.bidirectional import Bidirectional
 from kcc.layers.conv1d import Conv1D, Convolution1D
@@ -16,6 +17,7 @@ from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum,
 from kcc.layers.noise import GaussianDropout, GaussianNoise
 from kcc.layers.normalization import LayerNormalization
 from kcc.layers.padding import ZeroPadding1D, ZeroPadding2D
+from kcc.layers.prelu import PReLU
 from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
                                 GlobalAvgPool2D, GlobalMaxPool2D, GlobalMaxPooling2D,
                                 MaxPool2D, MaxPooling2D)
@@ -43,4 +45,5 @@ __all__ = [
     "BatchNormalization",
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
     "GaussianDropout", "GaussianNoise",
+    "ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax",
 ]
