@@ -1,6 +1,7 @@
 """kcc.layers: the layers of the Keras functional API (`from kcc.layers import Input, Dense`)."""
 from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
+from kcc.layers.activity_regularization import ActivityRegularization
 from kcc.layers.activations import ELU, Identity, LeakyReLU, ReLU, Softmax
 from kcc.layers.batch_norm import BatchNormalization
 from kcc.layers.bidirectional import Bidirectional
@@ -17,6 +18,7 @@ from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum,
 from kcc.layers.noise import GaussianDropout, GaussianNoise
 from kcc.layers.normalization import LayerNormalization
 from kcc.layers.padding import ZeroPadding1D, ZeroPadding2D
+from kcc.layers.preprocessing import Normalization, Rescaling
 from kcc.layers.prelu import PReLU
 from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
                                 GlobalAvgPool2D, GlobalMaxPool2D, GlobalMaxPooling2D,
@@ -28,6 +30,7 @@ from kcc.layers.permute import Permute
 from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
 from kcc.layers.repeat_vector import RepeatVector
 from kcc.layers.reshape import Flatten, Reshape
+from kcc.layers.unit_normalization import UnitNormalization
 from kcc.layers.upsampling import UpSampling1D, UpSampling2D
 from kcc.layers.wrappers import TimeDistributed
 
@@ -46,4 +49,5 @@ __all__ = [
     "Cropping1D", "Cropping2D", "ZeroPadding1D", "UpSampling1D", "UpSampling2D",
     "GaussianDropout", "GaussianNoise",
     "ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax",
+    "ActivityRegularization", "Normalization", "Rescaling", "UnitNormalization",
 ]
