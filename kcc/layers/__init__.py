@@ -28,6 +28,7 @@ from kcc.layers.pooling1d import (AveragePooling1D, AvgPool1D, GlobalAveragePool
                                   MaxPool1D, MaxPooling1D)
 from kcc.layers.permute import Permute
 from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
+from kcc.layers.rms_normalization import RMSNormalization
 from kcc.layers.repeat_vector import RepeatVector
 from kcc.layers.reshape import Flatten, Reshape
 from kcc.layers.unit_normalization import UnitNormalization
@@ -50,4 +51,5 @@ __all__ = [
     "GaussianDropout", "GaussianNoise",
     "ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax",
     "ActivityRegularization", "Normalization", "Rescaling", "UnitNormalization",
+    "RMSNormalization",
 ]

@@ -33,9 +33,10 @@ CASES = {"activation_layers": activation_layers}
 def preprocessing_layers(rng):
     """Normalization adapted per last-axis element, over everything (axis=None) and per
     middle-axis element inverted (constants indexed from both sides); Rescaling;
-    ActivityRegularization; UnitNormalization over the last axis and over two (rows of 20),
-    each after a Dense so their input gradients are used."""
-    from kcc.layers import (ActivityRegularization, Normalization, Rescaling,
+    ActivityRegularization; UnitNormalization and RMSNormalization (scale's gradient through
+    the per-row scratch) over the last axis and over two (rows of 20), each after a Dense so
+    their input gradients are used."""
+    from kcc.layers import (ActivityRegularization, Normalization, Rescaling, RMSNormalization,
                             UnitNormalization)
     adapt = rng.normal(1.0, 2.0, (10, 3, 4, 5)).astype(np.float32)
     norms = [Normalization(), Normalization(axis=None), Normalization(axis=2, invert=True)]
@@ -45,7 +46,8 @@ def preprocessing_layers(rng):
     h = Dense(5, activation="tanh")(x)
     branches = [norms[0](x), norms[1](h), norms[2](h), Rescaling(0.5, offset=-1.0)(h),
                 ActivityRegularization(l1=0.01, l2=0.01)(h), UnitNormalization()(h),
-                UnitNormalization(axis=[-2, -1])(h)]
+                UnitNormalization(axis=[-2, -1])(h), RMSNormalization()(h),
+                RMSNormalization(axis=[-2, -1], epsilon=0.1)(h)]
     y = Dense(3, activation="softmax")(concatenate([Flatten()(b) for b in branches]))
     return dict(model=Model(x, y), x=[rng.normal(1.0, 2.0, (6, 3, 4, 5)).astype(np.float32)],
                 y=[np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)]],
