@@ -1,5 +1,6 @@
 """The models the export tests ship: the guide's, at small sizes, plus a conv net (with
-gelu, silu, log_softmax, LayerNormalization and BatchNormalization), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
+gelu, silu, log_softmax, LayerNormalization and BatchNormalization, and the activation and
+preprocessing layers: ReLU with arguments, PReLU, Rescaling, Normalization, UnitNormalization), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
 import numpy as np
 
 
@@ -35,24 +36,27 @@ def conv_net(rng, n):
     from kcc.initializers import RandomUniform
     from kcc.layers import (Activation, AveragePooling2D, BatchNormalization, Conv1D, Conv2D,
                             Dense, Flatten, GlobalAveragePooling1D, GlobalMaxPooling2D, Input,
-                            LayerNormalization, MaxPooling1D, MaxPooling2D, Reshape,
-                            ZeroPadding2D, concatenate)
+                            LayerNormalization, MaxPooling1D, MaxPooling2D, Normalization,
+                            PReLU, ReLU, Rescaling, Reshape, UnitNormalization, ZeroPadding2D,
+                            concatenate)
     from kcc.models import Model
     image = Input(shape=(12, 12, 3))
-    x = ZeroPadding2D((1, 1))(image)
+    x = ZeroPadding2D((1, 1))(Rescaling(0.5, offset=0.1)(image))
     x = Conv2D(8, (3, 3), activation='relu')(x)
     x = BatchNormalization(moving_mean_initializer='random_normal',    # inference: the moving
                            moving_variance_initializer=RandomUniform(0.5, 1.5))(x)  # statistics
     x = MaxPooling2D((2, 2))(x)
     x = Conv2D(8, (3, 3), strides=(2, 2), padding='same', activation='gelu')(x)
-    a = Flatten()(AveragePooling2D((3, 3))(x))
+    a = ReLU(max_value=1.0, negative_slope=0.1)(Flatten()(AveragePooling2D((3, 3))(x)))
     b = Activation('log_softmax')(GlobalMaxPooling2D()(x))   # a row activation on its own
-    s = Conv1D(4, 5, strides=3, padding='causal', activation='relu')(Reshape((144, 3))(image))
+    pixels = Normalization(mean=[0.1, 0.2, 0.3], variance=[1.0, 2.0, 0.5])(image)
+    s = Conv1D(4, 5, strides=3, padding='causal', activation='relu')(Reshape((144, 3))(pixels))
     s = LayerNormalization(axis=[-2, -1])(s)                 # one row of 48 x 4 per image
+    s = PReLU(alpha_initializer='random_uniform', shared_axes=[1])(s)
     c = GlobalAveragePooling1D()(MaxPooling1D(2, padding='same')(s))   # pixels as one sequence
     h = Dense(6, activation='silu')(concatenate([a, b, c]))  # gelu, silu: backward needs the input,
     out = Dense(4, activation='softmax')(                   # predict stores no pre-activation
-        LayerNormalization(center=False)(h))
+        LayerNormalization(center=False)(UnitNormalization()(h)))
     return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]
 
 
