@@ -108,6 +108,13 @@ def environment() -> jinja2.Environment:
         "gelu": "Gelu", "gelu_approximate": "GeluApproximate", "silu": "Silu", "mish": "Mish",
         "hard_silu": "HardSilu", "tanh_shrink": "TanhShrink",
     }
+    # activations with arguments (the layers ReLU, LeakyReLU, ELU): kcc/ops/activations.h's
+    # struct and its members, in order, from the op's attrs["params"]
+    env.globals["ACT_WITH"] = {
+        "relu": ("ReluWith", ("negative_slope", "max_value", "threshold")),
+        "leaky_relu": ("LeakyReluWith", ("negative_slope",)),
+        "elu": ("EluWith", ("alpha",)),
+    }
     env.globals["ACT_FROM_INPUT"] = activations.FROM_INPUT
     # row activations (softmax, log_softmax): kcc/ops/activations.h's <name>_row pairs
     env.globals["ACT_ROW"] = activations.ROW

@@ -1,6 +1,8 @@
 """kcc.layers: the layers of the Keras functional API (`from kcc.layers import Input, Dense`)."""
 from kcc.frontend import Input, InputLayer, InputSpec, Layer
 from kcc.layers.activation import Activation
+from kcc.layers.activity_regularization import ActivityRegularization
+from kcc.layers.activations import ELU, Identity, LeakyReLU, ReLU, Softmax
 from kcc.layers.attention import Attention
 from kcc.layers.batch_norm import BatchNormalization
 from kcc.layers.bidirectional import Bidirectional
@@ -22,6 +24,8 @@ from kcc.layers.merge_functions import (add, average, concatenate, dot, maximum,
 from kcc.layers.noise import GaussianDropout, GaussianNoise
 from kcc.layers.normalization import LayerNormalization
 from kcc.layers.padding import ZeroPadding1D, ZeroPadding2D
+from kcc.layers.preprocessing import Normalization, Rescaling
+from kcc.layers.prelu import PReLU
 from kcc.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
                                 GlobalAvgPool2D, GlobalMaxPool2D, GlobalMaxPooling2D,
                                 MaxPool2D, MaxPooling2D)
@@ -30,8 +34,10 @@ from kcc.layers.pooling1d import (AveragePooling1D, AvgPool1D, GlobalAveragePool
                                   MaxPool1D, MaxPooling1D)
 from kcc.layers.permute import Permute
 from kcc.layers.recurrent import GRU, LSTM, SimpleRNN
+from kcc.layers.rms_normalization import RMSNormalization
 from kcc.layers.repeat_vector import RepeatVector
 from kcc.layers.reshape import Flatten, Reshape
+from kcc.layers.unit_normalization import UnitNormalization
 from kcc.layers.upsampling import UpSampling1D, UpSampling2D
 from kcc.layers.wrappers import TimeDistributed
 
@@ -51,4 +57,7 @@ __all__ = [
     "GaussianDropout", "GaussianNoise", "Masking", "Attention", "MultiHeadAttention",
     "Conv1DTranspose", "Conv2DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
     "DepthwiseConv2D", "SeparableConv2D",
+    "ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax",
+    "ActivityRegularization", "Normalization", "Rescaling", "UnitNormalization",
+    "RMSNormalization",
 ]

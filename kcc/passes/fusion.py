@@ -40,6 +40,8 @@ def _fold_activations(g: Graph) -> None:
         src = g.values[op.inputs[0]]
         prod = next((p for p in g.ops if p.name == src.producer), None)
         act = op.attrs["activation"]
+        if "params" in op.attrs:     # an activation with arguments runs as its own op
+            continue
         if (prod is None or prod.family not in _EPILOGUE or prod.attrs.get("activation") != "linear"
                 or len(g.consumers(src.name)) != 1 or src.name in g.outputs
                 or (act in FROM_INPUT and g.losses and prod.family != "dense")):

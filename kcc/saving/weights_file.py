@@ -69,7 +69,7 @@ def weight_tensors(model):
                     f"Layer '{where}' has two weights named '{weight_name}'; "
                     "weight names must be unique within a layer to be saved."
                 )
-            tensors[key] = np.asarray(weight.value, order="C")   # (ascontiguousarray: 0-d -> (1,))
+            tensors[key] = np.require(weight.value, requirements="C")   # keeps a 0-d weight 0-d
     return tensors, layer_names
 
 

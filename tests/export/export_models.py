@@ -1,7 +1,8 @@
 """The models the export tests ship: the guide's, at small sizes, plus a conv net (with
 transposed, depthwise, separable and grouped convolutions, gelu, silu, log_softmax,
 LayerNormalization, BatchNormalization, a causal MultiHeadAttention and an Attention with a
-scale), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
+scale, and the activation and preprocessing layers: ReLU with arguments, PReLU, Rescaling,
+Normalization, UnitNormalization), a shared-layer model and a Winograd conv net (intra-op threads). Each returns (model, inputs for the consumer program)."""
 import numpy as np
 
 
@@ -39,20 +40,23 @@ def conv_net(rng, n):
                             Conv1DTranspose, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D,
                             Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
                             GlobalMaxPooling2D, Input, LayerNormalization, MaxPooling1D,
-                            MaxPooling2D, MultiHeadAttention, Reshape, SeparableConv2D,
+                            MaxPooling2D, MultiHeadAttention, Normalization, PReLU, ReLU,
+                            Rescaling, Reshape, SeparableConv2D, UnitNormalization,
                             ZeroPadding2D, add, concatenate)
     from kcc.models import Model
     image = Input(shape=(12, 12, 3))
-    x = ZeroPadding2D((1, 1))(image)
+    x = ZeroPadding2D((1, 1))(Rescaling(0.5, offset=0.1)(image))
     x = Conv2D(8, (3, 3), activation='relu')(x)
     x = BatchNormalization(moving_mean_initializer='random_normal',    # inference: the moving
                            moving_variance_initializer=RandomUniform(0.5, 1.5))(x)  # statistics
     x = MaxPooling2D((2, 2))(x)
     x = Conv2D(8, (3, 3), strides=(2, 2), padding='same', activation='gelu')(x)
-    a = Flatten()(AveragePooling2D((3, 3))(x))
+    a = ReLU(max_value=1.0, negative_slope=0.1)(Flatten()(AveragePooling2D((3, 3))(x)))
     b = Activation('log_softmax')(GlobalMaxPooling2D()(x))   # a row activation on its own
-    s = Conv1D(4, 5, strides=3, padding='causal', activation='relu')(Reshape((144, 3))(image))
+    pixels = Normalization(mean=[0.1, 0.2, 0.3], variance=[1.0, 2.0, 0.5])(image)
+    s = Conv1D(4, 5, strides=3, padding='causal', activation='relu')(Reshape((144, 3))(pixels))
     s = LayerNormalization(axis=[-2, -1])(s)                 # one row of 48 x 4 per image
+    s = PReLU(alpha_initializer='random_uniform', shared_axes=[1])(s)
     u = GlobalAveragePooling1D()(Conv1DTranspose(3, 4, strides=3, data_format='channels_first')(s))
     s = MaxPooling1D(2, padding='same')(s)                   # pixels as one sequence of 24
     s = add([s, MultiHeadAttention(2, 3, dropout=0.1)(s, s, use_causal_mask=True)])
@@ -65,7 +69,7 @@ def conv_net(rng, n):
     t = concatenate([t, Flatten()(d)])
     h = Dense(6, activation='silu')(concatenate([a, b, c, t, u]))  # gelu, silu: backward needs the input,
     out = Dense(4, activation='softmax')(                   # predict stores no pre-activation
-        LayerNormalization(center=False)(h))
+        LayerNormalization(center=False)(UnitNormalization()(h)))
     return Model(image, out), [rng.standard_normal((n, 12, 12, 3)).astype(np.float32)]
 
 

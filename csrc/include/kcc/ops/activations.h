@@ -220,6 +220,46 @@ struct TanhShrink {
     static KCC_HD float dfx(float x) { const float t = Tanh::f(x); return t * t; }
 };
 
+// -- Activations with arguments (the layers ReLU, LeakyReLU, ELU, PReLU): a struct holding
+// Keras's constants, whose f(x) and dfx(x) the templates call on an instance built from the
+// op's attrs. Derivatives are taken at the input, as the torch backend differentiates them
+// (at a kink, the side torch's kernel takes).
+
+// Keras 3's relu(x, negative_slope, max_value, threshold) outside its leaky_relu case:
+// x above the threshold, clipped at max_value (HUGE_VALF for None), negative_slope (x - t)
+// below it, 0 at it. A NaN input fails both comparisons and comes out as NaN.
+struct ReluWith {
+    float negative_slope, max_value, threshold;
+    KCC_HD float f(float x) const {
+        return x > threshold ? (x > max_value ? max_value : x)
+                             : (x <= threshold ? (negative_slope != 0.0f ? negative_slope * (x - threshold) : 0.0f) : x);
+    }
+    // clip passes its bounds (x == max_value has slope 1); where(x > t) and relu(t - x) are
+    // flat at x == t
+    KCC_HD float dfx(float x) const {
+        return x > threshold ? (x > max_value ? 0.0f : 1.0f) : (x < threshold ? negative_slope : 0.0f);
+    }
+};
+// leaky_relu(x, negative_slope): torch's kernel takes the slope at x <= 0, 0 included.
+struct LeakyReluWith {
+    float negative_slope;
+    KCC_HD float f(float x) const { return x > 0.0f ? x : negative_slope * x; }
+    KCC_HD float dfx(float x) const { return x > 0.0f ? 1.0f : negative_slope; }
+};
+// elu(x, alpha) = alpha (e^x - 1) for x <= 0; dy/dx = alpha e^x there (torch's, at 0 too).
+struct EluWith {
+    float alpha;
+    KCC_HD float f(float x) const { return x > 0.0f ? x : alpha * expm1f(x); }
+    KCC_HD float dfx(float x) const { return x > 0.0f ? 1.0f : alpha * expf(x); }
+};
+// PReLU's relu(x) - alpha relu(-x), alpha a weight per element: its derivatives in x and in
+// alpha (relu's slope is 0 at 0, so both vanish at x == 0).
+struct Prelu {
+    static KCC_HD float f(float x, float alpha) { return x > 0.0f ? x : (x < 0.0f ? alpha * x : x * 0.0f); }
+    static KCC_HD float dfx(float x, float alpha) { return x > 0.0f ? 1.0f : (x < 0.0f ? alpha : 0.0f); }
+    static KCC_HD float dalpha(float x) { return x < 0.0f ? x : 0.0f; }
+};
+
 // -- Row activations: functions of a whole row (Keras's last axis), not of each element.
 // Each is a pair <name>_row(y, x, d) / <name>_row_backward(dx, dy, y, d), in place allowed
 // (y == x, dx == dy), whose backward needs only the output y, like the element-wise df(y).
