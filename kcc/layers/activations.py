@@ -7,6 +7,7 @@ import numbers
 import warnings
 
 from kcc.frontend.layer import Layer
+from kcc.frontend.mask import refuse
 
 
 def _number(layer, arg, value, allow_none=False, at_least=None):
@@ -23,6 +24,8 @@ def _number(layer, arg, value, allow_none=False, at_least=None):
 
 class _Elementwise(Layer):
     """A layer that applies one activation to its input: same shape out."""
+
+    supports_masking = True     # as Keras 3: the mask passes through
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -121,12 +124,21 @@ class Softmax(_Elementwise):
     def _activation(self):
         return "softmax", None
 
+    _uses_mask = True
+
+    def compute_mask(self, inputs, previous_mask):
+        if previous_mask is not None:   # Keras 3 adds a large negative number where it is 0
+            refuse(self, "to leave the masked positions out of the softmax")
+        return None
+
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
 
 
 class Identity(Layer):
     """Its input, unchanged (a view: no op, no copy)."""
+
+    supports_masking = True     # as Keras 3: the mask passes through
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -6,6 +6,8 @@ from kcc.frontend.layer import Layer
 
 
 class ActivityRegularization(Layer):
+    supports_masking = True     # as Keras 3: the mask passes through
+
     def __init__(self, l1=0.0, l2=0.0, **kwargs):
         if "activity_regularizer" in kwargs:
             raise TypeError("ActivityRegularization takes `l1` and `l2`, not an "

@@ -36,6 +36,8 @@ def runs(sample_shape, shared):
 
 
 class PReLU(Layer):
+    supports_masking = True     # as Keras 3: the mask passes through
+
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None,
                  shared_axes=None, activity_regularizer=None, **kwargs):
         super().__init__(**kwargs)

@@ -23,6 +23,8 @@ def _scalar(layer, arg, value):
 class Rescaling(Layer):
     """y = x * scale + offset."""
 
+    supports_masking = True     # as Keras 3: the mask passes through
+
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.offset = _scalar(self, "scale", scale), _scalar(self, "offset", offset)
@@ -43,6 +45,8 @@ class Rescaling(Layer):
 class Normalization(Layer):
     """(x - mean) / max(sqrt(variance), 1e-7), per element of the kept axes; invert=True:
     mean + x max(sqrt(variance), 1e-7)."""
+
+    supports_masking = True     # as Keras 3: the mask passes through
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)

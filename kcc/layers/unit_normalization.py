@@ -39,6 +39,8 @@ def lower_rows(layer, g, x, gamma, epsilon):
 
 
 class UnitNormalization(Layer):
+    supports_masking = True     # as Keras 3: the mask passes through
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         if isinstance(axis, (list, tuple)):

@@ -388,3 +388,24 @@ def test_masked_loss_with_sample_weights_fits_as_keras():
     assert sorted(hist[0]) == sorted(hist[1])
     for key in hist[1]:
         np.testing.assert_allclose(hist[0][key], hist[1][key], rtol=1e-4, err_msg=key)
+
+
+def test_activation_and_preprocessing_layers_pass_the_mask_as_keras():
+    """The activation and preprocessing layers pass the mask on as Keras 3 (supports_masking),
+    so the LSTM after them skips the padded steps in both frameworks."""
+    def net(L, Model):
+        i = L.Input(shape=(6,), dtype="int32")
+        e = L.Embedding(12, 5, mask_zero=True, name="emb")(i)
+        e = L.PReLU(alpha_initializer="random_uniform", name="prelu")(L.ReLU(max_value=0.8)(e))
+        e = L.UnitNormalization()(L.Rescaling(2.0, offset=0.1)(L.LeakyReLU(0.2)(L.ELU()(e))))
+        h = L.LSTM(4, name="rnn")(L.ActivityRegularization(l2=0.01)(L.Identity()(e)))
+        return Model(i, L.Dense(2, activation="softmax", name="out")(h))
+    _fit(net, _ids())
+
+
+def test_softmax_layer_refuses_a_mask():
+    """Keras 3's Softmax leaves the masked positions out (a large negative number added)."""
+    i = kcc.layers.Input(shape=(6,), dtype="int32")
+    e = kcc.layers.Embedding(12, 5, mask_zero=True)(i)
+    with pytest.raises(NotImplementedError, match="out of the softmax"):
+        kcc.layers.Softmax()(e)
