@@ -182,12 +182,17 @@ def every_layer_model():
     t1 = L.GlobalAveragePooling1D()(L.Conv1DTranspose(2, 3, strides=2)(c))
     mk = L.GRU(2)(L.Masking(mask_value=0.0)(e))     # a mask: Masking, a masked recurrence
     rp = L.Flatten()(L.Permute((2, 1))(L.RepeatVector(2)(s1)))   # (2, 3) -> (3, 2) -> 6
+    nm = L.Normalization(mean=[0.1, 0.2, 0.3], variance=[1.0, 2.0, 0.5])(L.Rescaling(0.5)(image))
+    nm = L.PReLU(shared_axes=[1, 2])(L.ReLU(max_value=2.0, negative_slope=0.1)(nm))
+    nm = L.GlobalAveragePooling2D()(L.LeakyReLU(0.2)(L.ELU(alpha=0.5)(nm)))
+    nm = L.ActivityRegularization(l2=0.01)(L.Identity()(L.UnitNormalization()(nm)))
+    nm = L.Softmax()(L.RMSNormalization()(nm))
     parts = [L.Add()([s1, s2]), L.Subtract()([s1, s3]), L.Multiply()([s2, s3]),
              L.Average()([s1, s4]), L.Maximum()([s2, s4]), L.Minimum()([s3, s4]),
              L.Dot(axes=1)([s1, s4]), L.add([g1, s1]), L.concatenate([g1, g2]),
              L.merge([s1, s2], mode="mul"), L.merge([s1, s2], mode="ave"),
              L.merge([s1, s2], mode="max"), L.merge([s1, s2], mode="dot"), p1, p2, bi, rp, at,
-             L.GlobalMaxPooling2D()(d), t1, mk]
+             L.GlobalMaxPooling2D()(d), t1, mk, nm]
     x = L.concatenate(parts)
     x = L.Dropout(0.5, seed=3)(x)
     x = L.GaussianDropout(0.2)(L.GaussianNoise(0.1, seed=4)(x))
