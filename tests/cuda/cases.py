@@ -56,11 +56,12 @@ def make_case(name: str, make=None) -> dict:
     return (make or all_cases()[name])(np.random.default_rng(0))
 
 
-def compile_cases() -> dict:
-    """name -> (case, its model compiled for the CPU: a NativeModel), every case. The models
-    are made one after the other (layer names are numbered in order), then compiled one per
-    core: each compile is mostly a g++ process."""
-    cases = {name: make_case(name, make) for name, make in all_cases().items()}
+def compile_cases(names=None) -> dict:
+    """name -> (case, its model compiled for the CPU: a NativeModel), for every case or the
+    given names. The models are made one after the other (layer names are numbered in
+    order), then compiled one per core: each compile is mostly a g++ process."""
+    cases = {name: make_case(name, make) for name, make in all_cases().items()
+             if names is None or name in names}
 
     def compile_one(case):
         model = case["model"]
