@@ -19,7 +19,7 @@ channels-first as it does the 2-D ones.
 from kcc.frontend.input_spec import InputSpec
 from kcc.layers import image_layout as layout
 from kcc.layers.args import legacy, positive_int
-from kcc.layers.convolutional import Conv2D, conv2d_op
+from kcc.layers.convolutional import Conv2D, conv2d_op, refuse_strided_dilation
 
 _PADDINGS = ("valid", "same", "causal")
 
@@ -41,7 +41,21 @@ def output_steps(steps, kernel, padding, stride, dilation):
     return layout.conv_output_length(steps, kernel, padding, stride, dilation), pad
 
 
-class Conv1D(Conv2D):
+class Sequence1D:
+    """The layout of a 1-D convolution's (batch, steps, channels) or (batch, channels, steps)
+    input, for Conv2D's shape checks: Conv1D and Conv1DTranspose run on one-row images."""
+
+    def _axes(self):
+        """(channels, steps) axes of a full (batch, ...) shape."""
+        return (1, 2) if self.data_format == layout.CHANNELS_FIRST else (2, 1)
+
+    def _describe(self):
+        order = ("(batch, channels, steps)" if self.data_format == layout.CHANNELS_FIRST
+                 else "(batch, steps, channels)")
+        return f"{order} for data_format='{self.data_format}'"
+
+
+class Conv1D(Sequence1D, Conv2D):
     """Conv2D's arguments (initializers, regularizers, constraints, activation, use_bias and
     their Keras 1 names) with a 1-D kernel_size, strides and dilation_rate."""
 
@@ -68,22 +82,9 @@ class Conv1D(Conv2D):
             dilation_rate if dilation_rate is not None else 1, 1, "dilation_rate", self.name)
         self.padding = normalize_padding1d(
             legacy("padding", padding, "border_mode", border_mode, "valid"), self.name)
-        if self.strides != (1,) and self.dilation_rate != (1,):
-            raise ValueError(f"Layer '{self.name}': `strides > 1` is not compatible with "
-                             f"`dilation_rate > 1` (as in Keras). Received: "
-                             f"strides={self.strides}, dilation_rate={self.dilation_rate}")
+        refuse_strided_dilation(self)
         self._keras1 = False                     # Keras 1's 1-D layers were channels-last
         self.input_spec = InputSpec(ndim=3)
-
-    # -- layout ----------------------------------------------------------------------------
-    def _axes(self):
-        """(channels, steps) axes of a full (batch, ...) shape."""
-        return (1, 2) if self.data_format == layout.CHANNELS_FIRST else (2, 1)
-
-    def _describe(self):
-        order = ("(batch, channels, steps)" if self.data_format == layout.CHANNELS_FIRST
-                 else "(batch, steps, channels)")
-        return f"{order} for data_format='{self.data_format}'"
 
     # -- shapes ------------------------------------------------------------------------------
     def _geometry(self, steps):

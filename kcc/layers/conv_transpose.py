@@ -21,7 +21,8 @@ Conv1DTranspose is the same op on a one-row image, as Conv1D is for Conv2D.
 from kcc.frontend.input_spec import InputSpec
 from kcc.layers import image_layout as layout
 from kcc.layers.args import positive_int
-from kcc.layers.convolutional import Conv2D, band_rows
+from kcc.layers.conv1d import Sequence1D
+from kcc.layers.convolutional import Conv2D, band_rows, refuse_strided_dilation
 
 
 def transposed_length(n, kernel, padding, stride, dilation, output_padding):
@@ -153,7 +154,7 @@ def conv2d_transpose_op(g, x, weights, *, data_format, image, out, filters, kern
                 workspace={"cols": k * tile_rows * w_in})
 
 
-class Conv1DTranspose(Conv2DTranspose):
+class Conv1DTranspose(Sequence1D, Conv2DTranspose):
     """Conv2DTranspose's arguments with a 1-D kernel_size, strides, output_padding and
     dilation_rate, on (batch, steps, channels) or (batch, channels, steps): one
     `conv2d_transpose` op on a one-row image, as Conv1D lowers onto conv2d."""
@@ -172,22 +173,10 @@ class Conv1DTranspose(Conv2DTranspose):
         self.dilation_rate = layout.normalize_tuple(
             dilation_rate if dilation_rate is not None else 1, 1, "dilation_rate", self.name)
         self.padding = layout.normalize_padding(padding or "valid", self.name)
-        if self.strides != (1,) and self.dilation_rate != (1,):
-            raise ValueError(f"Layer '{self.name}': `strides > 1` is not compatible with "
-                             f"`dilation_rate > 1` (as in Keras). Received: "
-                             f"strides={self.strides}, dilation_rate={self.dilation_rate}")
+        refuse_strided_dilation(self)
         self.output_padding = self._output_padding(output_padding, 1)
         self._keras1 = False
         self.input_spec = InputSpec(ndim=3)
-
-    def _axes(self):
-        """(channels, steps) axes of a full (batch, ...) shape."""
-        return (1, 2) if self.data_format == layout.CHANNELS_FIRST else (2, 1)
-
-    def _describe(self):
-        order = ("(batch, channels, steps)" if self.data_format == layout.CHANNELS_FIRST
-                 else "(batch, steps, channels)")
-        return f"{order} for data_format='{self.data_format}'"
 
     def lower(self, g, inputs):
         (x,) = inputs

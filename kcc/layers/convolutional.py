@@ -65,6 +65,14 @@ def band_rows(k, out_rows, out_cols, filters):
     return max(1, min(rows, out_rows, _COLS_MAX // (k * out_cols)))
 
 
+def refuse_strided_dilation(layer):
+    """Keras's error for strides and dilation both above 1 (any convolution, any rank)."""
+    if any(s != 1 for s in layer.strides) and any(d != 1 for d in layer.dilation_rate):
+        raise ValueError(f"Layer '{layer.name}': `strides > 1` is not compatible with "
+                         f"`dilation_rate > 1` (as in Keras). Received: "
+                         f"strides={layer.strides}, dilation_rate={layer.dilation_rate}")
+
+
 class Conv2D(Layer):
     def __init__(self, filters=None, kernel_size=None, strides=None, padding=None,
                  data_format=None, dilation_rate=None, groups=1, activation=None,
@@ -87,10 +95,7 @@ class Conv2D(Layer):
             legacy("padding", padding, "border_mode", border_mode, "valid"), self.name)
         self.dilation_rate = layout.normalize_tuple(
             dilation_rate if dilation_rate is not None else (1, 1), 2, "dilation_rate", self.name)
-        if self.dilation_rate != (1, 1) and self.strides != (1, 1):
-            raise ValueError(f"Layer '{self.name}': `strides > 1` is not compatible with "
-                             f"`dilation_rate > 1` (as in Keras). Received: strides={self.strides}, "
-                             f"dilation_rate={self.dilation_rate}")
+        refuse_strided_dilation(self)
         self.groups = positive_int("groups", groups)
         if self.filters % self.groups:
             raise ValueError(f"Layer '{self.name}': the number of filters must be evenly "
